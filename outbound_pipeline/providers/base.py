@@ -1,0 +1,185 @@
+"""The interfaces every external service sits behind.
+
+Each service has two implementations: the real client (official SDK) and a
+deterministic offline one. Assets only ever see these interfaces, so switching
+from offline to real is a matter of credentials, never of code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+CHANNELS = ("email", "whatsapp", "sms")
+
+
+class ProviderError(Exception):
+    """A provider refused a request; `code` and `message` are the provider's own."""
+
+    def __init__(self, provider: str, code: str | None, message: str, status: int | None = None):
+        super().__init__(f"{provider} error {code}: {message}")
+        self.provider = provider
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+# --------------------------------------------------------------------------- research
+
+
+@dataclass(frozen=True)
+class LeadProfile:
+    """What a provider may know about a lead: identity, company and custom variables."""
+
+    lead_id: str
+    first_name: str
+    last_name: str
+    company: str
+    role: str
+    email: str | None = None
+    phone: str | None = None
+    country: str | None = None
+    owner_email: str | None = None
+    custom: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """One cited public signal about a lead."""
+
+    snippet_id: str
+    source_url: str
+    title: str
+    text: str
+    published_date: str | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class ResearchResult:
+    lead_id: str
+    query: str
+    snippets: list[Snippet]
+    provider: str
+    cost_usd: float = 0.0
+
+
+@runtime_checkable
+class ResearchProvider(Protocol):
+    """Finds 3-5 cited public snippets about a lead, relevant to the campaign goal."""
+
+    name: str
+
+    def research(self, lead: LeadProfile, goal: str) -> ResearchResult: ...
+
+
+# --------------------------------------------------------------------------- compose
+
+
+@dataclass(frozen=True)
+class StepBrief:
+    """What the campaign asks of this touch."""
+
+    touch: int
+    intent: str
+    channels: tuple[str, ...]  # preference order
+    tone: str | None = None
+    cta: str | None = None
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    campaign_id: str
+    goal: str
+    voice: str
+    lead: LeadProfile
+    step: StepBrief
+    snippets: list[Snippet]
+    available_channels: tuple[str, ...]  # channels this lead can be reached on, in preference order
+    previous_bodies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComposedDraft:
+    channel: str
+    tone: str
+    cta: str
+    subject: str | None
+    body: str
+    cited_snippet_ids: list[str]
+    composer: str
+    cost_usd: float = 0.0
+    flags: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Composer(Protocol):
+    """Writes one grounded draft for one lead and touch."""
+
+    name: str
+
+    def compose(self, request: ComposeRequest) -> ComposedDraft: ...
+
+
+# --------------------------------------------------------------------------- channels
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One approved message, ready for a channel. `idempotency_key` is the send's own id."""
+
+    send_id: str
+    idempotency_key: str
+    campaign_id: str
+    touch: int
+    lead_id: str
+    channel: str
+    to: str
+    body: str
+    subject: str | None = None
+    reply_to: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    sent_at: datetime | None = None  # the pipeline clock's time of sending
+
+
+@dataclass(frozen=True)
+class SendResult:
+    send_id: str
+    status: str  # 'sent' | 'failed' | 'suppressed'
+    provider: str
+    provider_message_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    cost_usd: float = 0.0
+    segments: int | None = None
+
+
+@runtime_checkable
+class ChannelProvider(Protocol):
+    """Delivers messages on one or more channels and reports what happened to them."""
+
+    name: str
+    channels: tuple[str, ...]
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Send once. Calling again with the same idempotency key must not send twice."""
+        ...
+
+    def lookup(self, message: OutboundMessage) -> SendResult | None:
+        """After a crash: did the provider already accept this message? None when unknown."""
+        ...
+
+    def poll_events(self, sends: pd.DataFrame, until: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Delivery events and replies for `sends` (rows of the sends table) up to `until`.
+
+        Returns (events, replies) frames with the columns of the delivery_events and
+        replies tables, minus `ingested_at`. Event ids are stable, so polling twice is safe.
+        """
+        ...

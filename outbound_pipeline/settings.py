@@ -1,0 +1,37 @@
+"""Where things live: every path can be overridden from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("OUTBOUND_DATA_DIR", REPO_ROOT / "data"))
+
+
+def duckdb_path() -> str:
+    """The DuckDB file: `OUTBOUND_DUCKDB_PATH`, else data/outbound.duckdb."""
+    return os.environ.get("OUTBOUND_DUCKDB_PATH", str(DATA_DIR / "outbound.duckdb"))
+
+
+def campaigns_dir() -> Path:
+    return Path(os.environ.get("OUTBOUND_CAMPAIGNS_DIR", DATA_DIR / "campaigns"))
+
+
+def voice_path() -> Path:
+    return Path(os.environ.get("OUTBOUND_VOICE_PATH", DATA_DIR / "voice.md"))
+
+
+def leads_dir() -> Path:
+    """Lead lists named in campaign specs are looked up here (unless absolute)."""
+    return Path(os.environ.get("OUTBOUND_LEADS_DIR", DATA_DIR))
+
+
+def offline_ledger_dir() -> Path:
+    """The offline channel's own record of what it 'sent' (the simulated provider side)."""
+    return Path(os.environ.get("OUTBOUND_OFFLINE_LEDGER_DIR", Path(duckdb_path()).parent / "offline_ledger"))
+
+
+def landing_dir() -> Path:
+    """Where the webhook receiver appends accepted events for sensors to ingest."""
+    return Path(os.environ.get("OUTBOUND_LANDING_DIR", DATA_DIR / "landing"))

@@ -1,0 +1,211 @@
+"""DuckDB tables: the contract BI tools and every stage rely on.
+
+Timestamps are UTC (`TIMESTAMP` without zone, always UTC). JSON values are
+stored as VARCHAR holding JSON text so any BI tool can read them.
+"""
+
+from __future__ import annotations
+
+TABLES: dict[str, str] = {
+    "leads": """
+        lead_id       VARCHAR PRIMARY KEY,   -- stable hash of the lead's email, else phone
+        source_list   VARCHAR NOT NULL,      -- file name of the lead list it came from
+        source_line   INTEGER NOT NULL,      -- 1-based line in that file (header is line 1)
+        first_name    VARCHAR NOT NULL,
+        last_name     VARCHAR,
+        email         VARCHAR,               -- normalised, validated (no DNS)
+        phone         VARCHAR,               -- E.164
+        company       VARCHAR,
+        role          VARCHAR,
+        country       VARCHAR,               -- ISO 3166 alpha-2
+        timezone      VARCHAR,               -- IANA zone, from the file or inferred from the phone
+        owner_email   VARCHAR,               -- who hears about replies
+        custom_vars   VARCHAR NOT NULL,      -- JSON object of columns beyond the known ones
+        status        VARCHAR NOT NULL,      -- active | invalid | bounced | opted_out
+        status_reason VARCHAR,
+        imported_at   TIMESTAMP NOT NULL
+    """,
+    "lead_rejects": """
+        source_list   VARCHAR NOT NULL,
+        line_number   INTEGER NOT NULL,
+        reason        VARCHAR NOT NULL,
+        raw           VARCHAR NOT NULL,      -- the row as read, JSON
+        imported_at   TIMESTAMP NOT NULL,
+        PRIMARY KEY (source_list, line_number)
+    """,
+    "campaigns": """
+        campaign_id   VARCHAR PRIMARY KEY,
+        goal          VARCHAR NOT NULL,
+        type          VARCHAR NOT NULL,      -- drip | oneshot | followup
+        approval_mode VARCHAR NOT NULL,      -- manual | batch | auto
+        lead_list     VARCHAR NOT NULL,
+        n_touches     INTEGER NOT NULL,
+        spec          VARCHAR NOT NULL,      -- the validated YAML spec, JSON
+        spec_hash     VARCHAR NOT NULL,
+        status        VARCHAR NOT NULL,      -- running | paused | completed | stopped
+        status_reason VARCHAR,
+        launched_at   TIMESTAMP NOT NULL,
+        updated_at    TIMESTAMP NOT NULL
+    """,
+    "recipients": """
+        campaign_id   VARCHAR NOT NULL,
+        lead_id       VARCHAR NOT NULL,
+        status        VARCHAR NOT NULL,      -- active | replied | paused | completed
+        status_reason VARCHAR,
+        variant       VARCHAR,
+        added_at      TIMESTAMP NOT NULL,
+        updated_at    TIMESTAMP NOT NULL,
+        PRIMARY KEY (campaign_id, lead_id)
+    """,
+    "research_snippets": """
+        campaign_id    VARCHAR NOT NULL,
+        lead_id        VARCHAR NOT NULL,
+        snippet_id     VARCHAR NOT NULL,
+        rank           INTEGER NOT NULL,
+        source_url     VARCHAR NOT NULL,
+        title          VARCHAR NOT NULL,
+        text           VARCHAR NOT NULL,
+        published_date VARCHAR,
+        score          DOUBLE,
+        query          VARCHAR NOT NULL,
+        provider       VARCHAR NOT NULL,
+        cost_usd       DOUBLE NOT NULL,      -- the lead's research cost, on its rank-1 row
+        retrieved_at   TIMESTAMP NOT NULL,
+        PRIMARY KEY (campaign_id, lead_id, snippet_id)
+    """,
+    "drafts": """
+        draft_id          VARCHAR PRIMARY KEY,  -- hash of campaign, touch, lead
+        campaign_id       VARCHAR NOT NULL,
+        touch             INTEGER NOT NULL,
+        lead_id           VARCHAR NOT NULL,
+        channel           VARCHAR NOT NULL,     -- email | whatsapp | sms
+        tone              VARCHAR NOT NULL,
+        cta               VARCHAR NOT NULL,
+        subject           VARCHAR,
+        body              VARCHAR NOT NULL,
+        cited_snippet_ids VARCHAR NOT NULL,     -- JSON list, at least one id
+        composer          VARCHAR NOT NULL,
+        flags             VARCHAR NOT NULL,     -- JSON list of reviewer warnings
+        cost_usd          DOUBLE NOT NULL,
+        created_at        TIMESTAMP NOT NULL
+    """,
+    "approvals": """
+        approval_id    VARCHAR PRIMARY KEY,
+        draft_id       VARCHAR NOT NULL UNIQUE, -- one decision per draft
+        campaign_id    VARCHAR NOT NULL,
+        touch          INTEGER NOT NULL,
+        decision       VARCHAR NOT NULL,        -- approved | edited | rejected
+        mode           VARCHAR NOT NULL,        -- auto | manual | batch
+        reviewer       VARCHAR NOT NULL,
+        original_body  VARCHAR NOT NULL,
+        final_subject  VARCHAR,
+        final_body     VARCHAR,                 -- NULL when rejected
+        note           VARCHAR,
+        decided_at     TIMESTAMP NOT NULL
+    """,
+    "sends": """
+        send_id             VARCHAR PRIMARY KEY, -- also the provider idempotency key
+        draft_id            VARCHAR NOT NULL UNIQUE,
+        campaign_id         VARCHAR NOT NULL,
+        touch               INTEGER NOT NULL,
+        lead_id             VARCHAR NOT NULL,
+        channel             VARCHAR NOT NULL,
+        to_address          VARCHAR NOT NULL,
+        subject             VARCHAR,
+        body                VARCHAR NOT NULL,
+        status              VARCHAR NOT NULL,    -- pending | sending | sent | failed | suppressed
+        provider            VARCHAR,
+        provider_message_id VARCHAR,
+        error_code          VARCHAR,
+        error_message       VARCHAR,
+        segments            INTEGER,
+        cost_usd            DOUBLE NOT NULL,
+        attempts            INTEGER NOT NULL,
+        recorded_at         TIMESTAMP NOT NULL,  -- outbox row written, before any provider call
+        sent_at             TIMESTAMP,           -- provider accepted it (pipeline clock)
+        updated_at          TIMESTAMP NOT NULL
+    """,
+    "delivery_events": """
+        event_id      VARCHAR PRIMARY KEY,     -- provider event id, or a stable hash
+        send_id       VARCHAR,
+        campaign_id   VARCHAR,
+        touch         INTEGER,
+        lead_id       VARCHAR,
+        channel       VARCHAR NOT NULL,
+        event_type    VARCHAR NOT NULL,        -- sent | delivered | opened | read | clicked | bounced | complained | opted_out | failed
+        occurred_at   TIMESTAMP NOT NULL,
+        provider      VARCHAR NOT NULL,
+        detail        VARCHAR,
+        ingested_at   TIMESTAMP NOT NULL
+    """,
+    "replies": """
+        reply_id      VARCHAR PRIMARY KEY,     -- provider message id, or a stable hash
+        send_id       VARCHAR,                 -- NULL when unattributed
+        campaign_id   VARCHAR,
+        touch         INTEGER,
+        lead_id       VARCHAR,
+        channel       VARCHAR NOT NULL,
+        from_address  VARCHAR NOT NULL,
+        body          VARCHAR NOT NULL,
+        intent        VARCHAR NOT NULL,        -- interested | question | not_now | not_interested | opt_out | out_of_office | auto_reply | unknown
+        received_at   TIMESTAMP NOT NULL,
+        provider      VARCHAR NOT NULL,
+        ingested_at   TIMESTAMP NOT NULL
+    """,
+    "notifications": """
+        notification_id VARCHAR PRIMARY KEY,
+        reply_id        VARCHAR NOT NULL,
+        campaign_id     VARCHAR,
+        lead_id         VARCHAR,
+        owner_email     VARCHAR,
+        kind            VARCHAR NOT NULL,      -- reply
+        message         VARCHAR NOT NULL,
+        created_at      TIMESTAMP NOT NULL
+    """,
+    "campaign_metrics": """
+        campaign_id     VARCHAR NOT NULL,
+        touch           INTEGER NOT NULL,      -- 0 is the whole campaign
+        sent            BIGINT NOT NULL,
+        delivered       BIGINT NOT NULL,
+        failed          BIGINT NOT NULL,
+        bounced         BIGINT NOT NULL,
+        opened          BIGINT NOT NULL,
+        read            BIGINT NOT NULL,
+        replied         BIGINT NOT NULL,
+        replied_to_cta  BIGINT NOT NULL,
+        opted_out       BIGINT NOT NULL,
+        delivery_rate   DOUBLE,
+        open_rate       DOUBLE,
+        read_rate       DOUBLE,
+        reply_rate      DOUBLE,
+        reply_to_cta_rate DOUBLE,
+        opt_out_rate    DOUBLE,
+        bounce_rate     DOUBLE,
+        cost_usd        DOUBLE NOT NULL,
+        computed_at     TIMESTAMP NOT NULL,
+        PRIMARY KEY (campaign_id, touch)
+    """,
+}
+
+
+def ddl() -> list[str]:
+    """CREATE TABLE statements for every table, safe to run again."""
+    return [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in TABLES.items()]
+
+
+def column_specs(table: str) -> list[tuple[str, str, bool]]:
+    """(name, SQL type, nullable) of each column of a table, read from its definition."""
+    specs = []
+    for line in TABLES[table].strip().splitlines():
+        line = line.split("--")[0].strip().rstrip(",")
+        if not line or line.upper().startswith(("PRIMARY KEY", "UNIQUE")):
+            continue
+        name, sql_type = line.split()[:2]
+        nullable = "NOT NULL" not in line.upper() and "PRIMARY KEY" not in line.upper()
+        specs.append((name, sql_type.upper(), nullable))
+    return specs
+
+
+def columns(table: str) -> list[str]:
+    """Column names of a table, in order."""
+    return [name for name, _, _ in column_specs(table)]

@@ -1,0 +1,113 @@
+"""Pandera schemas for every table that crosses an asset boundary.
+
+Column names, types and nullability come from the DDL in `schema.py`, so the
+two can never drift; the rules a type cannot say (E.164, enumerations, rates
+between 0 and 1) are added here per table.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pandas as pd
+import pandera.pandas as pa
+
+from outbound_pipeline.store.schema import column_specs
+
+E164 = r"^\+[1-9]\d{6,14}$"
+CHANNEL = ["email", "whatsapp", "sms"]
+
+_TYPES = {
+    "VARCHAR": pa.String,
+    "INTEGER": "Int64",
+    "BIGINT": "Int64",
+    "DOUBLE": pa.Float64,
+    "TIMESTAMP": "datetime64[ns]",
+}
+
+
+def _isin(*values: str) -> pa.Check:
+    return pa.Check.isin(list(values))
+
+
+_RATE = pa.Check.in_range(0.0, 1.0)
+
+CHECKS: dict[str, dict[str, list[pa.Check]]] = {
+    "leads": {
+        "phone": [pa.Check.str_matches(E164)],
+        "email": [pa.Check.str_contains("@")],
+        "status": [_isin("active", "invalid", "bounced", "opted_out")],
+        "first_name": [pa.Check.str_length(min_value=1)],
+    },
+    "campaigns": {
+        "type": [_isin("drip", "oneshot", "followup")],
+        "approval_mode": [_isin("manual", "batch", "auto")],
+        "status": [_isin("draft", "scheduled", "running", "paused", "completed", "stopped")],
+        "n_touches": [pa.Check.ge(1)],
+    },
+    "recipients": {"status": [_isin("active", "replied", "paused", "completed", "stopped")]},
+    "research_snippets": {
+        "source_url": [pa.Check.str_matches(r"^https?://")],
+        "rank": [pa.Check.in_range(1, 5)],
+        "text": [pa.Check.str_length(min_value=1)],
+    },
+    "drafts": {
+        "channel": [_isin(*CHANNEL)],
+        "touch": [pa.Check.ge(1)],
+        "body": [pa.Check.str_length(min_value=1)],
+        "cited_snippet_ids": [pa.Check(lambda s: s.str.match(r'^\["[^"]+"'), error="a draft must cite at least one snippet")],
+    },
+    "approvals": {
+        "decision": [_isin("approved", "edited", "rejected")],
+        "mode": [_isin("auto", "manual", "batch")],
+    },
+    "sends": {
+        "channel": [_isin(*CHANNEL)],
+        "status": [_isin("pending", "sending", "sent", "failed", "suppressed")],
+        "cost_usd": [pa.Check.ge(0)],
+        "attempts": [pa.Check.ge(0)],
+    },
+    "delivery_events": {
+        "channel": [_isin(*CHANNEL)],
+        "event_type": [
+            _isin("sent", "delivered", "delivery_delayed", "opened", "read", "clicked", "bounced", "complained", "opted_out", "failed", "undelivered")
+        ],
+    },
+    "replies": {
+        "channel": [_isin(*CHANNEL)],
+        "intent": [_isin("interested", "question", "not_now", "not_interested", "opt_out", "out_of_office", "auto_reply", "unknown")],
+    },
+    "campaign_metrics": {
+        **{c: [_RATE] for c in ("delivery_rate", "open_rate", "read_rate", "reply_rate", "reply_to_cta_rate", "opt_out_rate", "bounce_rate")},
+        **{c: [pa.Check.ge(0)] for c in ("sent", "delivered", "failed", "bounced", "opened", "read", "replied", "opted_out")},
+    },
+}
+
+UNIQUE: dict[str, list[str]] = {
+    "leads": ["lead_id"],
+    "lead_rejects": ["source_list", "line_number"],
+    "recipients": ["campaign_id", "lead_id"],
+    "research_snippets": ["campaign_id", "lead_id", "snippet_id"],
+    "drafts": ["draft_id"],
+    "approvals": ["draft_id"],
+    "sends": ["send_id"],
+    "delivery_events": ["event_id"],
+    "replies": ["reply_id"],
+    "campaign_metrics": ["campaign_id", "touch"],
+}
+
+
+@cache
+def schema_for(table: str) -> pa.DataFrameSchema:
+    """The pandera schema of a table: DDL types and nullability plus its own rules."""
+    checks = CHECKS.get(table, {})
+    cols = {
+        name: pa.Column(_TYPES[sql_type], checks=checks.get(name, []), nullable=nullable, coerce=True)
+        for name, sql_type, nullable in column_specs(table)
+    }
+    return pa.DataFrameSchema(cols, strict=True, unique=UNIQUE.get(table), name=table, ordered=False)
+
+
+def validate(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Validate (and coerce) a frame about to be written to `table`; raises on any breach."""
+    return schema_for(table).validate(frame, lazy=True)
