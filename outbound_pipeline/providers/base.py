@@ -132,6 +132,18 @@ class Composer(Protocol):
 
 
 @dataclass(frozen=True)
+class WhatsAppTemplate:
+    """An approved WhatsApp Content template, used outside the 24-hour window.
+
+    `variables` maps a template slot ("1", "2", ...) to a source: a lead field
+    (`first_name`), a custom variable (`custom.plan`) or a fixed value (`static:Hello`).
+    """
+
+    content_sid: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """One approved message, ready for a channel. `idempotency_key` is the send's own id."""
 
@@ -145,8 +157,10 @@ class OutboundMessage:
     body: str
     subject: str | None = None
     reply_to: str | None = None
-    variables: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)  # lead fields, plus `custom.<name>` entries
     sent_at: datetime | None = None  # the pipeline clock's time of sending
+    last_inbound_at: datetime | None = None  # the lead's last inbound message (WhatsApp 24-hour window)
+    whatsapp_template: WhatsAppTemplate | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,8 @@ class SendResult:
     error_message: str | None = None
     cost_usd: float = 0.0
     segments: int | None = None
+    lead_status: str | None = None  # 'opted_out' or 'invalid' when the provider says so (e.g. Twilio 21610, 21211)
+    flags: list[str] = field(default_factory=list)  # e.g. 'template_variable_missing:2'
 
 
 @runtime_checkable
