@@ -1,0 +1,430 @@
+"""The durable landing area between the webhook receiver and the pipeline.
+
+The receiver must answer providers quickly and must never open DuckDB (one
+writer at a time; Dagster runs own it). So accepted events are appended to
+JSON-lines files, fsynced before the HTTP 200, and a sensor later reads them
+with `read_since`, keeping its place in a Dagster cursor ("file:byte_offset").
+
+Layout: `<dir>/events-YYYYMMDDHH.jsonl`, one file per UTC hour, append-only.
+Writers serialise on a process lock plus an exclusive `fcntl.flock` on
+`<dir>/.landing.lock`, and pick the hour file *inside* that lock: once a newer
+hour file exists no writer will touch an older one again, so a reader that has
+moved on to the newer file can never miss a line.
+
+Duplicates are expected (providers retry; Svix and Twilio both redeliver on
+timeouts). The landing area keeps every delivery; deduplication happens at
+ingestion by `event_id` / `reply_id` (`to_frames` drops repeats within a batch,
+and the warehouse insert skips keys it already holds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from outbound_pipeline import settings
+from outbound_pipeline.ids import stable_id
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("twilio_status", "twilio_inbound", "resend", "unsubscribe")
+FILE_RE = re.compile(r"^events-(\d{10})\.jsonl$")
+LOCK_NAME = ".landing.lock"
+
+EVENT_COLUMNS = ["event_id", "send_id", "campaign_id", "touch", "lead_id", "channel", "event_type", "occurred_at", "provider", "detail"]
+REPLY_COLUMNS = [
+    "reply_id",
+    "send_id",
+    "campaign_id",
+    "touch",
+    "lead_id",
+    "channel",
+    "from_address",
+    "body",
+    "intent",
+    "received_at",
+    "provider",
+]
+
+# Twilio statuses worth a row; accepted/queued/sending/scheduled are intermediate and dropped.
+TWILIO_EVENT_TYPES = {"sent": "sent", "delivered": "delivered", "read": "read", "undelivered": "undelivered", "failed": "failed"}
+RESEND_EVENT_TYPES = {
+    "email.sent": "sent",
+    "email.delivered": "delivered",
+    "email.delivery_delayed": "delivery_delayed",
+    "email.opened": "opened",
+    "email.clicked": "clicked",
+    "email.bounced": "bounced",
+    "email.complained": "complained",
+    "email.failed": "failed",
+}
+
+_process_lock = threading.Lock()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def make_record(source: str, landing_id: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A record ready for `append` (which stamps `received_at`)."""
+    return {"landing_id": landing_id, "source": source, "payload": payload, **extra}
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a new directory entry durable: without it a crash can lose a freshly created file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Threads of this process, then other processes, one at a time."""
+    with _process_lock:
+        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def file_for(moment: datetime) -> str:
+    """The landing file name for a moment: one file per UTC hour."""
+    return f"events-{moment.astimezone(UTC):%Y%m%d%H}.jsonl"
+
+
+def append(record: dict[str, Any], directory: Path | None = None, *, clock: Callable[[], datetime] = _utcnow) -> dict[str, Any]:
+    """Append one record durably and return it as stored.
+
+    When this returns, the line is on disk (file fsynced, and the directory too
+    when the file is new), so the caller may acknowledge the provider.
+    `received_at` is stamped here, inside the lock, from `clock`.
+    """
+    if record.get("source") not in SOURCES:
+        raise ValueError(f"unknown landing source {record.get('source')!r}")
+    if not record.get("landing_id"):
+        raise ValueError("a landed record needs a landing_id")
+    if not isinstance(record.get("payload"), dict):
+        raise ValueError("a landed record needs a dict payload")
+    directory = Path(directory) if directory is not None else settings.landing_dir()
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        _fsync_dir(directory.parent)
+    with _locked(directory):
+        now = clock()
+        stored = {**record, "received_at": now.astimezone(UTC).isoformat()}
+        line = (json.dumps(stored, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        path = directory / file_for(now)
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and _last_byte(path, size) != b"\n":
+                # A writer died mid-line; end that fragment so ours starts on a fresh line.
+                line = b"\n" + line
+            _write_all(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_dir(directory)
+    return stored
+
+
+def _last_byte(path: Path, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _parse_cursor(cursor: str) -> tuple[str, int]:
+    name, sep, offset = cursor.rpartition(":")
+    if not sep or not FILE_RE.match(name) or not offset.isdigit():
+        raise ValueError(f"bad landing cursor {cursor!r}; expected 'events-YYYYMMDDHH.jsonl:<offset>'")
+    return name, int(offset)
+
+
+def landed_files(directory: Path | None = None) -> list[str]:
+    """Landing file names in order (oldest hour first)."""
+    directory = Path(directory) if directory is not None else settings.landing_dir()
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir() if FILE_RE.match(p.name))
+
+
+def read_since(cursor: str | None, directory: Path | None = None, *, limit: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Records landed after `cursor`, and the cursor to store for next time.
+
+    Only complete lines are returned: a half-written last line of the newest
+    file is left for the next call. A fragment at the end of an *older* file can
+    only come from a crashed writer (nobody writes to an hour file once a newer
+    one exists), so it is skipped with a warning, as are unparseable lines.
+    `limit` caps how many records one call returns. Read-only; never opens DuckDB.
+    """
+    directory = Path(directory) if directory is not None else settings.landing_dir()
+    start_name, start_offset = _parse_cursor(cursor) if cursor else (None, 0)
+    files = [n for n in landed_files(directory) if start_name is None or n >= start_name]
+    records: list[dict[str, Any]] = []
+    new_cursor = cursor
+    for index, name in enumerate(files):
+        offset = start_offset if name == start_name else 0
+        is_newest = index == len(files) - 1
+        with open(directory / name, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        pos = 0
+        while pos < len(data):
+            if limit is not None and len(records) >= limit:
+                return records, f"{name}:{offset + pos}"
+            end = data.find(b"\n", pos)
+            if end == -1:
+                if is_newest:
+                    break  # maybe still being written: leave it for next time
+                log.warning("skipping a torn line at the end of %s (offset %d)", name, offset + pos)
+                pos = len(data)
+                break
+            line = data[pos:end]
+            pos = end + 1
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                log.warning("skipping an unparseable line in %s at offset %d", name, offset + pos - len(line) - 1)
+        new_cursor = f"{name}:{offset + pos}"
+    return records, new_cursor
+
+
+# --------------------------------------------------------------------------- shaping
+
+
+def twilio_event_id(message_sid: str, status: str) -> str:
+    """The delivery_events id of a Twilio status: the same whether it came by webhook or by polling."""
+    return stable_id("evt", message_sid, status)
+
+
+def resend_event_id(email_id: str, event_type: str) -> str:
+    """The delivery_events id of a Resend event: one row per email and kind (repeat opens collapse)."""
+    return stable_id("evt", email_id, event_type)
+
+
+def unsubscribe_event_id(send_id: str) -> str:
+    return stable_id("evt", send_id, "opted_out")
+
+
+def _ts(value: Any) -> pd.Timestamp | None:
+    """A naive UTC timestamp (the warehouse convention), or None when unparseable."""
+    if value in (None, ""):
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    if ts.tzinfo is None:
+        return ts
+    return ts.tz_convert("UTC").tz_localize(None)
+
+
+def _strip_whatsapp(address: str) -> str:
+    return address[len("whatsapp:") :] if address.startswith("whatsapp:") else address
+
+
+def _twilio_channel(payload: dict[str, Any]) -> str:
+    numbers = (str(payload.get("To") or ""), str(payload.get("From") or ""))
+    return "whatsapp" if any(n.startswith("whatsapp:") for n in numbers) else "sms"
+
+
+def _resend_tags(data: dict[str, Any]) -> dict[str, str]:
+    """Resend tags arrive as a {name: value} object or as a [{name, value}] list; accept both."""
+    tags = data.get("tags") or {}
+    if isinstance(tags, dict):
+        return {str(k): str(v) for k, v in tags.items()}
+    if isinstance(tags, list):
+        return {str(t["name"]): str(t.get("value")) for t in tags if isinstance(t, dict) and "name" in t}
+    return {}
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _detail(**items: Any) -> str:
+    return json.dumps({k: v for k, v in items.items() if v not in (None, "", {})}, sort_keys=True)
+
+
+def _twilio_status_row(record: dict[str, Any]) -> dict[str, Any] | None:
+    payload = record["payload"]
+    status = str(payload.get("MessageStatus") or payload.get("SmsStatus") or "").lower()
+    event_type = TWILIO_EVENT_TYPES.get(status)
+    sid = payload.get("MessageSid") or payload.get("SmsSid")
+    if event_type is None or not sid:
+        return None
+    query = record.get("query") or {}
+    error_code = payload.get("ErrorCode")
+    return {
+        "event_id": twilio_event_id(sid, status),
+        "send_id": query.get("send_id"),
+        "campaign_id": None,
+        "touch": None,
+        "lead_id": None,
+        "channel": _twilio_channel(payload),
+        "event_type": event_type,
+        "occurred_at": _ts(record.get("received_at")),
+        "provider": "twilio",
+        "detail": _detail(
+            provider_message_id=sid,
+            error_code=error_code if error_code not in ("0", 0) else None,
+            landing_id=record.get("landing_id"),
+        ),
+    }
+
+
+def _resend_row(record: dict[str, Any]) -> dict[str, Any] | None:
+    payload = record["payload"]
+    event_type = RESEND_EVENT_TYPES.get(str(payload.get("type") or ""))
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    email_id = data.get("email_id")
+    if event_type is None or not email_id:
+        return None
+    tags = _resend_tags(data)
+    bounce = data.get("bounce") if isinstance(data.get("bounce"), dict) else {}
+    click = data.get("click") if isinstance(data.get("click"), dict) else {}
+    return {
+        "event_id": resend_event_id(email_id, event_type),
+        "send_id": tags.get("send_id"),
+        "campaign_id": tags.get("campaign_id"),
+        "touch": _int_or_none(tags.get("touch")),
+        "lead_id": tags.get("lead_id"),
+        "channel": "email",
+        "event_type": event_type,
+        "occurred_at": _ts(payload.get("created_at")) or _ts(record.get("received_at")),
+        "provider": "resend",
+        "detail": _detail(
+            provider_message_id=email_id,
+            bounce_type=bounce.get("type"),
+            bounce_message=bounce.get("message"),
+            link=click.get("link"),
+            landing_id=record.get("landing_id"),
+        ),
+    }
+
+
+def _unsubscribe_row(record: dict[str, Any]) -> dict[str, Any] | None:
+    payload = record["payload"]
+    send_id = payload.get("send_id")
+    if not send_id:
+        return None
+    return {
+        "event_id": unsubscribe_event_id(send_id),
+        "send_id": send_id,
+        "campaign_id": None,
+        "touch": None,
+        "lead_id": None,
+        "channel": payload.get("channel") or "email",
+        "event_type": "opted_out",
+        "occurred_at": _ts(record.get("received_at")),
+        "provider": "unsubscribe",
+        "detail": _detail(one_click=payload.get("one_click"), landing_id=record.get("landing_id")),
+    }
+
+
+def _twilio_reply_row(record: dict[str, Any]) -> dict[str, Any] | None:
+    payload = record["payload"]
+    sid = payload.get("MessageSid") or payload.get("SmsSid")
+    sender = payload.get("From")
+    if not sid or not sender:
+        return None
+    return {
+        "reply_id": sid,
+        "send_id": None,
+        "campaign_id": None,
+        "touch": None,
+        "lead_id": None,
+        "channel": _twilio_channel(payload),
+        "from_address": _strip_whatsapp(str(sender)),
+        "body": str(payload.get("Body") or ""),
+        "intent": "unknown",
+        "received_at": _ts(record.get("received_at")),
+        "provider": "twilio",
+    }
+
+
+_EVENT_SHAPERS = {"twilio_status": _twilio_status_row, "resend": _resend_row, "unsubscribe": _unsubscribe_row}
+
+
+def dedupe(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Keep the first row per `key`: redelivered webhooks land twice but must count once."""
+    return frame.drop_duplicates(subset=[key], keep="first").reset_index(drop=True)
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], time_column: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["touch"] = frame["touch"].astype("Int64")
+    frame[time_column] = pd.to_datetime(frame[time_column]).astype("datetime64[ns]")
+    for col in columns:
+        if col not in ("touch", time_column):
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
+
+
+def to_frames(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Landed records as (delivery_events, replies) rows, minus `ingested_at`.
+
+    Records that carry no event worth keeping (intermediate Twilio statuses,
+    unknown Resend types such as `email.received`) are skipped. Rows are deduped
+    by `event_id` / `reply_id` within the batch; across batches the warehouse
+    insert skips ids it already holds. Attribution (campaign, lead) is left to
+    ingestion, which joins on `send_id` or on `provider_message_id` in `detail`.
+    """
+    events: list[dict[str, Any]] = []
+    replies: list[dict[str, Any]] = []
+    for record in records:
+        source = record.get("source")
+        if not isinstance(record.get("payload"), dict):
+            continue
+        if source == "twilio_inbound":
+            row = _twilio_reply_row(record)
+            if row is not None:
+                replies.append(row)
+        elif source in _EVENT_SHAPERS:
+            row = _EVENT_SHAPERS[source](record)
+            if row is not None:
+                events.append(row)
+    return (
+        dedupe(_frame(events, EVENT_COLUMNS, "occurred_at"), "event_id"),
+        dedupe(_frame(replies, REPLY_COLUMNS, "received_at"), "reply_id"),
+    )
