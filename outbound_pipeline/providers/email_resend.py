@@ -250,6 +250,10 @@ class ResendEmail:
             return self._outcome(message, exc)
         return self._sent(message, response.get("id"))
 
+    def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        """`send` on up to `max_concurrency` threads, within `requests_per_second`; order kept."""
+        return map_concurrently(self.send, messages, max_workers=self.max_concurrency)
+
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         """Send through `POST /emails/batch`, 100 per request; results in input order.
 

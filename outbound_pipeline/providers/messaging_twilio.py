@@ -310,6 +310,10 @@ class TwilioMessaging:
             return self._send_sms(message)
         raise ValueError(f"twilio sends whatsapp and sms, not {message.channel!r} (send {message.send_id})")
 
+    def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        """`send` on up to `max_concurrency` threads; each SMS number still keeps its own pace."""
+        return map_concurrently(self.send, messages, max_workers=self.max_concurrency)
+
     def _base_params(self, to: str, sender: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {"to": to}
         if sender:

@@ -280,3 +280,13 @@ def test_two_clients_never_use_each_others_key(httpserver: HTTPServer) -> None:
         other.clear()
         if other.is_running():
             other.stop()
+
+
+def test_send_many_keeps_order_and_keys(httpserver: HTTPServer, provider: ResendEmail) -> None:
+    def answer(request: Request) -> Response:
+        return Response(json.dumps({"id": f"id-{request.headers['Idempotency-Key']}"}), content_type="application/json")
+
+    httpserver.expect_request("/emails", method="POST").respond_with_handler(answer)
+    messages = [_message(i) for i in range(6)]
+    results = provider.send_many(messages)
+    assert [r.provider_message_id for r in results] == [f"id-{m.idempotency_key}" for m in messages]

@@ -25,6 +25,7 @@ from outbound_pipeline.providers.messaging_twilio import (
     inside_window,
     template_variables,
 )
+from outbound_pipeline.store.validation import validate
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "test_auth_token"
@@ -484,6 +485,8 @@ def test_poll_events_turns_statuses_into_stable_events(httpserver: HTTPServer, t
 
     again, _ = twilio.poll_events(sends, until=t0 + timedelta(hours=1))
     assert sorted(again["event_id"]) == sorted(events["event_id"])
+    # The frame is ready for the delivery_events table once stamped.
+    validate("delivery_events", events.assign(ingested_at=datetime(2026, 3, 2, 10, 0)))
 
 
 def test_poll_events_with_no_sends(twilio: TwilioMessaging) -> None:
@@ -498,3 +501,16 @@ def test_lookup_retries_a_rate_limited_list(httpserver: HTTPServer, twilio: Twil
     found = twilio.lookup(_sms())
     assert found is not None and found.provider_message_id == "SMok"
     assert len(sleeps) == 1
+
+
+def test_send_many_spreads_concurrent_sms_over_the_pool(httpserver: HTTPServer, sleeps: list[float]) -> None:
+    httpserver.expect_request(MESSAGES, method="POST").respond_with_json(resource("SM9", LEAD, "x"), status=201)
+    pool = ["+15550000001", "+15550000002"]
+    provider = make(httpserver, sleeps, sms_from_numbers=pool, max_concurrency=4)
+    messages = [_sms(i) for i in range(8)]
+
+    results = provider.send_many(messages)
+
+    assert [r.send_id for r in results] == [m.send_id for m in messages]
+    senders = [f["From"] for f in forms(httpserver)]
+    assert sorted(senders) == sorted(pool * 4)
