@@ -94,6 +94,7 @@ UNIQUE: dict[str, list[str]] = {
     "delivery_events": ["event_id"],
     "replies": ["reply_id"],
     "campaign_metrics": ["campaign_id", "touch"],
+    "notifications": ["notification_id"],
 }
 
 

@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 
 from outbound_pipeline.store.schema import columns, ddl
+from outbound_pipeline.store.validation import validate
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 _initialised: set[str] = set()
@@ -55,24 +56,24 @@ def connect(path: str | Path, read_only: bool = False, timeout_s: float = 120.0)
 
 
 def insert_new(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
-    """Insert rows whose key is not there yet; returns how many were new. One statement."""
+    """Validate, then insert the rows whose key is not there yet; returns how many were new. One statement."""
     if frame.empty:
         return 0
     cols = columns(table)
-    frame = frame.reindex(columns=cols)
-    before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    frame = validate(table, frame.reindex(columns=cols))
+    before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     con.register("_incoming", frame)
     try:
         con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _incoming ON CONFLICT DO NOTHING")
     finally:
         con.unregister("_incoming")
-    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] - before
 
 
 def replace_where(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str, params: list) -> None:
-    """Replace the rows matching `where` with `frame` in one transaction (idempotent rewrite)."""
+    """Validate, then replace the rows matching `where` with `frame` in one transaction (idempotent rewrite)."""
     cols = columns(table)
-    frame = frame.reindex(columns=cols)
+    frame = validate(table, frame.reindex(columns=cols)) if not frame.empty else frame
     con.execute("BEGIN")
     try:
         con.execute(f"DELETE FROM {table} WHERE {where}", params)

@@ -1,0 +1,92 @@
+"""Turning a reviewer's request into approval rows, with the rules that keep it safe.
+
+Used by the `approvals` asset (launchpad config) and by `outbound review` alike, so
+the terminal and the UI enforce exactly the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from outbound_pipeline.ids import stable_id
+
+
+class ReviewError(ValueError):
+    """A review request that cannot be applied as asked; nothing of it is recorded."""
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    reviewer: str
+    approve: list[str] = field(default_factory=list)
+    reject: list[str] = field(default_factory=list)
+    edits: dict[str, str] = field(default_factory=dict)
+    approve_all_remaining: bool = False
+    note: str | None = None
+
+
+def decide(drafts: pd.DataFrame, decided: pd.DataFrame, mode: str, request: ReviewRequest, now: datetime,
+           spot_check: int = 0) -> pd.DataFrame:
+    """Approval rows for this request. `drafts` are the partition's drafts, `decided` its approval rows so far.
+
+    auto: every undecided draft is approved by "auto". manual and batch: only what the reviewer
+    named; `approve_all_remaining` in batch mode needs `spot_check` drafts decided one by one first.
+    """
+    known = set(drafts["draft_id"])
+    already = set(decided["draft_id"])
+    undecided = drafts[~drafts["draft_id"].isin(already)]
+    if mode == "auto":
+        return _rows(undecided, "approved", "auto", "auto", now, {}, request.note or "auto-approved: campaign approval mode is auto")
+
+    named = [*request.approve, *request.reject, *request.edits]
+    unknown = sorted(set(named) - known)
+    if unknown:
+        raise ReviewError(f"not drafts of this touch: {', '.join(unknown)}")
+    twice = sorted({d for d in named if named.count(d) > 1})
+    if twice:
+        raise ReviewError(f"each draft takes one decision, these were given several: {', '.join(twice)}")
+    redecided = sorted(set(named) & already)
+    if redecided:
+        raise ReviewError(f"already decided (decisions are final; reject-and-recompose instead): {', '.join(redecided)}")
+    empty_edits = sorted(d for d, text in request.edits.items() if not text.strip())
+    if empty_edits:
+        raise ReviewError(f"an edit must carry the new text; empty for: {', '.join(empty_edits)}")
+    reviewer = request.reviewer.strip()
+    if not reviewer:
+        raise ReviewError("a reviewer name is required: set `reviewer` in the config or the run's `reviewer` tag")
+
+    by_id = drafts.set_index("draft_id", drop=False)
+    parts = [
+        _rows(by_id.loc[request.approve], "approved", mode, reviewer, now, {}, request.note),
+        _rows(by_id.loc[request.reject], "rejected", mode, reviewer, now, {}, request.note),
+        _rows(by_id.loc[list(request.edits)], "edited", mode, reviewer, now, request.edits, request.note),
+    ]
+    if request.approve_all_remaining:
+        individually = len(already) + len(named)
+        if mode == "batch" and individually < spot_check:
+            raise ReviewError(f"batch approval needs {spot_check} drafts spot-checked one by one first; {individually} so far")
+        rest = undecided[~undecided["draft_id"].isin(named)]
+        parts.append(_rows(rest, "approved", mode, reviewer, now, {}, request.note or "approved with the rest of the touch"))
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else _rows(drafts.iloc[0:0], "approved", mode, reviewer, now, {}, None)
+
+
+def _rows(drafts: pd.DataFrame, decision: str, mode: str, reviewer: str, now: datetime, edits: dict[str, str], note: str | None) -> pd.DataFrame:
+    final = drafts["draft_id"].map(edits).fillna(drafts["body"]) if edits else drafts["body"]
+    return pd.DataFrame({
+        "approval_id": [stable_id("apr", d) for d in drafts["draft_id"]],
+        "draft_id": drafts["draft_id"].to_numpy(),
+        "campaign_id": drafts["campaign_id"].to_numpy(),
+        "touch": drafts["touch"].to_numpy(),
+        "decision": decision,
+        "mode": mode,
+        "reviewer": reviewer,
+        "original_body": drafts["body"].to_numpy(),
+        "final_subject": drafts["subject"].to_numpy() if decision != "rejected" else None,
+        "final_body": final.to_numpy() if decision != "rejected" else None,
+        "note": note,
+        "decided_at": now,
+    })

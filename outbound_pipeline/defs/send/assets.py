@@ -1,0 +1,80 @@
+"""Stage 5, send: approved drafts go to the outbox, then to their channel, exactly once."""
+
+
+import dagster as dg
+import pandas as pd
+
+from outbound_pipeline.defs.send.dispatch import dispatch
+from outbound_pipeline.partitions import parse_touch_key, touch_partitions
+from outbound_pipeline.resources import ChannelService, PipelineClock, Warehouse
+from outbound_pipeline.store.reads import campaign_spec, campaign_status
+from outbound_pipeline.store.warehouse import insert_new
+
+GROUP = "s5_send"
+
+
+@dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", deps=["approvals"], kinds={"duckdb"})
+def outbox(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PipelineClock) -> dg.MaterializeResult:
+    """A `pending` row in `sends` for every approved or edited draft, carrying the final text. No provider is called here."""
+    campaign_id, touch = parse_touch_key(context.partition_key)
+    now = clock.now()
+    with warehouse.connect() as con:
+        rows = con.execute("""
+            SELECT d.draft_id, d.campaign_id, d.touch, d.lead_id, d.channel,
+                   CASE WHEN d.channel = 'email' THEN l.email ELSE l.phone END AS to_address,
+                   a.final_subject AS subject, a.final_body AS body
+            FROM drafts d JOIN approvals a USING (draft_id) JOIN leads l USING (lead_id)
+            WHERE d.campaign_id = ? AND d.touch = ? AND a.decision IN ('approved', 'edited')
+              AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.draft_id = d.draft_id)
+        """, [campaign_id, touch]).df()
+        frame = rows.assign(
+            send_id=rows["draft_id"].str.replace("drf_", "snd_", regex=False), status="pending", provider=None,
+            provider_message_id=None, error_code=None, error_message=None, segments=pd.NA, cost_usd=0.0, attempts=0,
+            recorded_at=now, sent_at=None, updated_at=now,
+        )
+        added = insert_new(con, "sends", frame)
+        pending = con.execute("SELECT count(*) FROM sends WHERE campaign_id = ? AND touch = ? AND status IN ('pending', 'sending')",
+                              [campaign_id, touch]).fetchall()[0][0]
+    return dg.MaterializeResult(metadata={"queued": added, "pending": pending})
+
+
+@dg.asset_check(asset=outbox, blocking=True, description="Every message waiting to go out has an approval, and carries the approved text.")
+def outbox_only_approved(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.connect() as con:
+        bad = con.execute("""
+            SELECT s.send_id, s.draft_id,
+                   CASE WHEN a.draft_id IS NULL THEN 'no approval row'
+                        WHEN a.decision = 'rejected' THEN 'draft was rejected'
+                        ELSE 'text differs from the approved text' END AS problem
+            FROM sends s LEFT JOIN approvals a USING (draft_id)
+            WHERE s.status IN ('pending', 'sending')
+              AND (a.draft_id IS NULL OR a.decision NOT IN ('approved', 'edited') OR s.body IS DISTINCT FROM a.final_body)
+        """).df()
+    return dg.AssetCheckResult(
+        passed=bad.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"unapproved": len(bad), "examples": dg.MetadataValue.json(bad.head(10).to_dict("records"))},
+    )
+
+
+@dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", deps=["outbox"], kinds={"duckdb"})
+def sends(context: dg.AssetExecutionContext, warehouse: Warehouse, channels: ChannelService, clock: PipelineClock) -> dg.MaterializeResult:
+    """Deliver the outbox to each channel inside the recipients' sending windows; reconcile anything a crash left in flight."""
+    campaign_id, touch = parse_touch_key(context.partition_key)
+    now = clock.now()
+    with warehouse.connect() as con:
+        spec = campaign_spec(con, campaign_id)
+        status = campaign_status(con, campaign_id)
+    if status not in ("running", "completed"):
+        return dg.MaterializeResult(metadata={"sent": 0, "held_because": f"campaign is {status}"})
+    stats = dispatch(warehouse.connect, channels.for_channel, channels.by_name, spec, touch, now, channels.max_concurrency)
+    metadata = {
+        "sent": stats.sent, "failed": stats.failed, "suppressed": stats.suppressed, "deferred_by_window": stats.deferred,
+        "reconciled_after_crash": stats.reconciled, "cost_usd": round(stats.cost_usd, 4), "by_channel": dg.MetadataValue.json(stats.by_channel),
+    }
+    if stats.uncertain:
+        raise dg.Failure(
+            description=f"{len(stats.uncertain)} sends have an unknown outcome and stay in 'sending'; the next run reconciles them",
+            metadata={**metadata, "uncertain": dg.MetadataValue.json(stats.uncertain[:20])},
+        )
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,165 @@
+"""Exactly-once dispatch of outbox rows.
+
+The protocol, per chunk of messages:
+1. the outbox row exists (status `pending`) before anything else happens;
+2. the chunk is marked `sending` (with its provider and attempt count) and committed;
+3. the provider is called, with the send id as idempotency key;
+4. results are written back (`sent` / `failed`) and committed.
+
+A crash between 2 and 4 leaves rows in `sending`. The next run asks the provider
+whether it already accepted each one (`lookup`) and only sends what it did not,
+again under the same idempotency key, so nothing is ever sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from outbound_pipeline.campaigns.spec import CampaignSpec
+from outbound_pipeline.defs.send.window import open_mask
+from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, SendResult, WhatsAppTemplate
+from outbound_pipeline.providers.concurrency import map_concurrently
+from outbound_pipeline.store.warehouse import update_from
+
+CHUNK = 50
+RESULT_COLUMNS = ["status", "provider_message_id", "error_code", "error_message", "segments", "cost_usd", "sent_at", "updated_at"]
+
+
+@dataclass
+class DispatchStats:
+    reconciled: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    uncertain: list[str] = field(default_factory=list)
+    cost_usd: float = 0.0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+
+def to_message(row, spec: CampaignSpec) -> OutboundMessage:
+    """The provider-facing message of one outbox row joined with its lead."""
+    custom = json.loads(row.custom_vars or "{}")
+    variables = {k: getattr(row, k) for k in ("first_name", "last_name", "company", "role", "email", "phone") if pd.notna(getattr(row, k))}
+    variables.update({f"custom.{k}": v for k, v in custom.items()})
+    template = spec.step(int(row.touch)).whatsapp_template
+    return OutboundMessage(
+        send_id=row.send_id, idempotency_key=row.send_id, campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
+        channel=row.channel, to=row.to_address, body=row.body, subject=row.subject if pd.notna(row.subject) else None,
+        reply_to=row.owner_email if pd.notna(row.owner_email) else spec.owner_email, variables=variables,
+        last_inbound_at=row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None,
+        whatsapp_template=WhatsAppTemplate(template.content_sid, dict(template.variables)) if template else None,
+    )
+
+
+def _call(provider: ChannelProvider, message: OutboundMessage) -> SendResult | Exception:
+    """Providers answer a message-level refusal with a `failed` result and raise only when the
+    outcome is unknown or the fault is not the message's (timeouts, retries exhausted, bad
+    credentials): such rows stay in `sending` and the next run reconciles them."""
+    try:
+        return provider.send(message)
+    except Exception as exc:
+        return exc
+
+
+def results_frame(results: list[SendResult], now: datetime) -> pd.DataFrame:
+    return pd.DataFrame({
+        "send_id": [r.send_id for r in results],
+        "status": [r.status for r in results],
+        "provider_message_id": [r.provider_message_id for r in results],
+        "error_code": [r.error_code for r in results],
+        "error_message": [r.error_message for r in results],
+        "segments": pd.array([r.segments for r in results], dtype="Int64"),
+        "cost_usd": [float(r.cost_usd) for r in results],
+        "sent_at": [now if r.status == "sent" else None for r in results],
+        "updated_at": now,
+    })
+
+
+def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
+             spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 8, chunk: int = CHUNK) -> DispatchStats:
+    """Send the touch's approved outbox rows that are due, exactly once. `con_factory()` opens a short connection."""
+    stats = DispatchStats()
+    with con_factory() as con:
+        rows = con.execute("""
+            SELECT s.*, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
+                   l.role, l.email, l.phone, r.status AS recipient_status, a.decision
+            FROM sends s JOIN leads l USING (lead_id)
+            LEFT JOIN recipients r ON r.campaign_id = s.campaign_id AND r.lead_id = s.lead_id
+            LEFT JOIN approvals a ON a.draft_id = s.draft_id
+            WHERE s.campaign_id = ? AND s.touch = ? AND s.status IN ('pending', 'sending')
+            ORDER BY s.send_id
+        """, [spec.name, touch]).df()
+    if rows.empty:
+        return stats
+
+    # Crash recovery: rows left in `sending` may already be with the provider.
+    in_flight = rows[rows["status"] == "sending"]
+    recovered: list[SendResult] = []
+    for row in in_flight.itertuples(index=False):
+        found = provider_named(row.provider).lookup(to_message(row, spec))
+        if found is not None:
+            recovered.append(found)
+    if recovered:
+        with con_factory() as con:
+            update_from(con, "sends", results_frame(recovered, now), "send_id", RESULT_COLUMNS)
+        stats.reconciled = len(recovered)
+        rows = rows[~rows["send_id"].isin({r.send_id for r in recovered})]
+
+    approved = rows["decision"].isin(["approved", "edited"])
+    reachable = (rows["lead_status"] == "active") & (rows["recipient_status"] == "active")
+    blocked = rows[~approved | ~reachable]
+    if not blocked.empty:
+        reason = pd.Series("lead is " + blocked["lead_status"].astype(str), index=blocked.index)
+        reason = reason.where(blocked["lead_status"] == "active", reason)
+        reason = reason.mask((blocked["lead_status"] == "active"), "recipient is " + blocked["recipient_status"].astype(str))
+        reason = reason.mask(~blocked["decision"].isin(["approved", "edited"]), "no approval")
+        frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
+        with con_factory() as con:
+            update_from(con, "sends", frame, "send_id", ["status", "error_message", "updated_at"])
+        stats.suppressed = len(blocked)
+    rows = rows[approved & reachable]
+    window_open = open_mask(spec.sending_window, rows["timezone"], now)
+    stats.deferred = int((~window_open).sum())
+    rows = rows[window_open]
+
+    for start in range(0, len(rows), chunk):
+        part = rows.iloc[start : start + chunk]
+        providers = {ch: provider_for(ch) for ch in part["channel"].unique()}
+        marks = pd.DataFrame({"send_id": part["send_id"], "status": "sending", "provider": part["channel"].map({ch: p.name for ch, p in providers.items()}),
+                              "attempts": part["attempts"] + 1, "updated_at": now})
+        with con_factory() as con:
+            update_from(con, "sends", marks, "send_id", ["status", "provider", "attempts", "updated_at"])
+        messages = [(providers[row.channel], to_message(row, spec)) for row in part.itertuples(index=False)]
+        outcomes = map_concurrently(lambda pm: _call(*pm), messages, max_concurrency)
+        done = [o for o in outcomes if isinstance(o, SendResult)]
+        for (_, msg), outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                stats.uncertain.append(f"{msg.send_id}: {outcome}")
+        with con_factory() as con:
+            con.execute("BEGIN")
+            update_from(con, "sends", results_frame(done, now), "send_id", RESULT_COLUMNS)
+            marked = [(r.lead_status, r.send_id) for r in done if r.lead_status]
+            if marked:
+                flags = pd.DataFrame(marked, columns=["lead_status", "send_id"])
+                con.register("_marked", flags)
+                con.execute("""
+                    UPDATE leads SET status = m.lead_status, status_reason = 'provider: ' || s.error_code
+                    FROM _marked m JOIN sends s USING (send_id) WHERE leads.lead_id = s.lead_id AND leads.status = 'active'
+                """)
+                con.unregister("_marked")
+            con.execute("COMMIT")
+        for r in done:
+            if r.status == "sent":
+                stats.sent += 1
+            else:
+                stats.failed += 1
+            stats.cost_usd += r.cost_usd
+        for ch in part["channel"]:
+            stats.by_channel[ch] = stats.by_channel.get(ch, 0) + 1
+    return stats
