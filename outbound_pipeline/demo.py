@@ -56,14 +56,15 @@ class Driver:
         self.runs += 1
         return result
 
-    def due_touches(self, campaign: str, now: datetime) -> list[str]:
-        result = self.run(["cadence_plan"], now, campaign)
+    def track_and_plan(self, campaign: str, now: datetime) -> list[str]:
+        """Ingest what happened, then plan: one run, as the sensor and schedule would do in two."""
+        result = self.run([*TRACK, "cadence_plan"], now, campaign)
         materialization = result.asset_materializations_for_node("cadence_plan")[0]
         return list(materialization.metadata["due_touches"].value)
 
 
 def run_demo(campaign: str = "demo_drip", instance: dg.DagsterInstance | None = None, db_path: str | None = None,
-             start: datetime = DEMO_START, tick: timedelta = timedelta(hours=6), tail: timedelta = timedelta(days=4),
+             start: datetime = DEMO_START, tick: timedelta = timedelta(hours=8), tail: timedelta = timedelta(days=4),
              quiet: bool = True) -> DemoResult:
     """Launch `campaign`, step the clock until its last touch has had time to draw replies, roll up metrics."""
     started = time.monotonic()
@@ -76,8 +77,7 @@ def run_demo(campaign: str = "demo_drip", instance: dg.DagsterInstance | None = 
     horizon = start + sum((s.delay_timedelta() for s in spec.steps), timedelta()) + tail
     now, ticks = start, 0
     while now <= horizon:
-        driver.run(TRACK, now, campaign)
-        for key in driver.due_touches(campaign, now):
+        for key in driver.track_and_plan(campaign, now):
             driver.run(TOUCH, now, key)
         now += tick
         ticks += 1
