@@ -9,17 +9,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from outbound_pipeline import settings
 
-Command = Callable[[argparse.Namespace], int]
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+# Modules that add their own subcommands: each has `add_commands(subparsers)`.
+COMMAND_MODULES: list[str] = []
 
 
 def ensure_dagster_home() -> Path:
@@ -73,12 +73,6 @@ def _webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(add: Callable[[argparse._SubParsersAction], None]) -> Callable[[argparse._SubParsersAction], None]:
-    """Stage modules add their own subcommands (review, campaign) through this."""
-    _SUBCOMMANDS.append(add)
-    return add
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="outbound", description="Personalised multichannel outbound campaigns on Dagster and DuckDB.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_argument("--port", type=int, default=8787)
     hooks.set_defaults(func=_webhooks)
 
-    for add in _SUBCOMMANDS:
-        add(sub)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 
