@@ -173,11 +173,13 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": Warehouse(path=settings.duckdb_path()),
         "clock": PipelineClock(now_iso=os.environ.get("OUTBOUND_NOW") or None),
-        "catalog": CampaignCatalog(),
+        "catalog": CampaignCatalog(campaigns_dir=str(settings.campaigns_dir()), voice_path=str(settings.voice_path()),
+                                   leads_dir=str(settings.leads_dir())),
         "research": ResearchService(tavily_api_key=_env("TAVILY_API_KEY")),
         "composer": ComposeService(openai_api_key=_env("OPENAI_API_KEY"), openai_base_url=os.environ.get("OPENAI_BASE_URL"),
                                    model=os.environ.get("OUTBOUND_OPENAI_MODEL", "gpt-4o-mini")),
         "channels": ChannelService(
+            offline_ledger_dir=str(settings.offline_ledger_dir()),
             resend_api_key=_env("RESEND_API_KEY"),
             email_from=os.environ.get("OUTBOUND_EMAIL_FROM", "Sam Rivera <sam@routewise.example>"),
             twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
