@@ -37,6 +37,51 @@ class TemplateSpec(_Strict):
     variables: dict[str, str] = Field(default_factory=dict)
 
 
+class Condition(_Strict):
+    """An outcome of the previous step; every field given must hold. `replied_intent: any` matches any reply."""
+
+    replied_intent: list[str] | None = None
+    opened_no_reply: bool = False
+    not_delivered: bool = False
+    no_reply: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):  # `when: opened_no_reply`
+            if value not in ("opened_no_reply", "not_delivered", "no_reply"):
+                raise ValueError(f"unknown condition {value!r}: use opened_no_reply, not_delivered, no_reply or {{replied_intent: ...}}")
+            return {value: True}
+        if isinstance(value, dict) and isinstance(value.get("replied_intent"), str):
+            return {**value, "replied_intent": [value["replied_intent"]]}
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> Condition:
+        if self.replied_intent and (self.opened_no_reply or self.no_reply):
+            raise ValueError("a condition cannot require a reply and no reply at once")
+        if not (self.replied_intent or self.opened_no_reply or self.not_delivered or self.no_reply):
+            raise ValueError("a condition needs one of replied_intent, opened_no_reply, not_delivered, no_reply")
+        return self
+
+
+class Branch(_Strict):
+    """Where a lead goes after a step: the first branch whose `when` holds; no `when` means otherwise."""
+
+    when: Condition | None = None
+    goto: str = Field(min_length=1)
+
+
+class Variant(_Strict):
+    """An A/B variant of a step; leads are split by `weight` (deterministic hash of campaign, step, lead)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,30}$")
+    weight: float = Field(default=1.0, gt=0)
+    intent: str | None = None
+    tone: str | None = None
+    cta: str | None = None
+
+
 class Step(_Strict):
     name: str | None = None
     delay: str = "0h"
@@ -45,6 +90,19 @@ class Step(_Strict):
     tone: str | None = None
     cta: str | None = None
     whatsapp_template: TemplateSpec | None = None
+    next: list[Branch] | None = None  # branches; without it the lead goes on to the following step
+    final: bool = False  # no implicit following step (a branch target that ends the sequence)
+    variants: list[Variant] = Field(default_factory=list)
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, variants: list[Variant]) -> list[Variant]:
+        names = [v.name for v in variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique, got {names}")
+        if len(variants) == 1:
+            raise ValueError("a step with variants needs at least two")
+        return variants
 
     @field_validator("delay", mode="before")
     @classmethod
@@ -89,6 +147,13 @@ class SendingWindow(_Strict):
         return self
 
 
+class CampaignLimits(_Strict):
+    """Per-campaign sending limits; the organisation-wide ones come from the environment (defs/send/limits.py)."""
+
+    max_in_flight: int | None = Field(default=None, ge=1)
+    per_second: dict[Literal["email", "whatsapp", "sms"], float] = Field(default_factory=dict)
+
+
 class CampaignSpec(_Strict):
     name: str
     goal: str = Field(min_length=10)
@@ -100,6 +165,20 @@ class CampaignSpec(_Strict):
     sending_window: SendingWindow = Field(default_factory=SendingWindow)
     steps: list[Step] = Field(min_length=1)
     batch_spot_check: int = Field(default=5, ge=0)
+    end_after: str | None = None  # oneshot: the campaign ends this long after launch (same units as delays)
+    retry_attempts: int = Field(default=0, ge=0, le=10)
+    retry_delay: str = "1h"
+    limits: CampaignLimits = Field(default_factory=CampaignLimits)
+
+    @field_validator("end_after", "retry_delay", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        amount, unit = parse_delay(value)
+        return f"{amount}{unit}"
+    reply_mode: Literal["human", "ai"] = "human"  # human: a ticket for the owner; ai: an answer draft awaiting approval
+    bounce_pause_threshold: float = Field(default=0.05, gt=0, le=1)  # bounced / sent above this pauses the campaign
 
     @field_validator("name")
     @classmethod
@@ -112,7 +191,59 @@ class CampaignSpec(_Strict):
     def _shape(self) -> CampaignSpec:
         if self.type == "oneshot" and len(self.steps) != 1:
             raise ValueError(f"a oneshot campaign has exactly one step, this one has {len(self.steps)}")
+        names = self.step_names
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"step names must be unique: {', '.join(duplicated)} used more than once")
+        for name, step in zip(names, self.steps, strict=True):
+            for branch in step.next or []:
+                if branch.goto not in names:
+                    raise ValueError(f"step {name!r} branches to {branch.goto!r}, which is not a step (steps: {', '.join(names)})")
+                if self.type == "followup" and branch.when and branch.when.replied_intent:
+                    raise ValueError(f"step {name!r}: a followup campaign drops a lead on reply; use type drip for replied_intent branches")
+        cycle = self._cycle()
+        if cycle:
+            raise ValueError(f"steps form a cycle: {' -> '.join(cycle)} (step {cycle[0]!r} can be reached again from itself)")
         return self
+
+    @property
+    def step_names(self) -> list[str]:
+        """Each step's name; unnamed steps are `step1`, `step2`, ..."""
+        return [s.name or f"step{i}" for i, s in enumerate(self.steps, start=1)]
+
+    def successors(self, touch: int) -> list[tuple[Condition | None, int]]:
+        """(condition, touch) pairs tried in order after `touch`; the implicit one is the following step."""
+        step = self.step(touch)
+        if step.next is not None:
+            index = {n: i for i, n in enumerate(self.step_names, start=1)}
+            return [(b.when, index[b.goto]) for b in step.next]
+        if step.final or touch >= len(self.steps):
+            return []
+        return [(None, touch + 1)]
+
+    def _cycle(self) -> list[str]:
+        """The first cycle in the step graph, as step names, or []."""
+        names = self.step_names
+        state: dict[int, str] = {}
+
+        def visit(touch: int, path: list[int]) -> list[int]:
+            state[touch] = "open"
+            for _, nxt in self.successors(touch):
+                if state.get(nxt) == "open":
+                    return [*path[path.index(nxt):], nxt] if nxt in path else [touch, nxt]
+                if nxt not in state:
+                    found = visit(nxt, [*path, nxt])
+                    if found:
+                        return found
+            state[touch] = "done"
+            return []
+
+        for touch in range(1, len(self.steps) + 1):
+            if touch not in state:
+                found = visit(touch, [touch])
+                if found:
+                    return [names[t - 1] for t in found]
+        return []
 
     @property
     def n_touches(self) -> int:

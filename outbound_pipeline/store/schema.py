@@ -162,6 +162,57 @@ TABLES: dict[str, str] = {
         message         VARCHAR NOT NULL,
         created_at      TIMESTAMP NOT NULL
     """,
+    "campaign_events": """
+        event_id      VARCHAR PRIMARY KEY,     -- hash of campaign, transition and time
+        campaign_id   VARCHAR NOT NULL,
+        from_status   VARCHAR,                 -- NULL when the campaign is created
+        to_status     VARCHAR NOT NULL,        -- draft | scheduled | running | paused | completed | stopped
+        reason        VARCHAR,
+        actor         VARCHAR NOT NULL,        -- cli | pipeline | schedule
+        scheduled_for TIMESTAMP,               -- launch time of a scheduled launch (UTC)
+        occurred_at   TIMESTAMP NOT NULL
+    """,
+    "recipient_steps": """
+        campaign_id   VARCHAR NOT NULL,
+        lead_id       VARCHAR NOT NULL,
+        seq           INTEGER NOT NULL,        -- 1 for the entry step, then each step taken
+        touch         INTEGER NOT NULL,        -- the step's position in the spec (its touch partition)
+        step          VARCHAR NOT NULL,
+        variant       VARCHAR,                 -- A/B variant assigned for this step
+        via           VARCHAR NOT NULL,        -- entry | next | the branch condition that led here
+        entered_at    TIMESTAMP NOT NULL,
+        PRIMARY KEY (campaign_id, lead_id, touch)
+    """,
+    "test_sends": """
+        test_send_id        VARCHAR PRIMARY KEY,
+        campaign_id         VARCHAR NOT NULL,
+        step                VARCHAR NOT NULL,
+        channel             VARCHAR NOT NULL,
+        to_address          VARCHAR NOT NULL,
+        subject             VARCHAR,
+        body                VARCHAR NOT NULL,
+        status              VARCHAR NOT NULL,  -- sent | failed
+        provider            VARCHAR NOT NULL,
+        provider_message_id VARCHAR,
+        error_message       VARCHAR,
+        sent_at             TIMESTAMP NOT NULL
+    """,
+    "variant_metrics": """
+        campaign_id     VARCHAR NOT NULL,
+        touch           INTEGER NOT NULL,
+        step            VARCHAR NOT NULL,
+        variant         VARCHAR NOT NULL,
+        leads           BIGINT NOT NULL,
+        sent            BIGINT NOT NULL,
+        delivered       BIGINT NOT NULL,
+        opened          BIGINT NOT NULL,
+        replied         BIGINT NOT NULL,
+        replied_to_cta  BIGINT NOT NULL,
+        reply_rate      DOUBLE,
+        reply_to_cta_rate DOUBLE,
+        computed_at     TIMESTAMP NOT NULL,
+        PRIMARY KEY (campaign_id, touch, variant)
+    """,
     "campaign_metrics": """
         campaign_id     VARCHAR NOT NULL,
         touch           INTEGER NOT NULL,      -- 0 is the whole campaign

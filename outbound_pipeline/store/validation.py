@@ -77,6 +77,13 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
         "channel": [_isin(*CHANNEL)],
         "intent": [_isin("interested", "question", "not_now", "not_interested", "opt_out", "out_of_office", "auto_reply", "unknown")],
     },
+    "campaign_events": {"to_status": [_isin("draft", "scheduled", "running", "paused", "completed", "stopped")]},
+    "recipient_steps": {"seq": [pa.Check.ge(1)], "touch": [pa.Check.ge(1)]},
+    "test_sends": {"channel": [_isin(*CHANNEL)], "status": [_isin("sent", "failed")]},
+    "variant_metrics": {
+        **{c: [_RATE] for c in ("reply_rate", "reply_to_cta_rate")},
+        **{c: [pa.Check.ge(0)] for c in ("leads", "sent", "delivered", "opened", "replied", "replied_to_cta")},
+    },
     "campaign_metrics": {
         **{c: [_RATE] for c in ("delivery_rate", "open_rate", "read_rate", "reply_rate", "reply_to_cta_rate", "opt_out_rate", "bounce_rate")},
         **{c: [pa.Check.ge(0)] for c in ("sent", "delivered", "failed", "bounced", "opened", "read", "replied", "opted_out")},
@@ -95,6 +102,10 @@ UNIQUE: dict[str, list[str]] = {
     "replies": ["reply_id"],
     "campaign_metrics": ["campaign_id", "touch"],
     "notifications": ["notification_id"],
+    "campaign_events": ["event_id"],
+    "recipient_steps": ["campaign_id", "lead_id", "touch"],
+    "test_sends": ["test_send_id"],
+    "variant_metrics": ["campaign_id", "touch", "variant"],
 }
 
 
