@@ -60,6 +60,7 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
     "approvals": {
         "decision": [_isin("approved", "edited", "rejected")],
         "mode": [_isin("auto", "manual", "batch")],
+        "reviewer": [pa.Check.str_length(min_value=1)],
     },
     "sends": {
         "channel": [_isin(*CHANNEL)],

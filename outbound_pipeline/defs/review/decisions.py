@@ -13,6 +13,9 @@ import pandas as pd
 
 from outbound_pipeline.ids import stable_id
 
+# Longest text a channel takes (Twilio `Body` limit for SMS, WhatsApp's message limit); email has none.
+MAX_CHARS = {"sms": 1600, "whatsapp": 4096}
+
 
 class ReviewError(ValueError):
     """A review request that cannot be applied as asked; nothing of it is recorded."""
@@ -34,14 +37,19 @@ def decide(drafts: pd.DataFrame, decided: pd.DataFrame, mode: str, request: Revi
 
     auto: every undecided draft is approved by "auto". manual and batch: only what the reviewer
     named; `approve_all_remaining` in batch mode needs `spot_check` drafts decided one by one first.
+    An empty request records nothing (the touch run only refreshes the queue).
     """
     known = set(drafts["draft_id"])
     already = set(decided["draft_id"])
     undecided = drafts[~drafts["draft_id"].isin(already)]
-    if mode == "auto":
-        return _rows(undecided, "approved", "auto", "auto", now, {}, request.note or "auto-approved: campaign approval mode is auto")
-
     named = [*request.approve, *request.reject, *request.edits]
+    if mode == "auto":
+        if named or request.approve_all_remaining:
+            raise ReviewError("this campaign approves automatically (approval: auto); change its approval mode to review drafts by hand")
+        return _rows(undecided, "approved", "auto", "auto", now, {}, request.note or "auto-approved: campaign approval mode is auto")
+    if not named and not request.approve_all_remaining:
+        return _rows(drafts.iloc[0:0], "approved", mode, "", now, {}, None)
+
     unknown = sorted(set(named) - known)
     if unknown:
         raise ReviewError(f"not drafts of this touch: {', '.join(unknown)}")
@@ -50,13 +58,26 @@ def decide(drafts: pd.DataFrame, decided: pd.DataFrame, mode: str, request: Revi
         raise ReviewError(f"each draft takes one decision, these were given several: {', '.join(twice)}")
     redecided = sorted(set(named) & already)
     if redecided:
-        raise ReviewError(f"already decided (decisions are final; reject-and-recompose instead): {', '.join(redecided)}")
+        earlier = decided.set_index("draft_id")
+        described = [
+            f"{d} ({earlier.loc[d, 'decision']}" + (f" by {earlier.loc[d, 'reviewer']}" if "reviewer" in earlier else "")
+            + (f" at {earlier.loc[d, 'decided_at']}" if "decided_at" in earlier else "") + ")"
+            for d in redecided
+        ]
+        raise ReviewError(f"already decided, and decisions are final (the approvals row is the audit trail): {'; '.join(described)}")
     empty_edits = sorted(d for d, text in request.edits.items() if not text.strip())
     if empty_edits:
         raise ReviewError(f"an edit must carry the new text; empty for: {', '.join(empty_edits)}")
+    by_channel = drafts.set_index("draft_id")["channel"]
+    too_long = sorted(d for d, text in request.edits.items() if len(text) > MAX_CHARS.get(by_channel[d], len(text)))
+    if too_long:
+        raise ReviewError("edited text is longer than its channel allows ("
+                          + ", ".join(f"{d}: {by_channel[d]} takes {MAX_CHARS[by_channel[d]]}" for d in too_long) + ")")
     reviewer = request.reviewer.strip()
     if not reviewer:
         raise ReviewError("a reviewer name is required: set `reviewer` in the config or the run's `reviewer` tag")
+    if reviewer == "auto":
+        raise ReviewError("'auto' is reserved for automatic approvals; give the reviewer's own name")
 
     by_id = drafts.set_index("draft_id", drop=False)
     parts = [
@@ -66,8 +87,10 @@ def decide(drafts: pd.DataFrame, decided: pd.DataFrame, mode: str, request: Revi
     ]
     if request.approve_all_remaining:
         individually = len(already) + len(named)
-        if mode == "batch" and individually < spot_check:
-            raise ReviewError(f"batch approval needs {spot_check} drafts spot-checked one by one first; {individually} so far")
+        needed = min(spot_check, len(known))
+        if mode == "batch" and individually < needed:
+            raise ReviewError(f"batch approval needs {needed} drafts spot-checked one by one first (approve, reject or edit them "
+                              f"by id, in this request or earlier); {individually} so far")
         rest = undecided[~undecided["draft_id"].isin(named)]
         parts.append(_rows(rest, "approved", mode, reviewer, now, {}, request.note or "approved with the rest of the touch"))
     parts = [p for p in parts if not p.empty]

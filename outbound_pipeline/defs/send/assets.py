@@ -48,7 +48,8 @@ def outbox_only_approved(context: dg.AssetCheckExecutionContext, warehouse: Ware
                         ELSE 'text differs from the approved text' END AS problem
             FROM sends s LEFT JOIN approvals a USING (draft_id)
             WHERE s.status IN ('pending', 'sending')
-              AND (a.draft_id IS NULL OR a.decision NOT IN ('approved', 'edited') OR s.body IS DISTINCT FROM a.final_body)
+              AND (a.draft_id IS NULL OR a.decision NOT IN ('approved', 'edited') OR s.body IS DISTINCT FROM a.final_body
+                   OR s.subject IS DISTINCT FROM a.final_subject)
         """).df()
     return dg.AssetCheckResult(
         passed=bad.empty,

@@ -88,7 +88,10 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     with con_factory() as con:
         rows = con.execute("""
             SELECT s.*, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
-                   l.role, l.email, l.phone, r.status AS recipient_status, a.decision
+                   l.role, l.email, l.phone, r.status AS recipient_status,
+                   CASE WHEN a.decision IN ('approved', 'edited')  -- defence in depth behind the outbox check
+                         AND (s.body IS DISTINCT FROM a.final_body OR s.subject IS DISTINCT FROM a.final_subject)
+                        THEN 'text differs from the approved text' ELSE a.decision END AS decision
             FROM sends s JOIN leads l USING (lead_id)
             LEFT JOIN recipients r ON r.campaign_id = s.campaign_id AND r.lead_id = s.lead_id
             LEFT JOIN approvals a ON a.draft_id = s.draft_id
@@ -118,7 +121,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         reason = pd.Series("lead is " + blocked["lead_status"].astype(str), index=blocked.index)
         reason = reason.where(blocked["lead_status"] == "active", reason)
         reason = reason.mask((blocked["lead_status"] == "active"), "recipient is " + blocked["recipient_status"].astype(str))
-        reason = reason.mask(~blocked["decision"].isin(["approved", "edited"]), "no approval")
+        reason = reason.mask(~blocked["decision"].isin(["approved", "edited"]), blocked["decision"].fillna("no approval").astype(str))
         frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
         with con_factory() as con:
             update_from(con, "sends", frame, "send_id", ["status", "error_message", "updated_at"])

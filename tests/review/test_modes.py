@@ -1,0 +1,142 @@
+"""Manual, batch and auto review, driven through the real `review_job` and its launchpad config."""
+
+from __future__ import annotations
+
+import pytest
+
+from outbound_pipeline.demo import TOUCH
+from outbound_pipeline.providers.channel_offline import OfflineChannel
+from tests.conftest import MONDAY_MORNING
+from tests.review.helpers import failure_message, launch_review, ledger
+
+
+def table(db, sql: str, params: list | None = None):
+    with db() as con:
+        return con.execute(sql, params or []).df()
+
+
+def draft_ids(db, key: str) -> list[str]:
+    campaign, touch = key.split(".t")
+    return list(table(db, "SELECT draft_id FROM drafts WHERE campaign_id = ? AND touch = ? ORDER BY draft_id", [campaign, int(touch)])["draft_id"])
+
+
+@pytest.fixture
+def provider_bodies(monkeypatch) -> dict[str, str]:
+    """send_id -> the text the channel provider was actually handed."""
+    seen: dict[str, str] = {}
+    original = OfflineChannel.send
+
+    def recording(self, message):
+        seen[message.send_id] = message.body
+        return original(self, message)
+
+    monkeypatch.setattr(OfflineChannel, "send", recording)
+    return seen
+
+
+def test_manual_nothing_is_sent_until_approved_then_exactly_the_decisions(driver, drafted, db, provider_bodies):
+    key = drafted("manual")
+    ids = draft_ids(db, key)
+    assert len(ids) >= 8
+
+    touch = driver.run(TOUCH, MONDAY_MORNING, key)  # what the cadence sensor runs: no decision in config
+    meta = touch.asset_materializations_for_node("approvals")[0].metadata
+    assert meta["waiting"].value == len(ids) and meta["approved"].value == 0 and meta["decisions_recorded"].value == 0
+    queue = meta["review_queue"].value
+    assert ids[0] in queue and "| draft_id | lead | channel | text | snippets |" in queue
+    assert "**Grounded in:**" in queue and "](https://" in queue  # cited snippets with their URLs
+    assert table(db, "SELECT * FROM sends").empty and ledger(driver) == []
+
+    approve, reject, edit = ids[:3], ids[3:5], ids[5]
+    new_text = "Hi, a shorter note written by the reviewer: would a 20-minute call next week help?"
+    result = launch_review(driver, key, {"approve": approve, "reject": reject, "edits": {edit: new_text}, "note": "first pass"},
+                           tags={"reviewer": "dana@example.com"})
+    assert result.success, failure_message(result)
+    meta = result.asset_materializations_for_node("approvals")[0].metadata
+    assert (meta["approved"].value, meta["edited"].value, meta["rejected"].value) == (3, 1, 2)
+    assert meta["waiting"].value == len(ids) - 6
+    assert reject[0] not in meta["review_queue"].value and ids[6] in meta["review_queue"].value
+
+    rows = table(db, "SELECT * FROM approvals ORDER BY draft_id").set_index("draft_id")
+    assert set(rows["reviewer"]) == {"dana@example.com"} and set(rows["mode"]) == {"manual"} and set(rows["note"]) == {"first pass"}
+    original = table(db, "SELECT body FROM drafts WHERE draft_id = ?", [edit])["body"][0]
+    assert rows.loc[edit, "decision"] == "edited" and rows.loc[edit, "original_body"] == original and rows.loc[edit, "final_body"] == new_text
+    assert rows.loc[reject, "final_body"].isna().all() and rows["decided_at"].notna().all()
+
+    sends = table(db, "SELECT * FROM sends").set_index("draft_id")
+    assert set(sends.index) == {*approve, edit}  # the rejected and the undecided are not in the outbox
+    assert sends["status"].isin(["sent", "failed"]).all()  # handed to the provider (the offline one simulates some failures)
+    assert sorted(ledger(driver)) == sorted(sends["send_id"])
+    assert provider_bodies[sends.loc[edit, "send_id"]] == new_text  # the provider got the edited text
+    assert sends.loc[edit, "body"] == new_text
+
+    # A later touch run (the cadence sensor) keeps the rejected and the undecided away from every channel.
+    driver.run(TOUCH, MONDAY_MORNING, key)
+    assert set(table(db, "SELECT draft_id FROM sends")["draft_id"]) == {*approve, edit}
+
+
+def test_deciding_twice_is_an_error_and_records_nothing(driver, drafted, db):
+    key = drafted("manual")
+    ids = draft_ids(db, key)
+    assert launch_review(driver, key, {"reviewer": "dana", "approve": [ids[0]]}).success
+
+    again = launch_review(driver, key, {"reviewer": "lee", "reject": [ids[0]], "approve": [ids[1]]})
+    assert not again.success
+    message = failure_message(again)
+    assert "already decided" in message and ids[0] in message and "approved by dana" in message
+    decided = table(db, "SELECT draft_id, decision, reviewer FROM approvals")
+    assert decided.to_dict("records") == [{"draft_id": ids[0], "decision": "approved", "reviewer": "dana"}]  # ids[1] not recorded either
+
+    both = launch_review(driver, key, {"reviewer": "dana", "approve": [ids[2]], "reject": [ids[2]]})
+    assert not both.success and "one decision" in failure_message(both)
+    unknown = launch_review(driver, key, {"reviewer": "dana", "approve": ["drf_nope"]})
+    assert not unknown.success and "not drafts of this touch: drf_nope" in failure_message(unknown)
+    nobody = launch_review(driver, key, {"approve": [ids[3]]})
+    assert not nobody.success and "reviewer name is required" in failure_message(nobody)
+
+
+def test_reviewer_comes_from_config_then_run_tags(driver, drafted, db):
+    key = drafted("manual")
+    ids = draft_ids(db, key)
+    assert launch_review(driver, key, {"approve": [ids[0]]}, tags={"dagster/user": "ui-user@example.com"}).success
+    assert launch_review(driver, key, {"approve": [ids[1]], "reviewer": "named"}, tags={"reviewer": "tagged"}).success
+    assert launch_review(driver, key, {"approve": [ids[2]]}, tags={"reviewer": "tagged", "dagster/user": "ui-user@example.com"}).success
+    who = table(db, "SELECT draft_id, reviewer FROM approvals").set_index("draft_id")["reviewer"]
+    assert (who[ids[0]], who[ids[1]], who[ids[2]]) == ("ui-user@example.com", "named", "tagged")
+
+
+def test_batch_approve_all_remaining_only_after_the_spot_check(driver, drafted, db):
+    key = drafted("batch")  # batch_spot_check: 3
+    ids = draft_ids(db, key)
+
+    early = launch_review(driver, key, {"reviewer": "dana", "approve": [ids[0]], "approve_all_remaining": True})
+    assert not early.success
+    assert "needs 3 drafts spot-checked one by one first" in failure_message(early) and "1 so far" in failure_message(early)
+    assert table(db, "SELECT * FROM approvals").empty and table(db, "SELECT * FROM sends").empty
+
+    assert launch_review(driver, key, {"reviewer": "dana", "approve": [ids[0]], "reject": [ids[1]]}).success
+    done = launch_review(driver, key, {"reviewer": "dana", "edits": {ids[2]: "Edited during the spot check."}, "approve_all_remaining": True})
+    assert done.success, failure_message(done)
+    assert done.asset_materializations_for_node("approvals")[0].metadata["waiting"].value == 0
+
+    rows = table(db, "SELECT * FROM approvals").set_index("draft_id")
+    assert len(rows) == len(ids) and set(rows["mode"]) == {"batch"} and set(rows["reviewer"]) == {"dana"}
+    rest = rows.drop(index=ids[:3])
+    assert (rest["decision"] == "approved").all() and set(rest["note"]) == {"approved with the rest of the touch"}
+    sends = table(db, "SELECT draft_id, send_id, status FROM sends")
+    assert set(sends["draft_id"]) == set(ids) - {ids[1]} and sends["status"].isin(["sent", "failed"]).all()  # offline simulates failures
+    assert sorted(ledger(driver)) == sorted(sends["send_id"])
+
+
+def test_auto_mode_approves_everything_and_says_so(driver, drafted, db):
+    key = drafted("auto")
+    ids = draft_ids(db, key)
+    result = driver.run(TOUCH, MONDAY_MORNING, key)
+    assert result.asset_materializations_for_node("approvals")[0].metadata["decisions_recorded"].value == len(ids)
+    rows = table(db, "SELECT * FROM approvals")
+    assert len(rows) == len(ids) and set(rows["reviewer"]) == {"auto"} and set(rows["mode"]) == {"auto"}
+    assert set(rows["decision"]) == {"approved"} and rows["note"].str.contains("auto").all()
+    assert len(ledger(driver)) == len(ids)
+
+    refused = launch_review(driver, key, {"reviewer": "dana", "reject": [ids[0]]})
+    assert not refused.success and "approves automatically" in failure_message(refused)
