@@ -35,3 +35,8 @@ def offline_ledger_dir() -> Path:
 def landing_dir() -> Path:
     """Where the webhook receiver appends accepted events for sensors to ingest."""
     return Path(os.environ.get("OUTBOUND_LANDING_DIR", DATA_DIR / "landing"))
+
+
+def cache_dir() -> Path:
+    """Provider answers worth keeping (research results), beside the database."""
+    return Path(os.environ.get("OUTBOUND_CACHE_DIR", Path(duckdb_path()).parent / "cache"))
