@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from outbound_pipeline.defs.cadence.assets import cadence_plan
-from outbound_pipeline.defs.cadence.automation import JOBS, cadence_schedule, due_touch_sensor, metrics_schedule, tracking_sensor
+from outbound_pipeline.defs.cadence.automation import JOBS, cadence_schedule, due_touch_sensor, metrics_schedule
 from outbound_pipeline.defs.compose.assets import drafts
 from outbound_pipeline.defs.leads.assets import campaigns, import_leads, recipients
 from outbound_pipeline.defs.metrics.assets import campaign_metrics
@@ -13,16 +13,18 @@ from outbound_pipeline.defs.research.assets import research_snippets
 from outbound_pipeline.defs.review.assets import approvals
 from outbound_pipeline.defs.send.assets import outbox, outbox_only_approved, sends
 from outbound_pipeline.defs.track.assets import track
+from outbound_pipeline.defs.track.landed import landed_records
+from outbound_pipeline.defs.track.sensors import inbound_poll_sensor, landing_job, landing_sensor, tracking_sensor
 from outbound_pipeline.resources import default_resources
 
 # In stage order: a lead goes from the CSV (import) to a metric (metrics) down this list.
-ASSETS = [campaigns, import_leads, recipients, research_snippets, drafts, approvals, outbox, sends, track, cadence_plan, campaign_metrics]
+ASSETS = [campaigns, import_leads, recipients, research_snippets, drafts, approvals, outbox, sends, track, landed_records, cadence_plan, campaign_metrics]
 
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=[outbox_only_approved],
-    jobs=list(JOBS.values()),
+    jobs=[*JOBS.values(), landing_job],
     schedules=[cadence_schedule, metrics_schedule],
-    sensors=[tracking_sensor, due_touch_sensor],
+    sensors=[tracking_sensor, landing_sensor, inbound_poll_sensor, due_touch_sensor],
     resources=default_resources(),
 )

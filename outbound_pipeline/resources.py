@@ -20,7 +20,7 @@ from pydantic import PrivateAttr
 from outbound_pipeline import settings
 from outbound_pipeline.campaigns.loader import get_campaign
 from outbound_pipeline.campaigns.spec import CampaignSpec
-from outbound_pipeline.providers.base import ChannelProvider, Composer, ResearchProvider
+from outbound_pipeline.providers.base import ChannelProvider, Composer, IntentClassifier, ResearchProvider
 from outbound_pipeline.store import warehouse
 from outbound_pipeline.voice import Voice, load_voice
 
@@ -162,6 +162,45 @@ class ChannelService(dg.ConfigurableResource):
         return {"offline": self._offline, "resend": self._resend, "twilio": self._twilio}[name]()
 
 
+class IntentService(dg.ConfigurableResource):
+    """Reply intent: OpenAI (or a compatible server) when `OPENAI_API_KEY` is set, the rule-based classifier otherwise."""
+
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    max_concurrency: int = 4
+
+    @cached_property
+    def provider(self) -> IntentClassifier:
+        if self.openai_api_key:
+            from outbound_pipeline.providers.intent_openai import OpenAIIntentClassifier
+
+            return OpenAIIntentClassifier(api_key=self.openai_api_key, model=self.model, base_url=self.openai_base_url)
+        from outbound_pipeline.providers.intent_offline import RuleIntentClassifier
+
+        return RuleIntentClassifier()
+
+
+class InboxService(dg.ConfigurableResource):
+    """The IMAP mailbox email replies arrive in (OUTBOUND_IMAP_*); unconfigured means no email reply polling."""
+
+    host: str | None = None
+    port: int = 993
+    user: str | None = None
+    password: str | None = None
+    mailbox: str = "INBOX"
+    use_ssl: bool = True
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.user and self.password)
+
+    def inbox(self):
+        from outbound_pipeline.providers.inbox_imap import ImapInbox
+
+        return ImapInbox(self.host or "", self.user or "", self.password or "", port=self.port, mailbox=self.mailbox, use_ssl=self.use_ssl)
+
+
 def _env(name: str) -> dg.EnvVar | None:
     """An `EnvVar` when the variable is set (so its value is never shown or stored), else None."""
     return dg.EnvVar(name) if os.environ.get(name) else None
@@ -179,6 +218,12 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
                                     cache_dir=str(settings.cache_dir() / "tavily")),
         "composer": ComposeService(openai_api_key=_env("OPENAI_API_KEY"), openai_base_url=os.environ.get("OPENAI_BASE_URL"),
                                    model=os.environ.get("OUTBOUND_OPENAI_MODEL", "gpt-4o-mini")),
+        "intent": IntentService(openai_api_key=_env("OPENAI_API_KEY"), openai_base_url=os.environ.get("OPENAI_BASE_URL"),
+                                model=os.environ.get("OUTBOUND_OPENAI_MODEL", "gpt-4o-mini")),
+        "inbox": InboxService(host=os.environ.get("OUTBOUND_IMAP_HOST"), port=int(os.environ.get("OUTBOUND_IMAP_PORT", "993")),
+                              user=os.environ.get("OUTBOUND_IMAP_USER"), password=_env("OUTBOUND_IMAP_PASSWORD"),
+                              mailbox=os.environ.get("OUTBOUND_IMAP_MAILBOX", "INBOX"),
+                              use_ssl=os.environ.get("OUTBOUND_IMAP_SSL", "true").lower() not in ("0", "false", "no")),
         "channels": ChannelService(
             offline_ledger_dir=str(settings.offline_ledger_dir()),
             resend_api_key=_env("RESEND_API_KEY"),

@@ -199,3 +199,15 @@ class ChannelProvider(Protocol):
         replies tables, minus `ingested_at`. Event ids are stable, so polling twice is safe.
         """
         ...
+
+
+# --------------------------------------------------------------------------- replies
+
+
+@runtime_checkable
+class IntentClassifier(Protocol):
+    """Reads one inbound reply and names its intent (one of `intent_offline.INTENTS`); opt-out keywords always win."""
+
+    name: str
+
+    def classify(self, text: str) -> str: ...

@@ -489,7 +489,8 @@ class TwilioMessaging:
                     detail["implied"] = True
                 events.append(
                     {
-                        "event_id": stable_id("evt", "twilio", msg.sid, event_type),
+                        # Same id scheme as the webhook landing area: a status seen both ways is one row.
+                        "event_id": stable_id("evt", msg.sid, event_type),
                         "send_id": row.get("send_id"),
                         "campaign_id": row.get("campaign_id"),
                         "touch": row.get("touch"),
@@ -502,3 +503,40 @@ class TwilioMessaging:
                     }
                 )
         return pd.DataFrame(events, columns=EVENT_COLUMNS), replies
+
+    def poll_inbound(self, since: datetime, seen: Sequence[str] = (), page_size: int = 50) -> pd.DataFrame:
+        """Inbound WhatsApp and SMS messages Twilio received at or after `since`, as a replies frame (oldest first).
+
+        What webhooks can miss (receiver down, callback URL not set) is still in Twilio's
+        Messages list. Twilio filters `DateSent>` by day, so every page of that day is read
+        and the rest is filtered here; `seen` are SIDs already taken at exactly `since`.
+        The SDK follows `next_page_uri`; a failure re-reads from the first page (ids are
+        the SIDs, so nothing is stored twice). Nothing is attributed here.
+        """
+        start = _utc(since)
+        assert start is not None
+
+        def fetch() -> list[Any]:
+            return list(self.client.api.account.messages.stream(date_sent_after=start, page_size=page_size))
+
+        try:
+            items = self._retrying(fetch)
+        except TwilioException as exc:
+            raise ProviderError(self.name, str(_code(exc)), _message_text(exc), _status(exc)) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(self.name, "connection", str(exc)) from exc
+        rows = []
+        skip = set(seen)
+        for msg in items:
+            at = _utc(msg.date_sent or msg.date_created)
+            if not (msg.direction or "").startswith("inbound") or at is None or at < start or (at == start and msg.sid in skip):
+                continue
+            sender = str(getattr(msg, "from_", None) or "")
+            rows.append({
+                "reply_id": msg.sid, "send_id": None, "campaign_id": None, "touch": None, "lead_id": None,
+                "channel": "whatsapp" if sender.startswith("whatsapp:") else "sms",
+                "from_address": sender.removeprefix("whatsapp:"), "body": msg.body or "", "intent": "unknown",
+                "received_at": _naive_utc(at), "provider": self.name,
+            })
+        frame = pd.DataFrame(rows, columns=REPLY_COLUMNS)
+        return frame.sort_values(["received_at", "reply_id"], ignore_index=True) if not frame.empty else frame

@@ -116,6 +116,7 @@ TABLES: dict[str, str] = {
         status              VARCHAR NOT NULL,    -- pending | sending | sent | failed | suppressed
         provider            VARCHAR,
         provider_message_id VARCHAR,
+        message_id          VARCHAR,             -- the RFC 5322 Message-ID we set on an email (replies thread to it)
         error_code          VARCHAR,
         error_message       VARCHAR,
         segments            INTEGER,
@@ -150,7 +151,9 @@ TABLES: dict[str, str] = {
         intent        VARCHAR NOT NULL,        -- interested | question | not_now | not_interested | opt_out | out_of_office | auto_reply | unknown
         received_at   TIMESTAMP NOT NULL,
         provider      VARCHAR NOT NULL,
-        ingested_at   TIMESTAMP NOT NULL
+        ingested_at   TIMESTAMP NOT NULL,
+        thread_refs   VARCHAR,                 -- JSON list of Message-IDs from In-Reply-To/References (email)
+        attribution   VARCHAR                  -- how send_id was found: send | provider_message_id | thread | sender_address | number_72h | none
     """,
     "notifications": """
         notification_id VARCHAR PRIMARY KEY,
@@ -160,7 +163,48 @@ TABLES: dict[str, str] = {
         owner_email     VARCHAR,
         kind            VARCHAR NOT NULL,      -- reply
         message         VARCHAR NOT NULL,
+        created_at      TIMESTAMP NOT NULL,
+        emailed_at      TIMESTAMP              -- when the owner was also emailed (email provider configured)
+    """,
+    "suppressions": """
+        suppression_id  VARCHAR PRIMARY KEY,   -- hash of lead (or address) and channel: one row each
+        lead_id         VARCHAR,               -- NULL when the address matches no lead
+        address         VARCHAR,               -- email or E.164 phone
+        channel         VARCHAR NOT NULL,      -- all | email | whatsapp | sms
+        reason          VARCHAR NOT NULL,      -- opt_out | unsubscribe_link | complaint | hard_bounce | invalid_number
+        source          VARCHAR NOT NULL,      -- the reply or event id that caused it
         created_at      TIMESTAMP NOT NULL
+    """,
+    "tickets": """
+        ticket_id       VARCHAR PRIMARY KEY,
+        reply_id        VARCHAR NOT NULL UNIQUE,
+        campaign_id     VARCHAR,
+        lead_id         VARCHAR,
+        owner_email     VARCHAR,
+        status          VARCHAR NOT NULL,      -- open | closed
+        summary         VARCHAR NOT NULL,
+        context         VARCHAR NOT NULL,      -- JSON: campaign goal, touch, channel, intent, what we sent, the reply
+        created_at      TIMESTAMP NOT NULL
+    """,
+    "reply_drafts": """
+        reply_draft_id  VARCHAR PRIMARY KEY,
+        reply_id        VARCHAR NOT NULL UNIQUE,
+        campaign_id     VARCHAR,
+        lead_id         VARCHAR,
+        channel         VARCHAR NOT NULL,
+        to_address      VARCHAR NOT NULL,
+        subject         VARCHAR,
+        body            VARCHAR NOT NULL,
+        composer        VARCHAR NOT NULL,
+        status          VARCHAR NOT NULL,      -- awaiting_approval | approved | edited | rejected
+        cost_usd        DOUBLE NOT NULL,
+        created_at      TIMESTAMP NOT NULL
+    """,
+    "inbound_windows": """
+        lead_id         VARCHAR PRIMARY KEY,
+        last_inbound_at TIMESTAMP NOT NULL,    -- the lead's last inbound WhatsApp message: opens the 24-hour window
+        reply_id        VARCHAR NOT NULL,
+        updated_at      TIMESTAMP NOT NULL
     """,
     "campaign_events": """
         event_id      VARCHAR PRIMARY KEY,     -- hash of campaign, transition and time
@@ -239,9 +283,21 @@ TABLES: dict[str, str] = {
 }
 
 
+# Nullable columns added after a table first shipped: existing files gain them on next connect.
+ADDED_COLUMNS: dict[str, list[str]] = {
+    "sends": ["message_id"],
+    "replies": ["thread_refs", "attribution"],
+    "notifications": ["emailed_at"],
+}
+
+
 def ddl() -> list[str]:
-    """CREATE TABLE statements for every table, safe to run again."""
-    return [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in TABLES.items()]
+    """CREATE TABLE statements for every table (and columns added since), safe to run again."""
+    statements = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in TABLES.items()]
+    for table, added in ADDED_COLUMNS.items():
+        types = {name: sql_type for name, sql_type, _ in column_specs(table)}
+        statements += [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} {types[col]}" for col in added]
+    return statements
 
 
 def column_specs(table: str) -> list[tuple[str, str, bool]]:

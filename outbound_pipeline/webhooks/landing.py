@@ -38,7 +38,8 @@ from outbound_pipeline.ids import stable_id
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("twilio_status", "twilio_inbound", "resend", "unsubscribe")
+# `polled_reply`: replies the poll sensor found in Twilio's Messages list or the IMAP mailbox (payload: a replies row).
+SOURCES = ("twilio_status", "twilio_inbound", "resend", "unsubscribe", "polled_reply")
 FILE_RE = re.compile(r"^events-(\d{10})\.jsonl$")
 LOCK_NAME = ".landing.lock"
 

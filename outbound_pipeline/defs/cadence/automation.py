@@ -41,14 +41,6 @@ def metrics_schedule(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"metrics:{context.scheduled_execution_time:%Y%m%d%H}")
 
 
-@dg.sensor(job=JOBS["track"], minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
-def tracking_sensor(context: dg.SensorEvaluationContext):
-    """Every five minutes, poll providers for each campaign's delivery events and replies."""
-    bucket = int(context.cursor or 0) + 1
-    context.update_cursor(str(bucket))
-    return [dg.RunRequest(run_key=f"track:{c}:{bucket}", partition_key=c) for c in _campaigns(context.instance)]
-
-
 @dg.asset_sensor(asset_key=dg.AssetKey("cadence_plan"), job=JOBS["touch"], default_status=dg.DefaultSensorStatus.RUNNING)
 def due_touch_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
     """Run every touch that the latest cadence plan found work for."""

@@ -27,7 +27,7 @@ from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.store.warehouse import update_from
 
 CHUNK = 50
-RESULT_COLUMNS = ["status", "provider_message_id", "error_code", "error_message", "segments", "cost_usd", "sent_at", "updated_at"]
+RESULT_COLUMNS = ["status", "provider_message_id", "message_id", "error_code", "error_message", "segments", "cost_usd", "sent_at", "updated_at"]
 
 
 @dataclass
@@ -72,6 +72,7 @@ def results_frame(results: list[SendResult], now: datetime) -> pd.DataFrame:
         "send_id": [r.send_id for r in results],
         "status": [r.status for r in results],
         "provider_message_id": [r.provider_message_id for r in results],
+        "message_id": [next((f.removeprefix("message_id:") for f in r.flags if f.startswith("message_id:")), None) for r in results],
         "error_code": [r.error_code for r in results],
         "error_message": [r.error_message for r in results],
         "segments": pd.array([r.segments for r in results], dtype="Int64"),
@@ -81,13 +82,33 @@ def results_frame(results: list[SendResult], now: datetime) -> pd.DataFrame:
     })
 
 
+def skip_suppressed(con_factory: Callable, rows: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, int]:
+    """Mark rows whose lead or address is on the suppression list (opt-outs, complaints...) `suppressed`; return the rest."""
+    if rows.empty:
+        return rows, 0
+    with con_factory() as con:
+        con.register("_outgoing", rows[["send_id", "lead_id", "to_address", "channel"]].astype("string"))
+        try:
+            hits = con.execute("""
+                SELECT o.send_id, any_value('suppressed: ' || x.reason) AS error_message FROM _outgoing o
+                JOIN suppressions x ON (x.lead_id = o.lead_id OR lower(x.address) = lower(o.to_address))
+                                   AND x.channel IN ('all', o.channel)
+                GROUP BY o.send_id
+            """).df()
+            if not hits.empty:
+                update_from(con, "sends", hits.assign(status="suppressed", updated_at=now), "send_id", ["status", "error_message", "updated_at"])
+        finally:
+            con.unregister("_outgoing")
+    return rows[~rows["send_id"].isin(hits["send_id"])], len(hits)
+
+
 def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
              spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 8, chunk: int = CHUNK) -> DispatchStats:
     """Send the touch's approved outbox rows that are due, exactly once. `con_factory()` opens a short connection."""
     stats = DispatchStats()
     with con_factory() as con:
         rows = con.execute("""
-            SELECT s.*, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
+            SELECT s.*, w.last_inbound_at, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
                    l.role, l.email, l.phone, r.status AS recipient_status,
                    CASE WHEN a.decision IN ('approved', 'edited')  -- defence in depth behind the outbox check
                          AND (s.body IS DISTINCT FROM a.final_body OR s.subject IS DISTINCT FROM a.final_subject)
@@ -95,6 +116,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
             FROM sends s JOIN leads l USING (lead_id)
             LEFT JOIN recipients r ON r.campaign_id = s.campaign_id AND r.lead_id = s.lead_id
             LEFT JOIN approvals a ON a.draft_id = s.draft_id
+            LEFT JOIN (SELECT lead_id, last_inbound_at FROM inbound_windows) w ON w.lead_id = s.lead_id
             WHERE s.campaign_id = ? AND s.touch = ? AND s.status IN ('pending', 'sending')
             ORDER BY s.send_id
         """, [spec.name, touch]).df()
@@ -114,6 +136,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         stats.reconciled = len(recovered)
         rows = rows[~rows["send_id"].isin({r.send_id for r in recovered})]
 
+    rows, stats.suppressed = skip_suppressed(con_factory, rows, now)
     approved = rows["decision"].isin(["approved", "edited"])
     reachable = (rows["lead_status"] == "active") & (rows["recipient_status"] == "active")
     blocked = rows[~approved | ~reachable]
@@ -125,7 +148,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
         with con_factory() as con:
             update_from(con, "sends", frame, "send_id", ["status", "error_message", "updated_at"])
-        stats.suppressed = len(blocked)
+        stats.suppressed += len(blocked)
     rows = rows[approved & reachable]
     window_open = open_mask(spec.sending_window, rows["timezone"], now)
     stats.deferred = int((~window_open).sum())

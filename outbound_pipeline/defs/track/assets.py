@@ -2,10 +2,12 @@
 
 
 import dagster as dg
+import pandas as pd
 
-from outbound_pipeline.defs.track.ingest import classify, poll_providers, store_and_react
+from outbound_pipeline.defs.track.ingest import poll_providers
+from outbound_pipeline.defs.track.process import process_batch
 from outbound_pipeline.partitions import campaign_partitions
-from outbound_pipeline.resources import ChannelService, PipelineClock, Warehouse
+from outbound_pipeline.resources import ChannelService, ComposeService, IntentService, PipelineClock, Warehouse
 
 GROUP = "s6_track"
 
@@ -20,22 +22,25 @@ GROUP = "s6_track"
     partitions_def=campaign_partitions,
     pool="duckdb",
 )
-def track(context: dg.AssetExecutionContext, warehouse: Warehouse, channels: ChannelService, clock: PipelineClock):
+def track(context: dg.AssetExecutionContext, warehouse: Warehouse, channels: ChannelService, intent: IntentService,
+          composer: ComposeService, clock: PipelineClock):
     """Poll each provider for the campaign's messages, store what is new, stop, pause and notify accordingly."""
     campaign_id = context.partition_key
     now = clock.now()
     with warehouse.connect() as con:
         sent = con.execute("SELECT * FROM sends WHERE campaign_id = ? AND status IN ('sent', 'failed')", [campaign_id]).df()
-    events, replies = poll_providers(sent, channels.by_name, now) if not sent.empty else (sent.iloc[0:0], sent.iloc[0:0])
-    replies = classify(replies)
+    events, replies = poll_providers(sent, channels.by_name, now) if not sent.empty else (pd.DataFrame(), pd.DataFrame())
+    owner_mail = channels.by_name("resend") if channels.resend_api_key else None
+    stats = process_batch(warehouse.connect, events, replies, now, intent.provider, composer.provider, owner_mail, intent.max_concurrency)
     with warehouse.connect() as con:
-        con.execute("BEGIN")
-        stats = store_and_react(con, events, replies, now)
-        con.execute("COMMIT")
         totals = con.execute("""
             SELECT (SELECT count(*) FROM delivery_events WHERE campaign_id = ?), (SELECT count(*) FROM replies WHERE campaign_id = ?)
         """, [campaign_id, campaign_id]).fetchall()[0]
     yield dg.MaterializeResult(asset_key="delivery_events", metadata={"new_events": stats.events, "events_total": totals[0],
-                                                                     "leads_opted_out": stats.opted_out, "leads_bounced": stats.bounced})
+                                                                     "leads_opted_out": stats.opted_out, "leads_invalid": stats.bounced,
+                                                                     "suppressions_added": stats.suppressed,
+                                                                     "campaigns_paused": stats.paused_campaigns})
     yield dg.MaterializeResult(asset_key="replies", metadata={"new_replies": stats.replies, "replies_total": totals[1],
-                                                             "sequences_stopped": stats.stopped, "owners_notified": stats.notified})
+                                                             "sequences_stopped": stats.stopped, "tickets_opened": stats.tickets,
+                                                             "answers_drafted": stats.answers_drafted, "owners_notified": stats.notified,
+                                                             "owners_emailed": stats.owners_emailed})
