@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,12 +85,15 @@ class OfflineChannel:
         return self._known
 
     def _append(self, entry: dict) -> None:
+        """Written and flushed before `send` returns: the record survives the sender being killed.
+
+        (Not fsynced: like a real provider's state, it is not the pipeline's to lose on power failure.)
+        """
         self.ledger_path.parent.mkdir(parents=True, exist_ok=True)
         with self.ledger_path.open("a", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             handle.write(json.dumps(entry) + "\n")
             handle.flush()
-            os.fsync(handle.fileno())
 
     def accepted_keys(self) -> list[str]:
         """Every idempotency key the simulated provider ever accepted, in order, duplicates included."""

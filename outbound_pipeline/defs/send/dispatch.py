@@ -26,7 +26,7 @@ from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, S
 from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.store.warehouse import update_from
 
-CHUNK = 50
+CHUNK = 200  # rows marked `sending` per commit: what a crash can leave to reconcile
 RESULT_COLUMNS = ["status", "provider_message_id", "message_id", "error_code", "error_message", "segments", "cost_usd", "sent_at", "updated_at"]
 
 
