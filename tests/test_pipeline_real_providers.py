@@ -40,7 +40,7 @@ class FakeProviders:
             self.requests.append(("tavily", headers, payload))
             results = [{"title": f"Signal {i} for {payload['query'][:30]}", "url": f"https://news.example.org/a{i}",
                         "content": f"Public fact number {i} about the company.", "score": 0.9 - i / 10,
-                        "published_date": "2026-10-0%d" % (i + 1)} for i in range(4)]
+                        "published_date": f"2026-10-0{i + 1}"} for i in range(4)]
             return Response(json.dumps({"query": payload["query"], "results": results, "response_time": 0.4}),
                             content_type="application/json")
         if request.path == "/v1/chat/completions":
@@ -121,7 +121,7 @@ def test_real_clients_take_over_when_credentials_are_set(real_env, driver, insta
         assert by_id.loc[key, "channel"] == "email"  # the send's own id is the idempotency key
         assert payload["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert key in payload["headers"]["List-Unsubscribe"]
-    for headers, form in real_env.of("twilio"):
+    for _headers, form in real_env.of("twilio"):
         assert form["MessagingServiceSid"] == SECRETS["TWILIO_MESSAGING_SERVICE_SID"]
         assert form["To"].removeprefix("whatsapp:").startswith("+")
         if form["To"].startswith("whatsapp:"):  # no inbound message yet: outside the 24-hour window, so the template
