@@ -19,7 +19,9 @@ from pathlib import Path
 from outbound_pipeline import settings
 
 # Modules that add their own subcommands: each has `add_commands(subparsers)`.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "outbound_pipeline.defs.review.commands",
+]
 
 
 def ensure_dagster_home() -> Path:
