@@ -6,10 +6,11 @@ import json
 import dagster as dg
 import pandas as pd
 
-from outbound_pipeline.defs.cadence.due import due_leads
+from outbound_pipeline.defs.cadence.due import assign_variants, due_leads
+from outbound_pipeline.defs.cadence.path import record_path, step_briefs
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.partitions import parse_touch_key, touch_partitions
-from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest, Snippet, StepBrief
+from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest, Snippet
 from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.resources import CampaignCatalog, ComposeService, PipelineClock, Warehouse
 from outbound_pipeline.store.reads import available_channels, campaign_spec, campaign_status, lead_profiles
@@ -50,11 +51,14 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
     by_lead = _snippets_by_lead(snippets)
     earlier = dict(zip(previous["lead_id"], previous["bodies"], strict=True))
     voice = catalog.voice().text
-    brief = StepBrief(touch=touch, intent=step.intent, channels=tuple(step.channels), tone=step.tone, cta=step.cta)
+    step_name = spec.step_names[touch - 1]
+    due["variant"] = assign_variants(campaign_id, step_name, due["lead_id"], step.variants)
+    briefs = step_briefs(step, touch)
     requests = [
-        ComposeRequest(campaign_id=campaign_id, goal=spec.goal, voice=voice, lead=lead, step=brief, snippets=by_lead.get(lead.lead_id, []),
-                       available_channels=available_channels(lead), previous_bodies=tuple(earlier.get(lead.lead_id, ())))
-        for lead in lead_profiles(due)
+        ComposeRequest(campaign_id=campaign_id, goal=spec.goal, voice=voice, lead=lead, step=briefs[variant],
+                       snippets=by_lead.get(lead.lead_id, []), available_channels=available_channels(lead),
+                       previous_bodies=tuple(earlier.get(lead.lead_id, ())))
+        for lead, variant in zip(lead_profiles(due), due["variant"], strict=True)
     ]
     ready = [r for r in requests if r.snippets]
     provider = composer.provider
@@ -67,6 +71,7 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
     } for req, d in zip(ready, composed, strict=True)])
     with warehouse.connect() as con:
         added = insert_new(con, "drafts", frame)
+        record_path(con, due[due["lead_id"].isin(frame["lead_id"])] if not frame.empty else due.iloc[0:0], campaign_id, touch, step_name, now)
         total = con.execute("SELECT count(*) FROM drafts WHERE campaign_id = ? AND touch = ?", [campaign_id, touch]).fetchall()[0][0]
     channels = frame["channel"].value_counts().to_dict() if not frame.empty else {}
     return dg.MaterializeResult(metadata={
