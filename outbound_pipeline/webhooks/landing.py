@@ -56,6 +56,8 @@ REPLY_COLUMNS = [
     "intent",
     "received_at",
     "provider",
+    "thread_refs",
+    "attribution",
 ]
 
 # Twilio statuses worth a row; accepted/queued/sending/scheduled are intermediate and dropped.
