@@ -3,7 +3,9 @@
 
 import dagster as dg
 
-from outbound_pipeline.defs.cadence.due import due_leads
+from outbound_pipeline.defs.cadence.due import campaign_route, duration
+from outbound_pipeline.defs.cadence.lifecycle import transition
+from outbound_pipeline.defs.cadence.retries import requeue_retries
 from outbound_pipeline.partitions import campaign_partitions, open_touch, touch_key
 from outbound_pipeline.resources import PipelineClock, Warehouse
 from outbound_pipeline.store.reads import campaign_spec, campaign_status
@@ -13,26 +15,42 @@ GROUP = "s7_cadence"
 
 @dg.asset(partitions_def=campaign_partitions, group_name=GROUP, pool="duckdb", deps=["replies"], kinds={"duckdb"})
 def cadence_plan(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PipelineClock) -> dg.MaterializeResult:
-    """Per touch: leads due for a draft now (no reply, delay passed) and approved messages still waiting to go out.
+    """Per touch: leads due for a draft now (routed through the step graph) and approved messages still waiting to go out.
 
-    The `due_touches` metadata is what the `due_touch_sensor` turns into touch runs, so the
-    schedule that materialises this asset never has to open the database itself.
+    Also re-queues retries and completes the campaign when nothing is left to do (a oneshot
+    also ends `end_after` its launch). The `due_touches` metadata is what the `due_touch_sensor`
+    turns into touch runs, so the schedule that materialises this asset never opens the database.
     """
     campaign_id = context.partition_key
     now = clock.now()
-    plan = {}
+    plan: dict[int, dict[str, int]] = {}
+    states: dict[str, int] = {}
+    requeued, completed = 0, None
     with warehouse.connect() as con:
         spec = campaign_spec(con, campaign_id)
         status = campaign_status(con, campaign_id)
-        waiting = dict(con.execute("""
-            SELECT d.touch, count(*) FROM drafts d JOIN approvals a USING (draft_id)
-            WHERE d.campaign_id = ? AND a.decision IN ('approved', 'edited')
-              AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.draft_id = d.draft_id AND s.status NOT IN ('pending', 'sending'))
-            GROUP BY d.touch
-        """, [campaign_id]).fetchall())
         if status == "running":
+            requeued = requeue_retries(con, spec, now)
+            routed = campaign_route(con, spec, now)
+            states = {k: int(v) for k, v in routed["state"].value_counts().items()}
+            waiting = dict(con.execute("""
+                SELECT d.touch, count(*) FROM drafts d JOIN approvals a USING (draft_id)
+                WHERE d.campaign_id = ? AND a.decision IN ('approved', 'edited')
+                  AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.draft_id = d.draft_id AND s.status NOT IN ('pending', 'sending'))
+                GROUP BY d.touch
+            """, [campaign_id]).fetchall())
+            due = routed[routed["state"] == "due"]["touch"].value_counts()
             for touch in range(1, spec.n_touches + 1):
-                plan[touch] = {"due": len(due_leads(con, spec, touch, now)), "to_send": int(waiting.get(touch, 0))}
+                plan[touch] = {"due": int(due.get(touch, 0)), "to_send": int(waiting.get(touch, 0))}
+            launched = con.execute("SELECT launched_at FROM campaigns WHERE campaign_id = ?", [campaign_id]).fetchall()[0][0]
+            work_left = states.get("due", 0) + states.get("waiting", 0) + sum(p["to_send"] for p in plan.values())
+            if spec.end_after and now >= launched + duration(spec.end_after):
+                completed = f"ended {spec.end_after} after launch"
+            elif work_left == 0:
+                completed = "nothing left to do"
+            if completed:
+                transition(con, campaign_id, "completed", completed, "pipeline", now)
+                status, plan = "completed", {}
     due_touches = []
     for touch, work in plan.items():
         if work["due"] or work["to_send"]:
@@ -40,5 +58,6 @@ def cadence_plan(context: dg.AssetExecutionContext, warehouse: Warehouse, clock:
             due_touches.append(touch_key(campaign_id, touch))
     return dg.MaterializeResult(metadata={
         "status": status, "now": now.isoformat(), "due_touches": dg.MetadataValue.json(due_touches),
-        "plan": dg.MetadataValue.json({str(k): v for k, v in plan.items()}),
+        "plan": dg.MetadataValue.json({str(k): v for k, v in plan.items()}), "leads": dg.MetadataValue.json(states),
+        "retries_queued": requeued, "completed_because": completed or "",
     })
