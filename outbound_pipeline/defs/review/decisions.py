@@ -75,7 +75,8 @@ def decide(drafts: pd.DataFrame, decided: pd.DataFrame, mode: str, request: Revi
                           + ", ".join(f"{d}: {by_channel[d]} takes {MAX_CHARS[by_channel[d]]}" for d in too_long) + ")")
     reviewer = request.reviewer.strip()
     if not reviewer:
-        raise ReviewError("a reviewer name is required: set `reviewer` in the config or the run's `reviewer` tag")
+        raise ReviewError("a reviewer name is required: `reviewer` in the launchpad config or the run's `reviewer` tag; "
+                          "--reviewer or $OUTBOUND_REVIEWER in the terminal")
     if reviewer == "auto":
         raise ReviewError("'auto' is reserved for automatic approvals; give the reviewer's own name")
 

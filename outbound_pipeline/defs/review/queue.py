@@ -41,6 +41,9 @@ def record_decisions(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: in
     drafts = con.execute("SELECT * FROM drafts WHERE campaign_id = ? AND touch = ? ORDER BY draft_id", [campaign_id, touch]).df()
     decided = con.execute("SELECT draft_id, decision, reviewer, decided_at FROM approvals WHERE campaign_id = ? AND touch = ?",
                           [campaign_id, touch]).df()
+    asks = request.approve or request.reject or request.edits or request.approve_all_remaining
+    if drafts.empty and asks:
+        raise ReviewError(f"{campaign_id} touch {touch} has no drafts to decide on")
     rows = decide(drafts, decided, spec.approval, request, now, spec.batch_spot_check)
     recorded = insert_new(con, "approvals", rows)
     if recorded != len(rows):
@@ -115,7 +118,7 @@ def review_queue_markdown(review: TouchReview, limit: int = 25) -> str:
         blocks.append(
             f"#### `{row.draft_id}` · {_lead(row)} · {row.channel} to {row.to_address}\n\n"
             + (f"**Subject:** {row.subject}\n\n" if isinstance(row.subject, str) and row.subject else "")
-            + "\n".join(f"> {line}" if line.strip() else ">" for line in str(row.body).splitlines())
+            + "\n".join(f"> {line}  " if line.strip() else ">" for line in str(row.body).splitlines())  # hard breaks keep the lines
             + ("\n\n**Flags:** " + ", ".join(flags) if flags else "")
             + "\n\n**Grounded in:**\n\n" + ("\n".join(cites) or "- (no cited snippet found)")
         )
