@@ -147,3 +147,19 @@ def test_auto_mode_approves_everything_and_says_so(driver, drafted, db):
 
     refused = launch_review(driver, key, {"reviewer": "dana", "reject": [ids[0]]})
     assert not refused.success and "approves automatically" in failure_message(refused)
+
+
+def test_readme_launchpad_example_is_valid_review_job_config():
+    import re
+
+    import dagster as dg
+    import yaml
+
+    from outbound_pipeline import settings
+    from outbound_pipeline.definitions import defs
+
+    readme = (settings.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(ops:\n  approvals:.*?)```", readme, re.S)
+    assert example, "README shows a launchpad config for review_job"
+    config = yaml.safe_load(example.group(1))
+    assert dg.validate_run_config(defs.resolve_job_def("review_job"), config)["ops"]["approvals"]["config"]["reject"]
