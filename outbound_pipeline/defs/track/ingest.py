@@ -20,6 +20,7 @@ from outbound_pipeline.ids import stable_ids
 from outbound_pipeline.providers.base import ChannelProvider
 from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.providers.intent_offline import classify_intent, is_opt_out
+from outbound_pipeline.store.validation import validate
 from outbound_pipeline.store.warehouse import insert_new
 
 # Twilio error codes that mean the number itself is wrong (not a passing delivery problem).
@@ -192,8 +193,6 @@ def record_inbound(con: duckdb.DuckDBPyConnection, replies: pd.DataFrame, now: d
     if wa.empty:
         return
     latest = wa.sort_values("received_at").drop_duplicates("lead_id", keep="last")
-    from outbound_pipeline.store.validation import validate
-
     frame = validate("inbound_windows", pd.DataFrame({"lead_id": latest["lead_id"], "last_inbound_at": latest["received_at"],
                                                       "reply_id": latest["reply_id"], "updated_at": now}))
     con.register("_inbound", frame)
