@@ -21,6 +21,7 @@ from datetime import datetime
 import pandas as pd
 
 from outbound_pipeline.campaigns.spec import CampaignSpec
+from outbound_pipeline.defs.send.limits import admit
 from outbound_pipeline.defs.send.window import open_mask
 from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, SendResult, WhatsAppTemplate
 from outbound_pipeline.providers.concurrency import map_concurrently
@@ -37,9 +38,15 @@ class DispatchStats:
     failed: int = 0
     suppressed: int = 0
     deferred: int = 0
+    held_by_limit: dict[str, int] = field(default_factory=dict)
     uncertain: list[str] = field(default_factory=list)
     cost_usd: float = 0.0
     by_channel: dict[str, int] = field(default_factory=dict)
+
+
+def attempt_key(send_id: str, attempt: int) -> str:
+    """Idempotency key of a send's n-th attempt: the send id, then a fresh key for each retry."""
+    return send_id if int(attempt) <= 1 else f"{send_id}.r{int(attempt)}"
 
 
 def to_message(row, spec: CampaignSpec) -> OutboundMessage:
@@ -49,7 +56,7 @@ def to_message(row, spec: CampaignSpec) -> OutboundMessage:
     variables.update({f"custom.{k}": v for k, v in custom.items()})
     template = spec.step(int(row.touch)).whatsapp_template
     return OutboundMessage(
-        send_id=row.send_id, idempotency_key=row.send_id, campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
+        send_id=row.send_id, idempotency_key=attempt_key(row.send_id, row.attempts), campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
         channel=row.channel, to=row.to_address, body=row.body, subject=row.subject if pd.notna(row.subject) else None,
         reply_to=row.owner_email if pd.notna(row.owner_email) else spec.owner_email, variables=variables,
         last_inbound_at=row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None,
@@ -109,7 +116,10 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     with con_factory() as con:
         rows = con.execute("""
             SELECT s.*, w.last_inbound_at, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
-                   l.role, l.email, l.phone, r.status AS recipient_status,
+                   l.role, l.email, l.phone,
+                   CASE WHEN r.status = 'replied' AND EXISTS (SELECT 1 FROM recipient_steps rs WHERE rs.campaign_id = s.campaign_id
+                        AND rs.lead_id = s.lead_id AND rs.touch = s.touch AND rs.via LIKE 'replied:%')  -- a reply branch
+                        THEN 'active' ELSE r.status END AS recipient_status,
                    CASE WHEN a.decision IN ('approved', 'edited')  -- defence in depth behind the outbox check
                          AND (s.body IS DISTINCT FROM a.final_body OR s.subject IS DISTINCT FROM a.final_subject)
                         THEN 'text differs from the approved text' ELSE a.decision END AS decision
@@ -153,6 +163,9 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     window_open = open_mask(spec.sending_window, rows["timezone"], now)
     stats.deferred = int((~window_open).sum())
     rows = rows[window_open]
+    with con_factory() as con:
+        admitted, stats.held_by_limit = admit(con, rows, spec, now)
+    rows = rows[admitted]
 
     for start in range(0, len(rows), chunk):
         part = rows.iloc[start : start + chunk]
@@ -161,7 +174,8 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
                               "attempts": part["attempts"] + 1, "updated_at": now})
         with con_factory() as con:
             update_from(con, "sends", marks, "send_id", ["status", "provider", "attempts", "updated_at"])
-        messages = [(providers[row.channel], to_message(row, spec)) for row in part.itertuples(index=False)]
+        messages = [(providers[row.channel], to_message(row, spec))
+                    for row in part.assign(attempts=part["attempts"] + 1).itertuples(index=False)]
         outcomes = map_concurrently(lambda pm: _call(*pm), messages, max_concurrency)
         done = [o for o in outcomes if isinstance(o, SendResult)]
         for (_, msg), outcome in zip(messages, outcomes, strict=True):
