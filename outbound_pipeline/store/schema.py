@@ -122,6 +122,7 @@ TABLES: dict[str, str] = {
         segments            INTEGER,
         cost_usd            DOUBLE NOT NULL,
         attempts            INTEGER NOT NULL,
+        retries             INTEGER,             -- times the campaign's retry policy re-queued it (NULL: never)
         recorded_at         TIMESTAMP NOT NULL,  -- outbox row written, before any provider call
         sent_at             TIMESTAMP,           -- provider accepted it (pipeline clock)
         updated_at          TIMESTAMP NOT NULL
@@ -285,7 +286,7 @@ TABLES: dict[str, str] = {
 
 # Nullable columns added after a table first shipped: existing files gain them on next connect.
 ADDED_COLUMNS: dict[str, list[str]] = {
-    "sends": ["message_id"],
+    "sends": ["message_id", "retries"],
     "replies": ["thread_refs", "attribution"],
     "notifications": ["emailed_at"],
 }

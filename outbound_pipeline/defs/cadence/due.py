@@ -32,7 +32,7 @@ WITH cur AS (
     FROM delivery_events WHERE campaign_id = $campaign GROUP BY send_id
 )
 SELECT r.lead_id, r.status AS recipient_status, l.status AS lead_status, cur.touch, coalesce(cur.seq, 0) AS seq,
-       a.decision, s.status AS send_status, s.sent_at, s.updated_at AS send_updated_at, coalesce(s.attempts, 0) AS attempts,
+       a.decision, s.status AS send_status, s.sent_at, s.updated_at AS send_updated_at, coalesce(s.retries, 0) AS retries,
        coalesce(ev.delivered, false) AS delivered, coalesce(ev.opened, false) AS opened,
        coalesce(ev.undelivered, false) AS undelivered, rep.reply_intent, rep.replied_at
 FROM recipients r JOIN leads l USING (lead_id)
@@ -117,7 +117,7 @@ def route(states: pd.DataFrame, spec: CampaignSpec, now: datetime) -> pd.DataFra
     started = ~fresh & reachable
     unsent = states["decision"].isna() | (states["decision"].isin(["approved", "edited"])
                                            & ~states["send_status"].isin(["sent", "failed", "suppressed"]))
-    retry_left = (states["send_status"] == "failed") & (states["attempts"] < 1 + spec.retry_attempts)
+    retry_left = (states["send_status"] == "failed") & (states["retries"] < spec.retry_attempts)
     out.loc[started & (unsent | retry_left), "state"] = "waiting"
     failed = states["send_status"] == "failed"
     resolved = started & ~unsent & ~retry_left & states["send_status"].isin(["sent", "failed"])

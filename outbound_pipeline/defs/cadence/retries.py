@@ -20,8 +20,8 @@ def requeue_retries(con: duckdb.DuckDBPyConnection, spec: CampaignSpec, now: dat
         return 0
     cutoff = now - duration(spec.retry_delay)
     return con.execute("""
-        UPDATE sends SET status = 'pending', updated_at = ?
-        WHERE campaign_id = ? AND attempts < 1 + ? AND coalesce(sent_at, updated_at) <= ?
+        UPDATE sends SET status = 'pending', retries = coalesce(retries, 0) + 1, updated_at = ?
+        WHERE campaign_id = ? AND coalesce(retries, 0) < ? AND coalesce(sent_at, updated_at) <= ?
           AND lead_id IN (SELECT lead_id FROM leads WHERE status = 'active')
           AND NOT EXISTS (SELECT 1 FROM delivery_events e WHERE e.send_id = sends.send_id
                           AND e.event_type IN ('delivered', 'opened', 'read', 'clicked', 'opted_out', 'complained'))

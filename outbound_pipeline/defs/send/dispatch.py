@@ -44,9 +44,9 @@ class DispatchStats:
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
-def attempt_key(send_id: str, attempt: int) -> str:
-    """Idempotency key of a send's n-th attempt: the send id, then a fresh key for each retry."""
-    return send_id if int(attempt) <= 1 else f"{send_id}.r{int(attempt)}"
+def retry_key(send_id: str, retries: object) -> str:
+    """Idempotency key: the send id, and a fresh key per retry (a re-send after a crash keeps its key)."""
+    return send_id if retries is None or pd.isna(retries) or int(retries) == 0 else f"{send_id}.r{int(retries)}"
 
 
 def to_message(row, spec: CampaignSpec) -> OutboundMessage:
@@ -56,7 +56,7 @@ def to_message(row, spec: CampaignSpec) -> OutboundMessage:
     variables.update({f"custom.{k}": v for k, v in custom.items()})
     template = spec.step(int(row.touch)).whatsapp_template
     return OutboundMessage(
-        send_id=row.send_id, idempotency_key=attempt_key(row.send_id, row.attempts), campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
+        send_id=row.send_id, idempotency_key=retry_key(row.send_id, getattr(row, "retries", None)), campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
         channel=row.channel, to=row.to_address, body=row.body, subject=row.subject if pd.notna(row.subject) else None,
         reply_to=row.owner_email if pd.notna(row.owner_email) else spec.owner_email, variables=variables,
         last_inbound_at=row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None,
@@ -174,8 +174,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
                               "attempts": part["attempts"] + 1, "updated_at": now})
         with con_factory() as con:
             update_from(con, "sends", marks, "send_id", ["status", "provider", "attempts", "updated_at"])
-        messages = [(providers[row.channel], to_message(row, spec))
-                    for row in part.assign(attempts=part["attempts"] + 1).itertuples(index=False)]
+        messages = [(providers[row.channel], to_message(row, spec)) for row in part.itertuples(index=False)]
         outcomes = map_concurrently(lambda pm: _call(*pm), messages, max_concurrency)
         done = [o for o in outcomes if isinstance(o, SendResult)]
         for (_, msg), outcome in zip(messages, outcomes, strict=True):
