@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from outbound_pipeline.defs.cadence.assets import cadence_plan
-from outbound_pipeline.defs.cadence.automation import JOBS, cadence_schedule, due_touch_sensor, metrics_schedule
+from outbound_pipeline.defs.cadence.automation import JOBS, cadence_schedule, due_touch_sensor, metrics_schedule, scheduled_launch_sensor
 from outbound_pipeline.defs.compose.assets import drafts
 from outbound_pipeline.defs.leads.assets import campaigns, import_leads, recipients
 from outbound_pipeline.defs.metrics.assets import campaign_metrics
@@ -25,6 +25,6 @@ defs = dg.Definitions(
     asset_checks=[outbox_only_approved],
     jobs=[*JOBS.values(), landing_job],
     schedules=[cadence_schedule, metrics_schedule],
-    sensors=[tracking_sensor, landing_sensor, inbound_poll_sensor, due_touch_sensor],
+    sensors=[tracking_sensor, landing_sensor, inbound_poll_sensor, due_touch_sensor, scheduled_launch_sensor],
     resources=default_resources(),
 )

@@ -7,7 +7,9 @@ metadata) and request runs; the runs do the reading and writing, one at a time.
 
 import dagster as dg
 
+from outbound_pipeline.defs.cadence.scheduling import due_launches, parse_launch_key, scheduled_launches
 from outbound_pipeline.partitions import campaign_partitions
+from outbound_pipeline.resources import PipelineClock
 
 JOBS = {
     "launch": dg.define_asset_job("launch_job", selection=["campaigns", "leads", "lead_rejects", "recipients", "research_snippets"],
@@ -49,3 +51,16 @@ def due_touch_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventL
     keys = list(due.value) if due is not None else []
     for key in keys:
         yield dg.RunRequest(run_key=f"touch:{key}:{asset_event.storage_id}", partition_key=key)
+
+
+@dg.sensor(job=JOBS["launch"], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def scheduled_launch_sensor(context: dg.SensorEvaluationContext, clock: PipelineClock):
+    """Launch every campaign whose scheduled time (`outbound campaign launch --at`) has come, once."""
+    keys = due_launches(context.instance, clock.now())
+    if not keys:
+        return dg.SkipReason("no scheduled launch is due")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"launch:{key}", partition_key=parse_launch_key(key)[0], tags={"outbound/scheduled_launch": key})
+                      for key in keys],
+        dynamic_partitions_requests=[scheduled_launches.build_delete_request(keys)],
+    )
