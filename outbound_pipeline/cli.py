@@ -21,6 +21,7 @@ from outbound_pipeline import settings
 # Modules that add their own subcommands: each has `add_commands(subparsers)`.
 COMMAND_MODULES: list[str] = [
     "outbound_pipeline.defs.review.commands",
+    "outbound_pipeline.defs.cadence.commands",
 ]
 
 
