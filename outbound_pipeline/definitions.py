@@ -9,6 +9,7 @@ from outbound_pipeline.defs.cadence.automation import JOBS, cadence_schedule, du
 from outbound_pipeline.defs.compose.assets import drafts
 from outbound_pipeline.defs.leads.assets import campaigns, import_leads, recipients
 from outbound_pipeline.defs.metrics.assets import campaign_metrics
+from outbound_pipeline.defs.metrics.variants import variant_metrics
 from outbound_pipeline.defs.research.assets import research_snippets
 from outbound_pipeline.defs.review.assets import approvals
 from outbound_pipeline.defs.send.assets import outbox, outbox_only_approved, sends
@@ -18,7 +19,7 @@ from outbound_pipeline.defs.track.sensors import inbound_poll_sensor, landing_jo
 from outbound_pipeline.resources import default_resources
 
 # In stage order: a lead goes from the CSV (import) to a metric (metrics) down this list.
-ASSETS = [campaigns, import_leads, recipients, research_snippets, drafts, approvals, outbox, sends, track, landed_records, cadence_plan, campaign_metrics]
+ASSETS = [campaigns, import_leads, recipients, research_snippets, drafts, approvals, outbox, sends, track, landed_records, cadence_plan, campaign_metrics, variant_metrics]
 
 defs = dg.Definitions(
     assets=ASSETS,
