@@ -13,7 +13,8 @@ from tests.conftest import add_campaign
 BASE = {
     "goal": "Book a 20-minute call with operations leaders about routing.",
     "approval": "auto",
-    "audience": {"lead_list": "sample_leads.csv", "default_region": "US", "filter": {"role": ["COO", "CEO", "VP Logistics"]}},
+    "audience": {"lead_list": "sample_leads.csv", "default_region": "US", "filter": {"role": ["COO", "CEO"]}},
+    "bounce_pause_threshold": 1.0,  # small audiences: keep the bounce-rate auto-pause out of these tests
     "sending_window": {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
 }
 

@@ -46,8 +46,9 @@ def cadence_plan(context: dg.AssetExecutionContext, warehouse: Warehouse, clock:
             work_left = states.get("due", 0) + states.get("waiting", 0) + sum(p["to_send"] for p in plan.values())
             if spec.end_after and now >= launched + duration(spec.end_after):
                 completed = f"ended {spec.end_after} after launch"
-            elif work_left == 0:
-                completed = "nothing left to do"
+            elif work_left == 0 and (not spec.end_after or not con.execute(
+                    "SELECT count(*) FROM recipients WHERE campaign_id = ? AND status = 'active'", [campaign_id]).fetchall()[0][0]):
+                completed = "nothing left to do"  # with end_after, a lead who has not replied yet keeps the campaign open
             if completed:
                 transition(con, campaign_id, "completed", completed, "pipeline", now)
                 status, plan = "completed", {}
