@@ -38,8 +38,12 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as inst:
+    """An in-memory Dagster instance: run storage on disk would cost a second per materialisation."""
+    inst = dg.DagsterInstance.ephemeral()
+    try:
         yield inst
+    finally:
+        inst.dispose()
 
 
 @pytest.fixture

@@ -79,8 +79,7 @@ def test_demo_is_deterministic(tmp_path, workdir, instance, monkeypatch):
 
     first = run_demo("demo_drip", instance=instance, db_path=str(tmp_path / "a.duckdb")).metrics
     monkeypatch.setenv("OUTBOUND_OFFLINE_LEDGER_DIR", str(tmp_path / "ledger_b"))
-    with dg.instance_for_test() as other:
-        second = run_demo("demo_drip", instance=other, db_path=str(tmp_path / "b.duckdb")).metrics
+    second = run_demo("demo_drip", instance=dg.DagsterInstance.ephemeral(), db_path=str(tmp_path / "b.duckdb")).metrics
     cols = [c for c in first.columns if c != "computed_at"]
     assert first[cols].equals(second[cols])
 

@@ -17,6 +17,7 @@ def cli(capsys, monkeypatch, tmp_path):
     """Run `outbound ...` in-process; returns (exit code, stdout, stderr)."""
     monkeypatch.setenv("OUTBOUND_NOW", MONDAY_MORNING.isoformat())
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
 
     def run(*argv: str) -> tuple[int, str, str]:
         code = main(list(argv))
