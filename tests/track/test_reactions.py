@@ -93,10 +93,17 @@ def test_bounce_rate_over_the_threshold_pauses_the_campaign_and_says_why(workdir
     assert _rows(db, "SELECT count(*) FROM recipients WHERE status = 'paused'") == [(2,)]
     assert _rows(db, "SELECT count(*) FROM suppressions WHERE reason = 'hard_bounce'") == [(2,)]
     landing.append(bounce(3))  # 4 of 25 = 16%
-    ingest_landed(driver, instance, later(3), cursor)
+    cursor2 = ingest_landed(driver, instance, later(3), cursor)
     (status, reason), = _rows(db, "SELECT status, status_reason FROM campaigns")
     assert status == "paused"
     assert reason == "bounce rate 16.0% (4 bounced of 25 sent) passed the 15.0% threshold"
+    # A lifecycle move like any other: one campaign_events row with the reason, by the pipeline.
+    assert _rows(db, "SELECT from_status, to_status, reason, actor, occurred_at FROM campaign_events") == [
+        ("running", "paused", reason, "pipeline", later(3))]
+    landing.append(bounce(4))  # already paused: no second transition, no second event
+    ingest_landed(driver, instance, later(4), cursor2)
+    assert _rows(db, "SELECT count(*) FROM campaign_events") == [(1,)]
+    assert _rows(db, "SELECT status FROM campaigns") == [("paused",)]
 
 
 def test_reply_modes_human_ticket_and_ai_answer_draft(seeded, driver, instance, db):

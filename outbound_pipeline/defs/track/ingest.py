@@ -16,6 +16,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from outbound_pipeline.defs.cadence.lifecycle import transition
 from outbound_pipeline.ids import stable_ids
 from outbound_pipeline.providers.base import ChannelProvider
 from outbound_pipeline.providers.concurrency import map_concurrently
@@ -215,7 +216,7 @@ def pause_on_bounce_rate(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, n
         return 0
     con.register("_touched", touched.astype("string"))
     try:
-        paused = con.execute("""
+        over = con.execute("""
             WITH rates AS (
                 SELECT c.campaign_id,
                        coalesce(try_cast(json_extract_string(c.spec, '$.bounce_pause_threshold') AS DOUBLE), 0.05) AS threshold,
@@ -224,16 +225,16 @@ def pause_on_bounce_rate(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, n
                         WHERE e.campaign_id = c.campaign_id AND e.event_type = 'bounced') AS bounced
                 FROM campaigns c WHERE c.campaign_id IN (SELECT campaign_id FROM _touched) AND c.status = 'running'
             )
-            UPDATE campaigns SET status = 'paused', updated_at = ?,
-                status_reason = format('bounce rate {:.1f}% ({} bounced of {} sent) passed the {:.1f}% threshold',
-                                       100.0 * r.bounced / r.sent, r.bounced, r.sent, 100.0 * r.threshold)
-            FROM rates r
-            WHERE campaigns.campaign_id = r.campaign_id AND r.sent >= ? AND r.bounced > r.threshold * r.sent
-            RETURNING campaigns.campaign_id
-        """, [now, MIN_SENT_FOR_BOUNCE_PAUSE]).fetchall()
+            SELECT campaign_id, format('bounce rate {:.1f}% ({} bounced of {} sent) passed the {:.1f}% threshold',
+                                       100.0 * bounced / sent, bounced, sent, 100.0 * threshold) AS reason
+            FROM rates WHERE sent >= ? AND bounced > threshold * sent ORDER BY campaign_id
+        """, [MIN_SENT_FOR_BOUNCE_PAUSE]).fetchall()
     finally:
         con.unregister("_touched")
-    return len(paused)
+    # Through the lifecycle, so the pause is a legal move recorded in campaign_events (one per campaign paused).
+    for campaign_id, reason in over:
+        transition(con, campaign_id, "paused", reason, "pipeline", now)
+    return len(over)
 
 
 _REPLY_CONTEXT = """
