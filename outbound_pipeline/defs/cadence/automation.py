@@ -50,7 +50,7 @@ def due_touch_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventL
     due = materialization.metadata.get("due_touches") if materialization else None
     keys = list(due.value) if due is not None else []
     for key in keys:
-        yield dg.RunRequest(run_key=f"touch:{key}:{asset_event.storage_id}", partition_key=key)
+        yield dg.RunRequest(run_key=f"touch:{key}:{asset_event.run_id}", partition_key=key)
 
 
 @dg.sensor(job=JOBS["launch"], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
