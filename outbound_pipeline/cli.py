@@ -22,6 +22,7 @@ from outbound_pipeline import settings
 COMMAND_MODULES: list[str] = [
     "outbound_pipeline.defs.review.commands",
     "outbound_pipeline.defs.cadence.commands",
+    "outbound_pipeline.defs.track.tickets",
 ]
 
 

@@ -185,7 +185,10 @@ TABLES: dict[str, str] = {
         status          VARCHAR NOT NULL,      -- open | closed
         summary         VARCHAR NOT NULL,
         context         VARCHAR NOT NULL,      -- JSON: campaign goal, touch, channel, intent, what we sent, the reply
-        created_at      TIMESTAMP NOT NULL
+        created_at      TIMESTAMP NOT NULL,
+        closed_at       TIMESTAMP,             -- when it was closed (`outbound tickets close`)
+        closed_by       VARCHAR,               -- who closed it
+        close_note      VARCHAR                -- what was done about it
     """,
     "reply_drafts": """
         reply_draft_id  VARCHAR PRIMARY KEY,
@@ -289,6 +292,7 @@ ADDED_COLUMNS: dict[str, list[str]] = {
     "sends": ["message_id", "retries"],
     "replies": ["thread_refs", "attribution"],
     "notifications": ["emailed_at"],
+    "tickets": ["closed_at", "closed_by", "close_note"],
 }
 
 
