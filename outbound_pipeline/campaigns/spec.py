@@ -73,13 +73,17 @@ class Branch(_Strict):
 
 
 class Variant(_Strict):
-    """An A/B variant of a step; leads are split by `weight` (deterministic hash of campaign, step, lead)."""
+    """An A/B variant of a step; leads are split by `weight` (deterministic hash of campaign, step, lead).
+
+    Each field given replaces the step's own for the leads who draw the variant.
+    """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,30}$")
     weight: float = Field(default=1.0, gt=0)
     intent: str | None = None
     tone: str | None = None
     cta: str | None = None
+    whatsapp_template: TemplateSpec | None = None
 
 
 class Step(_Strict):
@@ -109,6 +113,11 @@ class Step(_Strict):
     def _delay(cls, value: Any) -> str:
         amount, unit = parse_delay(value)
         return f"{amount}{unit}"
+
+    def template_for(self, variant: str | None) -> TemplateSpec | None:
+        """The WhatsApp template for a lead who drew `variant` (None: no variant): the variant's own, else the step's."""
+        chosen = next((v for v in self.variants if v.name == variant), None) if variant else None
+        return (chosen.whatsapp_template if chosen else None) or self.whatsapp_template
 
     @property
     def delay_parts(self) -> tuple[int, str]:

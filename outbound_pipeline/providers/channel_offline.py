@@ -67,6 +67,7 @@ class OfflineChannel:
 
     name = "offline"
     channels = ("email", "whatsapp", "sms")
+    simulated = True  # dispatch paces it on a simulated clock: nothing waits
 
     def __init__(self, ledger_dir: str | Path | None = None):
         self.ledger_path = Path(ledger_dir or settings.offline_ledger_dir()) / "accepted.jsonl"

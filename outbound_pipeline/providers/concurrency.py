@@ -13,29 +13,35 @@ R = TypeVar("R")
 
 
 class RateLimiter:
-    """A token bucket shared by threads: at most `per_second` acquisitions per second."""
+    """At most `per_second` acquisitions per second, shared by threads (after an initial `burst`).
 
-    def __init__(self, per_second: float, burst: int = 1, clock: Callable[[], float] = time.monotonic):
+    Each caller reserves the next free slot under the lock, then sleeps until it outside the lock,
+    so concurrent callers are spaced 1/`per_second` apart. `clock` and `sleep` can be replaced: a
+    clock that stands still and a sleep that returns at once compute the schedule without waiting.
+    """
+
+    def __init__(self, per_second: float, burst: int = 1, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self.per_second = per_second
         self.capacity = max(1, burst)
-        self._tokens = float(self.capacity)
         self._clock = clock
-        self._last = clock()
+        self._sleep = sleep
+        self._next = clock()  # the theoretical time of the next acquisition
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
+        """Wait for a slot; returns the slot's time on `clock` (now, when there is no limit)."""
         if self.per_second <= 0:
-            return
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.per_second)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                wait = (1 - self._tokens) / self.per_second
-            time.sleep(wait)
+            return self._clock()
+        interval = 1.0 / self.per_second
+        with self._lock:
+            now = self._clock()
+            due = max(self._next, now)
+            slot = max(now, due - (self.capacity - 1) * interval)
+            self._next = due + interval
+        if slot > now:
+            self._sleep(slot - now)
+        return slot
 
 
 def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int, limiter: RateLimiter | None = None) -> list[R]:

@@ -73,6 +73,7 @@ def sends(context: dg.AssetExecutionContext, warehouse: Warehouse, channels: Cha
         "sent": stats.sent, "failed": stats.failed, "suppressed": stats.suppressed, "deferred_by_window": stats.deferred,
         "held_by_limit": dg.MetadataValue.json(stats.held_by_limit),
         "reconciled_after_crash": stats.reconciled, "cost_usd": round(stats.cost_usd, 4), "by_channel": dg.MetadataValue.json(stats.by_channel),
+        "paced_seconds": dg.MetadataValue.json(stats.paced_seconds),
     }
     if stats.uncertain:
         raise dg.Failure(

@@ -9,6 +9,9 @@ The protocol, per chunk of messages:
 A crash between 2 and 4 leaves rows in `sending`. The next run asks the provider
 whether it already accepted each one (`lookup`) and only sends what it did not,
 again under the same idempotency key, so nothing is ever sent twice.
+
+Admitted messages are paced per channel (`pacing.py`): every concurrent call of the run waits
+on its channel's shared rate limiter before reaching the provider.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from datetime import datetime
 import pandas as pd
 
 from outbound_pipeline.campaigns.spec import CampaignSpec
-from outbound_pipeline.defs.send.limits import admit
+from outbound_pipeline.defs.send.limits import OrgLimits, admit, channel_rates
+from outbound_pipeline.defs.send.pacing import ChannelPacer
 from outbound_pipeline.defs.send.window import open_mask
 from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, SendResult, WhatsAppTemplate
 from outbound_pipeline.providers.concurrency import map_concurrently
@@ -42,6 +46,7 @@ class DispatchStats:
     uncertain: list[str] = field(default_factory=list)
     cost_usd: float = 0.0
     by_channel: dict[str, int] = field(default_factory=dict)
+    paced_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def retry_key(send_id: str, retries: object) -> str:
@@ -54,7 +59,8 @@ def to_message(row, spec: CampaignSpec) -> OutboundMessage:
     custom = json.loads(row.custom_vars or "{}")
     variables = {k: getattr(row, k) for k in ("first_name", "last_name", "company", "role", "email", "phone") if pd.notna(getattr(row, k))}
     variables.update({f"custom.{k}": v for k, v in custom.items()})
-    template = spec.step(int(row.touch)).whatsapp_template
+    variant = getattr(row, "variant", None)
+    template = spec.step(int(row.touch)).template_for(variant if isinstance(variant, str) else None)
     return OutboundMessage(
         send_id=row.send_id, idempotency_key=retry_key(row.send_id, getattr(row, "retries", None)), campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
         channel=row.channel, to=row.to_address, body=row.body, subject=row.subject if pd.notna(row.subject) else None,
@@ -110,12 +116,18 @@ def skip_suppressed(con_factory: Callable, rows: pd.DataFrame, now: datetime) ->
 
 
 def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
-             spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 8, chunk: int = CHUNK) -> DispatchStats:
-    """Send the touch's approved outbox rows that are due, exactly once. `con_factory()` opens a short connection."""
+             spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 8, chunk: int = CHUNK,
+             limits: OrgLimits | None = None, pacer: ChannelPacer | None = None) -> DispatchStats:
+    """Send the touch's approved outbox rows that are due, exactly once. `con_factory()` opens a short connection.
+
+    `pacer` defaults to the campaign's channel rates, on the wall clock for real providers and on a
+    simulated one for providers that say they are `simulated` (the offline channel).
+    """
     stats = DispatchStats()
+    limits = limits or OrgLimits.from_env()
     with con_factory() as con:
         rows = con.execute("""
-            SELECT s.*, w.last_inbound_at, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
+            SELECT s.*, w.last_inbound_at, rs.variant, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
                    l.role, l.email, l.phone,
                    CASE WHEN r.status = 'replied' AND EXISTS (SELECT 1 FROM recipient_steps rs WHERE rs.campaign_id = s.campaign_id
                         AND rs.lead_id = s.lead_id AND rs.touch = s.touch AND rs.via LIKE 'replied:%')  -- a reply branch
@@ -127,6 +139,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
             LEFT JOIN recipients r ON r.campaign_id = s.campaign_id AND r.lead_id = s.lead_id
             LEFT JOIN approvals a ON a.draft_id = s.draft_id
             LEFT JOIN (SELECT lead_id, last_inbound_at FROM inbound_windows) w ON w.lead_id = s.lead_id
+            LEFT JOIN recipient_steps rs ON rs.campaign_id = s.campaign_id AND rs.lead_id = s.lead_id AND rs.touch = s.touch
             WHERE s.campaign_id = ? AND s.touch = ? AND s.status IN ('pending', 'sending')
             ORDER BY s.send_id
         """, [spec.name, touch]).df()
@@ -164,8 +177,15 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     stats.deferred = int((~window_open).sum())
     rows = rows[window_open]
     with con_factory() as con:
-        admitted, stats.held_by_limit = admit(con, rows, spec, now)
+        admitted, stats.held_by_limit = admit(con, rows, spec, now, limits)
     rows = rows[admitted]
+    if pacer is None:
+        simulated = {ch for ch in rows["channel"].unique() if getattr(provider_for(ch), "simulated", False)}
+        pacer = ChannelPacer(channel_rates(spec, limits), simulated)
+
+    def paced_call(pm: tuple[ChannelProvider, OutboundMessage]) -> SendResult | Exception:
+        pacer.wait(pm[1].channel)
+        return _call(*pm)
 
     for start in range(0, len(rows), chunk):
         part = rows.iloc[start : start + chunk]
@@ -175,7 +195,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         with con_factory() as con:
             update_from(con, "sends", marks, "send_id", ["status", "provider", "attempts", "updated_at"])
         messages = [(providers[row.channel], to_message(row, spec)) for row in part.itertuples(index=False)]
-        outcomes = map_concurrently(lambda pm: _call(*pm), messages, max_concurrency)
+        outcomes = map_concurrently(paced_call, messages, max_concurrency)
         done = [o for o in outcomes if isinstance(o, SendResult)]
         for (_, msg), outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, Exception):
@@ -201,4 +221,5 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
             stats.cost_usd += r.cost_usd
         for ch in part["channel"]:
             stats.by_channel[ch] = stats.by_channel.get(ch, 0) + 1
+    stats.paced_seconds = pacer.paced_seconds()
     return stats

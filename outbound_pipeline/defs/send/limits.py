@@ -1,8 +1,9 @@
 """Sending limits: which pending messages may go now. Held messages stay `pending` for a later run.
 
 Limits compose, and the smallest wins for every message:
-- per channel messages per second, as a budget per dispatch run (rate x `OUTBOUND_DISPATCH_SECONDS`,
-  the time between cadence runs); the campaign's `limits.per_second` can only lower it;
+- per channel messages per second (`channel_rates`): admitted here as a budget per dispatch run
+  (rate x `OUTBOUND_DISPATCH_SECONDS`, the time between cadence runs), then paced at that rate while
+  the run sends (`pacing.py`); the campaign's `limits.per_second` can only lower it;
 - per campaign maximum in flight (`limits.max_in_flight`): sends handed over with no outcome yet;
 - organisation-wide messages per UTC day (`OUTBOUND_DAILY_LIMIT`);
 - WhatsApp messaging tier (`OUTBOUND_WHATSAPP_TIER`: 250, 2000, 10000, 100000 or unlimited): unique
@@ -60,6 +61,15 @@ class OrgLimits:
                    dispatch_seconds=number("OUTBOUND_DISPATCH_SECONDS", 900) or 900)
 
 
+
+def channel_rates(spec: CampaignSpec, limits: OrgLimits) -> dict[str, float]:
+    """Messages per second per channel for a campaign: the organisation's rate, lowered by the campaign's own."""
+    rates = dict(limits.per_second)
+    for ch, rate in spec.limits.per_second.items():
+        rates[ch] = min(rates.get(ch, float("inf")), rate)
+    return rates
+
+
 USAGE_SQL = """
 SELECT
   (SELECT count(*) FROM sends WHERE status IN ('sent', 'sending') AND coalesce(sent_at, updated_at) >= $day_start) AS sent_today,
@@ -110,10 +120,8 @@ def admit(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, spec: CampaignSpec
         room = limits.weekly_per_lead - rows["lead_id"].map(recent).fillna(0)
         rank = mask.astype(int).groupby(rows["lead_id"]).cumsum()
         mask = apply("weekly_cap_per_lead", mask & (rank <= room))
-    # Per channel rate, as a budget for this run.
-    budgets = {ch: rate * limits.dispatch_seconds for ch, rate in limits.per_second.items()}
-    for ch, rate in spec.limits.per_second.items():
-        budgets[ch] = min(budgets.get(ch, float("inf")), rate * limits.dispatch_seconds)
+    # Per channel rate, as a budget for this run (the run then paces its sends at the same rate).
+    budgets = {ch: rate * limits.dispatch_seconds for ch, rate in channel_rates(spec, limits).items()}
     rank = mask.astype(int).groupby(rows["channel"]).cumsum()
     mask = apply("channel_rate", mask & (rank <= rows["channel"].map(budgets).fillna(float("inf"))))
     # WhatsApp tier: each new number reached outside its service window uses one slot for 24 h.
