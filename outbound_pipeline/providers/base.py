@@ -161,6 +161,8 @@ class OutboundMessage:
     sent_at: datetime | None = None  # the pipeline clock's time of sending
     last_inbound_at: datetime | None = None  # the lead's last inbound message (WhatsApp 24-hour window)
     whatsapp_template: WhatsAppTemplate | None = None
+    in_reply_to: str | None = None  # email answers: the lead's Message-ID, so the answer threads under their reply
+    references: tuple[str, ...] = ()  # email answers: the thread's Message-IDs, oldest first
 
 
 @dataclass(frozen=True)

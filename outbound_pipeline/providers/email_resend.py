@@ -190,6 +190,10 @@ class ResendEmail:
                 {"name": "send_id", "value": tag_value(message.send_id)},
             ],
         }
+        if message.in_reply_to:
+            payload["headers"]["In-Reply-To"] = message.in_reply_to
+        if message.references:
+            payload["headers"]["References"] = " ".join(message.references)
         if message.reply_to:
             payload["reply_to"] = [message.reply_to]
         return payload

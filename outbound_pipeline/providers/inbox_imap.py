@@ -24,7 +24,7 @@ from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers.base import ProviderError
 
 REPLY_COLUMNS = ["reply_id", "send_id", "campaign_id", "touch", "lead_id", "channel", "from_address", "body", "intent",
-                 "received_at", "provider", "thread_refs"]
+                 "received_at", "provider", "thread_refs", "message_id"]
 _MSGID = re.compile(r"<[^<>\s]+>")
 _QUOTE_HEADER = re.compile(r"^\s*(On .{0,200} wrote:|-----Original Message-----|From: .+)$", re.IGNORECASE)
 
@@ -68,7 +68,7 @@ def parse_reply(raw: bytes, fallback_id: str, now: datetime) -> dict:
         "reply_id": stable_id("rpl", "email", message_id), "send_id": None, "campaign_id": None, "touch": None, "lead_id": None,
         "channel": "email", "from_address": parseaddr(str(message.get("From") or ""))[1].lower(), "body": reply_text(message),
         "intent": "auto_reply" if auto else "unknown", "received_at": _received_at(message, now), "provider": "imap",
-        "thread_refs": json.dumps(thread_refs(message)),
+        "thread_refs": json.dumps(thread_refs(message)), "message_id": message_id if message_id != fallback_id else None,
     }
 
 

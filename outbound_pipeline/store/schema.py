@@ -76,7 +76,7 @@ TABLES: dict[str, str] = {
     "drafts": """
         draft_id          VARCHAR PRIMARY KEY,  -- hash of campaign, touch, lead
         campaign_id       VARCHAR NOT NULL,
-        touch             INTEGER NOT NULL,
+        touch             INTEGER NOT NULL,     -- the step's position (1-based); 0 for answers to replies
         lead_id           VARCHAR NOT NULL,
         channel           VARCHAR NOT NULL,     -- email | whatsapp | sms
         tone              VARCHAR NOT NULL,
@@ -87,7 +87,8 @@ TABLES: dict[str, str] = {
         composer          VARCHAR NOT NULL,
         flags             VARCHAR NOT NULL,     -- JSON list of reviewer warnings
         cost_usd          DOUBLE NOT NULL,
-        created_at        TIMESTAMP NOT NULL
+        created_at        TIMESTAMP NOT NULL,
+        reply_id          VARCHAR               -- answer drafts (touch 0, reply_mode ai): the reply answered; cites it
     """,
     "approvals": """
         approval_id    VARCHAR PRIMARY KEY,
@@ -154,7 +155,8 @@ TABLES: dict[str, str] = {
         provider      VARCHAR NOT NULL,
         ingested_at   TIMESTAMP NOT NULL,
         thread_refs   VARCHAR,                 -- JSON list of Message-IDs from In-Reply-To/References (email)
-        attribution   VARCHAR                  -- how send_id was found: send | provider_message_id | thread | sender_address | number_72h | none
+        attribution   VARCHAR,                 -- how send_id was found: send | provider_message_id | thread | sender_address | number_72h | none
+        message_id    VARCHAR                  -- the reply's own RFC 5322 Message-ID (email): an answer threads to it
     """,
     "notifications": """
         notification_id VARCHAR PRIMARY KEY,
@@ -189,20 +191,6 @@ TABLES: dict[str, str] = {
         closed_at       TIMESTAMP,             -- when it was closed (`outbound tickets close`)
         closed_by       VARCHAR,               -- who closed it
         close_note      VARCHAR                -- what was done about it
-    """,
-    "reply_drafts": """
-        reply_draft_id  VARCHAR PRIMARY KEY,
-        reply_id        VARCHAR NOT NULL UNIQUE,
-        campaign_id     VARCHAR,
-        lead_id         VARCHAR,
-        channel         VARCHAR NOT NULL,
-        to_address      VARCHAR NOT NULL,
-        subject         VARCHAR,
-        body            VARCHAR NOT NULL,
-        composer        VARCHAR NOT NULL,
-        status          VARCHAR NOT NULL,      -- awaiting_approval | approved | edited | rejected
-        cost_usd        DOUBLE NOT NULL,
-        created_at      TIMESTAMP NOT NULL
     """,
     "inbound_windows": """
         lead_id         VARCHAR PRIMARY KEY,
@@ -282,6 +270,7 @@ TABLES: dict[str, str] = {
         bounce_rate     DOUBLE,
         cost_usd        DOUBLE NOT NULL,
         computed_at     TIMESTAMP NOT NULL,
+        answers_sent    BIGINT,                -- whole-campaign row: answers to replies sent (not a step, not in the rates)
         PRIMARY KEY (campaign_id, touch)
     """,
 }
@@ -289,8 +278,10 @@ TABLES: dict[str, str] = {
 
 # Nullable columns added after a table first shipped: existing files gain them on next connect.
 ADDED_COLUMNS: dict[str, list[str]] = {
+    "drafts": ["reply_id"],
     "sends": ["message_id", "retries"],
-    "replies": ["thread_refs", "attribution"],
+    "replies": ["thread_refs", "attribution", "message_id"],
+    "campaign_metrics": ["answers_sent"],
     "notifications": ["emailed_at"],
     "tickets": ["closed_at", "closed_by", "close_note"],
 }

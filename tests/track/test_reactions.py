@@ -111,10 +111,12 @@ def test_reply_modes_human_ticket_and_ai_answer_draft(seeded, driver, instance, 
     _land([_reply("SMq", "whatsapp", ANA["phone"], "Yes, happy to talk. Send me a time", later(5))])
     ingest_landed(driver, instance, later(6))
     assert _rows(db, "SELECT count(*) FROM tickets") == [(0,)]
-    (draft,) = _rows(db, "SELECT reply_id, lead_id, channel, to_address, status, body FROM reply_drafts")
-    assert draft[:5] == ("SMq", "lead_ana", "whatsapp", ANA["phone"], "awaiting_approval") and "Ana" in draft[5]
+    # The answer is a draft of the campaign's reply touch (touch 0), on the channel the reply came in on, citing the reply.
+    (draft,) = _rows(db, "SELECT reply_id, lead_id, channel, touch, cited_snippet_ids, body FROM drafts")
+    assert draft[:5] == ("SMq", "lead_ana", "whatsapp", 0, '["SMq"]') and "Ana" in draft[5]
+    assert _rows(db, "SELECT count(*) FROM approvals") == [(0,)]  # nothing is decided, or sent, by tracking
     (message,) = _rows(db, "SELECT message FROM notifications")[0]
-    assert "Ana Ruiz replied to demo_drip" in message and "waiting for your approval" in message
+    assert "Ana Ruiz replied to demo_drip" in message and "An answer is drafted for demo_drip.reply" in message
 
 
 def test_inbound_whatsapp_opens_the_window_dispatch_reads(seeded, driver, instance, db):

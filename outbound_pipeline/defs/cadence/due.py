@@ -20,7 +20,7 @@ from outbound_pipeline.campaigns.spec import CampaignSpec, Condition, parse_dela
 STATES_SQL = """
 WITH cur AS (
     SELECT lead_id, arg_max(touch, created_at) AS touch, count(*) AS seq
-    FROM drafts WHERE campaign_id = $campaign GROUP BY lead_id
+    FROM drafts WHERE campaign_id = $campaign AND touch > 0 GROUP BY lead_id  -- touch 0: answers to replies, not a step
 ), rep AS (
     SELECT lead_id, arg_max(intent, received_at) AS reply_intent, max(received_at) AS replied_at
     FROM replies WHERE campaign_id = $campaign AND intent <> 'opt_out' AND lead_id IS NOT NULL GROUP BY lead_id

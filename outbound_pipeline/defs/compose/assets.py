@@ -8,8 +8,10 @@ import pandas as pd
 
 from outbound_pipeline.defs.cadence.due import assign_variants, due_leads
 from outbound_pipeline.defs.cadence.path import record_path, step_briefs
+from outbound_pipeline.defs.track.answers import draft_answers
+from outbound_pipeline.defs.track.ingest import replies_needing_answers
 from outbound_pipeline.ids import stable_id
-from outbound_pipeline.partitions import parse_touch_key, touch_partitions
+from outbound_pipeline.partitions import REPLY_TOUCH, parse_touch_key, touch_partitions
 from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest, Snippet
 from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.resources import CampaignCatalog, ComposeService, PipelineClock, Warehouse
@@ -26,6 +28,19 @@ def _snippets_by_lead(frame: pd.DataFrame) -> dict[str, list[Snippet]]:
     return out
 
 
+def _answers(campaign_id: str, warehouse: Warehouse, composer: ComposeService, now) -> dg.MaterializeResult:
+    """The reply touch: answers to replies (reply_mode ai) that tracking has not drafted yet (it normally has)."""
+    with warehouse.connect() as con:
+        status = campaign_status(con, campaign_id)
+        pending = replies_needing_answers(con, campaign_id) if status in ("running", "paused", "completed") else pd.DataFrame()
+    frame = draft_answers(pending, composer.provider, now, composer.max_concurrency)
+    with warehouse.connect() as con:
+        added = insert_new(con, "drafts", frame)
+        total = con.execute("SELECT count(*) FROM drafts WHERE campaign_id = ? AND touch = ?", [campaign_id, REPLY_TOUCH]).fetchall()[0][0]
+    return dg.MaterializeResult(metadata={"reply_touch": True, "campaign_status": status, "drafted": added, "drafts_in_touch": total,
+                                          "cost_usd": float(frame["cost_usd"].sum()) if not frame.empty else 0.0})
+
+
 @dg.asset(
     partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", kinds={"duckdb"},
     deps=[dg.AssetDep("research_snippets", partition_mapping=dg.AllPartitionMapping())],
@@ -35,6 +50,8 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
     """Draft the touch for every lead due now; leads already drafted are left as they are."""
     campaign_id, touch = parse_touch_key(context.partition_key)
     now = clock.now()
+    if touch == REPLY_TOUCH:
+        return _answers(campaign_id, warehouse, composer, now)
     with warehouse.connect() as con:
         spec = campaign_spec(con, campaign_id)
         status = campaign_status(con, campaign_id)

@@ -1,4 +1,9 @@
-"""Stage 8, metrics: one row per campaign and touch (touch 0 = whole campaign), for any BI tool."""
+"""Stage 8, metrics: one row per campaign and touch (touch 0 = whole campaign), for any BI tool.
+
+Answers to replies (`reply_mode: ai`, the reply touch) are not a campaign step: they stay out of
+the funnel counts and rates, and are counted apart (`answers_sent`) with their cost in the
+whole-campaign row.
+"""
 
 
 import dagster as dg
@@ -39,7 +44,10 @@ WITH ev AS (
            coalesce(rp.to_cta, false) AS to_cta,
            coalesce(ev.opted_out, false) OR coalesce(rp.opted_out, false) AS opted_out
     FROM sends s LEFT JOIN ev USING (send_id) LEFT JOIN rp USING (send_id)
-    WHERE s.status IN ('sent', 'failed')
+    WHERE s.status IN ('sent', 'failed') AND s.touch > 0  -- touch 0: answers to replies, counted apart
+), answers AS (
+    SELECT campaign_id, count(*) FILTER (WHERE status = 'sent') AS answers_sent, sum(cost_usd) AS cost
+    FROM sends WHERE touch = 0 AND status IN ('sent', 'failed') GROUP BY campaign_id
 ), grouped AS (
     SELECT campaign_id, coalesce(touch, 0) AS touch,
            count(*) FILTER (WHERE sent) AS sent,
@@ -69,9 +77,11 @@ SELECT g.campaign_id, g.touch, g.sent, g.delivered, g.failed, g.bounced, g.opene
        g.opted_out / nullif(g.delivered, 0) AS opt_out_rate,
        g.bounced / nullif(g.sent, 0) AS bounce_rate,
        g.send_cost + coalesce((SELECT sum(o.cost) FROM other_cost o WHERE o.campaign_id = g.campaign_id
-                               AND (g.touch = 0 OR o.touch = g.touch)), 0) AS cost_usd,
-       ?::TIMESTAMP AS computed_at
-FROM grouped g ORDER BY g.campaign_id, g.touch
+                               AND (g.touch = 0 OR o.touch = g.touch)), 0)
+                   + CASE WHEN g.touch = 0 THEN coalesce(a.cost, 0) ELSE 0 END AS cost_usd,
+       ?::TIMESTAMP AS computed_at,
+       CASE WHEN g.touch = 0 THEN coalesce(a.answers_sent, 0) END AS answers_sent
+FROM grouped g LEFT JOIN answers a USING (campaign_id) ORDER BY g.campaign_id, g.touch
 """
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from outbound_pipeline import settings
 from outbound_pipeline.defs.review.decisions import ReviewError, ReviewRequest
 from outbound_pipeline.defs.review.queue import load_review, record_decisions, review_queue_text
-from outbound_pipeline.partitions import touch_key
+from outbound_pipeline.partitions import REPLY_TOUCH, parse_touch, touch_key
 from outbound_pipeline.resources import PipelineClock
 from outbound_pipeline.store import warehouse
 
@@ -42,9 +42,9 @@ def _record(by_touch: dict[tuple[str, int], ReviewRequest]) -> None:
     for campaign, touch, rows in done:
         tally = ", ".join(f"{n} {d}" for d, n in rows["decision"].value_counts().sort_index().items()) or "nothing"
         print(f"{touch_key(campaign, touch)}: recorded {tally} (reviewer {rows['reviewer'].iloc[0] if len(rows) else '-'})")
-    keys = sorted({touch_key(c, t) for c, t, _ in done})
+    touches = sorted({(c, t) for c, t, _ in done})
     print("Approved drafts go out with the touch's next run, or now with: "
-          + "; ".join(f"outbound review send --campaign {k.split('.t')[0]} --touch {k.split('.t')[1]}" for k in keys))
+          + "; ".join(f"outbound review send --campaign {c} --touch {'reply' if t == REPLY_TOUCH else t}" for c, t in touches))
 
 
 def _touches_of(draft_ids: list[str]) -> dict[str, tuple[str, int]]:
@@ -139,7 +139,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     def touch_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--campaign", required=True)
-        p.add_argument("--touch", type=int, required=True, help="1-based touch number")
+        p.add_argument("--touch", type=parse_touch, required=True,
+                       help="1-based touch number, or 'reply' for answers to replies (reply_mode: ai)")
 
     def who(p: argparse.ArgumentParser) -> None:
         p.add_argument("--reviewer", default=os.environ.get("OUTBOUND_REVIEWER"), help="who decides (default: $OUTBOUND_REVIEWER)")

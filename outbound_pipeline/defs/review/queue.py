@@ -15,6 +15,7 @@ import pandas as pd
 
 from outbound_pipeline.defs.review.decisions import ReviewError, ReviewRequest, decide
 from outbound_pipeline.markdown import md_table
+from outbound_pipeline.partitions import REPLY_TOUCH
 from outbound_pipeline.store.reads import campaign_spec
 from outbound_pipeline.store.warehouse import insert_new
 
@@ -64,8 +65,8 @@ def load_review(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: int) ->
     """, [campaign_id, touch]).df().iloc[0].to_dict()
     waiting = con.execute("""
         SELECT d.*, l.first_name, l.last_name, l.company, l.role,
-               CASE WHEN d.channel = 'email' THEN l.email ELSE l.phone END AS to_address
-        FROM drafts d JOIN leads l USING (lead_id)
+               CASE WHEN d.channel = 'email' THEN l.email ELSE l.phone END AS to_address, p.body AS reply_body
+        FROM drafts d JOIN leads l USING (lead_id) LEFT JOIN replies p ON p.reply_id = d.reply_id
         WHERE d.campaign_id = ? AND d.touch = ? AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.draft_id = d.draft_id)
         ORDER BY d.draft_id
     """, [campaign_id, touch]).df()
@@ -92,6 +93,16 @@ def _one_line(text: str, width: int = 90) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def touch_label(touch: int) -> str:
+    return "answers to replies" if touch == REPLY_TOUCH else f"touch {touch}"
+
+
+def _answering(row) -> str | None:
+    """For an answer draft, the lead's reply it answers."""
+    body = getattr(row, "reply_body", None)
+    return body if isinstance(body, str) else None
+
+
 def counts_line(review: TouchReview) -> str:
     c = review.counts
     return (f"{c['drafts']} drafts: {c['waiting']} waiting, {c['approved']} approved, {c['edited']} edited, "
@@ -100,7 +111,7 @@ def counts_line(review: TouchReview) -> str:
 
 def review_queue_markdown(review: TouchReview, limit: int = 25) -> str:
     """The waiting drafts as Markdown: counts, an overview table, then each draft with the snippets (and URLs) it cites."""
-    head = f"**{review.campaign_id} touch {review.touch}**: {counts_line(review)}"
+    head = f"**{review.campaign_id} {touch_label(review.touch)}**: {counts_line(review)}"
     if review.waiting.empty:
         return head + "\n\n_Nothing is waiting for review._"
     shown = review.waiting.head(limit)
@@ -120,7 +131,8 @@ def review_queue_markdown(review: TouchReview, limit: int = 25) -> str:
             + (f"**Subject:** {row.subject}\n\n" if isinstance(row.subject, str) and row.subject else "")
             + "\n".join(f"> {line}  " if line.strip() else ">" for line in str(row.body).splitlines())  # hard breaks keep the lines
             + ("\n\n**Flags:** " + ", ".join(flags) if flags else "")
-            + "\n\n**Grounded in:**\n\n" + ("\n".join(cites) or "- (no cited snippet found)")
+            + ("\n\n**Answering their reply:**\n\n> " + _one_line(_answering(row), 400) if _answering(row)
+               else "\n\n**Grounded in:**\n\n" + ("\n".join(cites) or "- (no cited snippet found)"))
         )
     more = f"\n\n_{len(review.waiting) - limit} more waiting; `outbound review list` shows them all._" if len(review.waiting) > limit else ""
     return head + "\n\n" + md_table(overview, limit) + "\n\n---\n\n" + "\n\n---\n\n".join(blocks) + more
@@ -128,7 +140,7 @@ def review_queue_markdown(review: TouchReview, limit: int = 25) -> str:
 
 def review_queue_text(review: TouchReview) -> str:
     """The whole queue for a terminal: every waiting draft, its text and its cited snippets with URLs."""
-    lines = [f"{review.campaign_id} touch {review.touch}: {counts_line(review)}"]
+    lines = [f"{review.campaign_id} {touch_label(review.touch)}: {counts_line(review)}"]
     for row in review.waiting.itertuples(index=False):
         lines += ["", "=" * 78, f"{row.draft_id}  {row.channel} to {row.to_address}", f"lead: {_lead(row)}"]
         if isinstance(row.subject, str) and row.subject:
@@ -137,6 +149,9 @@ def review_queue_text(review: TouchReview) -> str:
         flags = json.loads(row.flags)
         if flags:
             lines.append(f"flags: {', '.join(flags)}")
+        if _answering(row):
+            lines.append(f"answering their reply: {_one_line(_answering(row), 300)}")
+            continue
         lines.append("grounded in:")
         cites = _citations(row, review.snippets)
         lines += [f"  - {s['title']} <{s['source_url']}>\n    {_one_line(s['text'], 200)}" for s in cites] or ["  - (no cited snippet found)"]

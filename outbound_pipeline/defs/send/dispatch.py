@@ -27,6 +27,7 @@ from outbound_pipeline.campaigns.spec import CampaignSpec
 from outbound_pipeline.defs.send.limits import OrgLimits, admit, channel_rates
 from outbound_pipeline.defs.send.pacing import ChannelPacer
 from outbound_pipeline.defs.send.window import open_mask
+from outbound_pipeline.partitions import REPLY_TOUCH
 from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, SendResult, WhatsAppTemplate
 from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.store.warehouse import update_from
@@ -54,19 +55,30 @@ def retry_key(send_id: str, retries: object) -> str:
     return send_id if retries is None or pd.isna(retries) or int(retries) == 0 else f"{send_id}.r{int(retries)}"
 
 
+def _threading(row) -> tuple[str | None, tuple[str, ...]]:
+    """An answer to an email reply: (In-Reply-To, References) pointing at the lead's message, when known."""
+    parent = getattr(row, "reply_message_id", None)
+    parent = parent if isinstance(parent, str) and parent else None
+    refs_json = getattr(row, "reply_thread_refs", None)
+    earlier = list(reversed(json.loads(refs_json))) if isinstance(refs_json, str) and refs_json else []
+    chain = tuple(dict.fromkeys([*earlier, *([parent] if parent else [])]))
+    return parent, chain
+
+
 def to_message(row, spec: CampaignSpec) -> OutboundMessage:
     """The provider-facing message of one outbox row joined with its lead."""
     custom = json.loads(row.custom_vars or "{}")
     variables = {k: getattr(row, k) for k in ("first_name", "last_name", "company", "role", "email", "phone") if pd.notna(getattr(row, k))}
     variables.update({f"custom.{k}": v for k, v in custom.items()})
     variant = getattr(row, "variant", None)
-    template = spec.step(int(row.touch)).template_for(variant if isinstance(variant, str) else None)
+    template = spec.step(int(row.touch)).template_for(variant if isinstance(variant, str) else None) if int(row.touch) != REPLY_TOUCH else None
     return OutboundMessage(
         send_id=row.send_id, idempotency_key=retry_key(row.send_id, getattr(row, "retries", None)), campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
         channel=row.channel, to=row.to_address, body=row.body, subject=row.subject if pd.notna(row.subject) else None,
         reply_to=row.owner_email if pd.notna(row.owner_email) else spec.owner_email, variables=variables,
         last_inbound_at=row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None,
         whatsapp_template=WhatsAppTemplate(template.content_sid, dict(template.variables)) if template else None,
+        in_reply_to=_threading(row)[0], references=_threading(row)[1],
     )
 
 
@@ -127,9 +139,10 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     limits = limits or OrgLimits.from_env()
     with con_factory() as con:
         rows = con.execute("""
-            SELECT s.*, w.last_inbound_at, rs.variant, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
+            SELECT s.*, w.last_inbound_at, t.reply_message_id, t.reply_thread_refs, rs.variant, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
                    l.role, l.email, l.phone,
-                   CASE WHEN r.status = 'replied' AND EXISTS (SELECT 1 FROM recipient_steps rs WHERE rs.campaign_id = s.campaign_id
+                   CASE WHEN r.status = 'replied' AND s.touch = 0 THEN 'active'  -- the answer to their reply
+                        WHEN r.status = 'replied' AND EXISTS (SELECT 1 FROM recipient_steps rs WHERE rs.campaign_id = s.campaign_id
                         AND rs.lead_id = s.lead_id AND rs.touch = s.touch AND rs.via LIKE 'replied:%')  -- a reply branch
                         THEN 'active' ELSE r.status END AS recipient_status,
                    CASE WHEN a.decision IN ('approved', 'edited')  -- defence in depth behind the outbox check
@@ -139,6 +152,8 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
             LEFT JOIN recipients r ON r.campaign_id = s.campaign_id AND r.lead_id = s.lead_id
             LEFT JOIN approvals a ON a.draft_id = s.draft_id
             LEFT JOIN (SELECT lead_id, last_inbound_at FROM inbound_windows) w ON w.lead_id = s.lead_id
+            LEFT JOIN (SELECT d.draft_id, p.message_id AS reply_message_id, p.thread_refs AS reply_thread_refs
+                       FROM drafts d JOIN replies p ON p.reply_id = d.reply_id) t ON t.draft_id = s.draft_id
             LEFT JOIN recipient_steps rs ON rs.campaign_id = s.campaign_id AND rs.lead_id = s.lead_id AND rs.touch = s.touch
             WHERE s.campaign_id = ? AND s.touch = ? AND s.status IN ('pending', 'sending')
             ORDER BY s.send_id

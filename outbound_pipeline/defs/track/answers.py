@@ -1,17 +1,21 @@
-"""AI reply mode: an answer draft for each reply, waiting for a person's approval.
+"""AI reply mode: an answer draft for each reply, through the same approval gate as every draft.
 
-Nothing here sends: a draft is stored as `awaiting_approval` and the owner is told.
-With a real composer (OpenAI) the answer is written by the model from the reply and
-what we sent; offline a short, intent-aware holding answer is drafted instead.
+Answers are rows of `drafts` under the campaign's reply touch (`<campaign>.reply`, touch 0),
+one per reply (`drafts.reply_id`), on the channel the reply came in on. Nothing here sends:
+`approvals` (a person, or `auto`), `outbox`, its blocking check and `sends` do, exactly as
+for a campaign step. With a real composer (OpenAI) the answer is written by the model from
+the reply and what we sent; offline a short, intent-aware holding answer is drafted instead.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pandas as pd
 
-from outbound_pipeline.ids import stable_ids
+from outbound_pipeline.ids import stable_id
+from outbound_pipeline.partitions import REPLY_TOUCH
 from outbound_pipeline.providers.base import Composer, ComposeRequest, LeadProfile, Snippet, StepBrief
 from outbound_pipeline.providers.concurrency import map_concurrently
 
@@ -42,8 +46,13 @@ def _model_answer(composer: Composer, row) -> tuple[str, float]:
     return draft.body, float(draft.cost_usd)
 
 
+def answer_draft_id(campaign_id: str, reply_id: str) -> str:
+    """One answer per reply: the draft id (and so the approval and the send) derives from the reply."""
+    return stable_id("drf", campaign_id, "reply", reply_id)
+
+
 def draft_answers(pending: pd.DataFrame, composer: Composer, now: datetime, max_concurrency: int = 4) -> pd.DataFrame:
-    """Rows for `reply_drafts`: one answer per pending reply, on the channel it came in on."""
+    """`drafts` rows for the reply touch: one answer per pending reply, on the channel it came in on, citing the reply."""
     if pending.empty:
         return pd.DataFrame()
     rows = list(pending.itertuples(index=False))
@@ -51,9 +60,11 @@ def draft_answers(pending: pd.DataFrame, composer: Composer, now: datetime, max_
     answers = map_concurrently(lambda r: _model_answer(composer, r) if use_model else _offline_answer(r), rows, max_concurrency)
     subject = pending["sent_subject"].map(lambda s: s if isinstance(s, str) and s.lower().startswith("re:") else (f"Re: {s}" if isinstance(s, str) else None))
     return pd.DataFrame({
-        "reply_draft_id": stable_ids("rdr", pending["reply_id"]), "reply_id": pending["reply_id"], "campaign_id": pending["campaign_id"],
-        "lead_id": pending["lead_id"], "channel": pending["channel"], "to_address": pending["from_address"],
+        "draft_id": [answer_draft_id(c, r) for c, r in zip(pending["campaign_id"], pending["reply_id"], strict=True)],
+        "campaign_id": pending["campaign_id"], "touch": REPLY_TOUCH, "lead_id": pending["lead_id"], "channel": pending["channel"],
+        "tone": "reply", "cta": "answer their " + pending["intent"].astype(str),
         "subject": subject.where(pending["channel"] == "email", None), "body": [a[0] for a in answers],
-        "composer": f"answer:{getattr(composer, 'name', 'rules') if use_model else 'rules'}", "status": "awaiting_approval",
+        "cited_snippet_ids": pending["reply_id"].map(lambda r: json.dumps([r])), "reply_id": pending["reply_id"],
+        "composer": f"answer:{getattr(composer, 'name', 'rules') if use_model else 'rules'}", "flags": "[]",
         "cost_usd": [a[1] for a in answers], "created_at": now,
     })

@@ -276,10 +276,14 @@ def notify_owners(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     fresh = con.execute("""
         SELECT p.reply_id, p.campaign_id, p.lead_id, coalesce(l.owner_email, json_extract_string(c.spec, '$.owner_email')) AS owner_email,
                coalesce(l.first_name || coalesce(' ' || l.last_name, ''), p.from_address) || ' replied'
-               || coalesce(' to ' || p.campaign_id || ' (touch ' || p.touch || ')', ' (no campaign matched)') || ' on ' || p.channel
+               || coalesce(' to ' || p.campaign_id || CASE WHEN p.touch = 0 THEN ' (our answer)' ELSE ' (touch ' || p.touch || ')' END,
+                           ' (no campaign matched)') || ' on ' || p.channel
                || ', ' || p.intent || ': ' || p.body
                || CASE WHEN coalesce(json_extract_string(c.spec, '$.reply_mode'), 'human') = 'ai' AND p.intent NOT IN ('auto_reply', 'out_of_office')
-                       THEN E'\n\nAn answer draft is waiting for your approval in reply_drafts.'
+                            AND p.lead_id IS NOT NULL
+                       THEN E'\n\nAn answer is drafted for ' || p.campaign_id || '.reply: '
+                            || CASE WHEN json_extract_string(c.spec, '$.approval') = 'auto' THEN 'it goes out on approval mode auto.'
+                                    ELSE 'review it with `outbound review list --campaign ' || p.campaign_id || ' --touch reply`.' END
                        WHEN t.ticket_id IS NOT NULL THEN E'\n\nTicket ' || t.ticket_id || ' is open for you.' ELSE '' END AS message
         FROM replies p LEFT JOIN leads l ON l.lead_id = p.lead_id LEFT JOIN campaigns c ON c.campaign_id = p.campaign_id
         LEFT JOIN tickets t ON t.reply_id = p.reply_id
@@ -291,9 +295,11 @@ def notify_owners(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     return insert_new(con, "notifications", fresh.assign(kind="reply", created_at=now, emailed_at=None))
 
 
-def replies_needing_answers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """AI reply mode: replies that deserve an answer and have no answer draft yet, with what an answer needs."""
+def replies_needing_answers(con: duckdb.DuckDBPyConnection, campaign_id: str | None = None) -> pd.DataFrame:
+    """AI reply mode: attributed replies that deserve an answer and have no answer draft yet, with what an answer needs."""
     return con.execute(_REPLY_CONTEXT + """
-        AND json_extract_string(c.spec, '$.reply_mode') = 'ai' AND p.lead_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM reply_drafts d WHERE d.reply_id = p.reply_id)
-    """).df()
+        AND json_extract_string(c.spec, '$.reply_mode') = 'ai' AND p.lead_id IS NOT NULL AND p.campaign_id IS NOT NULL
+        AND c.status NOT IN ('stopped', 'draft', 'scheduled') AND (?::VARCHAR IS NULL OR p.campaign_id = ?)
+        AND NOT EXISTS (SELECT 1 FROM drafts d WHERE d.reply_id = p.reply_id)
+        ORDER BY p.received_at, p.reply_id
+    """, [campaign_id, campaign_id]).df()

@@ -39,7 +39,7 @@ def process_batch(con_factory: Callable, events: pd.DataFrame, replies: pd.DataF
     answers = draft_answers(pending, composer, now, max_concurrency)
     if not answers.empty:
         with con_factory() as con:
-            stats.answers_drafted = insert_new(con, "reply_drafts", answers)
+            stats.answers_drafted = insert_new(con, "drafts", answers)
     stats.owners_emailed = email_owners(con_factory, owner_email_provider, now)
     return stats
 
