@@ -72,8 +72,21 @@ def normalise_email(raw: str) -> str:
         raise ValueError(f"email {raw!r} is invalid: {exc}") from exc
 
 
-def infer_timezone(given: str, phone: str | None) -> str | None:
-    """The lead's IANA zone: as given when valid, else the phone's zone when it is unambiguous."""
+# Where a country spans several zones, the one most of its people live in.
+MAIN_ZONE = {
+    "ES": "Europe/Madrid", "PT": "Europe/Lisbon", "FR": "Europe/Paris", "GB": "Europe/London", "DE": "Europe/Berlin",
+    "IT": "Europe/Rome", "NL": "Europe/Amsterdam", "MX": "America/Mexico_City", "BR": "America/Sao_Paulo",
+    "AR": "America/Argentina/Buenos_Aires", "CL": "America/Santiago", "JP": "Asia/Tokyo", "IN": "Asia/Kolkata",
+    "CN": "Asia/Shanghai", "ZA": "Africa/Johannesburg", "NG": "Africa/Lagos", "AU": "Australia/Sydney",
+}
+
+
+def infer_timezone(given: str, phone: str | None, country: str | None = None) -> str | None:
+    """The lead's IANA zone: as given when valid, else the phone's zone, else the country's main zone.
+
+    A number whose zone is ambiguous (a US mobile, say) gives no zone rather than a wrong
+    one; the campaign's default zone then applies.
+    """
     if given:
         try:
             ZoneInfo(given)
@@ -81,10 +94,15 @@ def infer_timezone(given: str, phone: str | None) -> str | None:
         except (ZoneInfoNotFoundError, ValueError):
             pass
     if phone:
-        zones = phone_timezone.time_zones_for_number(phonenumbers.parse(phone))
-        if zones and zones[0] != "Etc/Unknown":
+        zones = [z for z in phone_timezone.time_zones_for_number(phonenumbers.parse(phone)) if z != "Etc/Unknown"]
+        if len(zones) == 1:
             return zones[0]
-    return None
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+        if MAIN_ZONE.get(region) in zones:
+            return MAIN_ZONE[region]
+        if zones:
+            return None
+    return MAIN_ZONE.get(country or "")
 
 
 def _read_rows(text: str) -> tuple[list[str], list[tuple[int, list[str] | None, str | None]]]:
@@ -183,7 +201,7 @@ def import_lead_list(path: str | Path, default_region: str = "US", imported_at: 
             "company": record.get("company") or None,
             "role": record.get("role") or None,
             "country": country if len(country) == 2 else None,
-            "timezone": infer_timezone(record.get("timezone", ""), phone),
+            "timezone": infer_timezone(record.get("timezone", ""), phone, country if len(country) == 2 else None),
             "owner_email": record.get("owner_email") or None,
             "custom_vars": json.dumps(custom, ensure_ascii=False, sort_keys=True),
             "status": "active",
