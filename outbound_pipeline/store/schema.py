@@ -249,6 +249,22 @@ TABLES: dict[str, str] = {
         computed_at     TIMESTAMP NOT NULL,
         PRIMARY KEY (campaign_id, touch, variant)
     """,
+    "funnel_metrics": """
+        campaign_id     VARCHAR NOT NULL,
+        touch           INTEGER NOT NULL,
+        step            VARCHAR NOT NULL,
+        previous_steps  VARCHAR,               -- the steps leads come here from (', '-separated); NULL for an entry step
+        entered         BIGINT NOT NULL,       -- recipients who entered the step (a draft was written for them)
+        sent            BIGINT NOT NULL,
+        delivered       BIGINT NOT NULL,
+        engaged         BIGINT NOT NULL,       -- opened, clicked or read
+        replied         BIGINT NOT NULL,
+        previous_entered BIGINT,               -- recipients of the previous step(s)
+        dropped         BIGINT,                -- of those, how many did not reach this step
+        dropoff_rate    DOUBLE,                -- dropped / previous_entered
+        computed_at     TIMESTAMP NOT NULL,
+        PRIMARY KEY (campaign_id, touch)
+    """,
     "campaign_metrics": """
         campaign_id     VARCHAR NOT NULL,
         touch           INTEGER NOT NULL,      -- 0 is the whole campaign

@@ -91,6 +91,10 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
         **{c: [_RATE] for c in ("reply_rate", "reply_to_cta_rate")},
         **{c: [pa.Check.ge(0)] for c in ("leads", "sent", "delivered", "opened", "replied", "replied_to_cta")},
     },
+    "funnel_metrics": {
+        "dropoff_rate": [_RATE], "touch": [pa.Check.ge(1)],
+        **{c: [pa.Check.ge(0)] for c in ("entered", "sent", "delivered", "engaged", "replied", "previous_entered", "dropped")},
+    },
     "campaign_metrics": {
         **{c: [_RATE] for c in ("delivery_rate", "open_rate", "read_rate", "reply_rate", "reply_to_cta_rate", "opt_out_rate", "bounce_rate")},
         **{c: [pa.Check.ge(0)] for c in ("sent", "delivered", "failed", "bounced", "opened", "read", "replied", "opted_out")},
@@ -116,6 +120,7 @@ UNIQUE: dict[str, list[str]] = {
     "recipient_steps": ["campaign_id", "lead_id", "touch"],
     "test_sends": ["test_send_id"],
     "variant_metrics": ["campaign_id", "touch", "variant"],
+    "funnel_metrics": ["campaign_id", "touch"],
 }
 
 

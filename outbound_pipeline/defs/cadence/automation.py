@@ -22,7 +22,7 @@ JOBS = {
                                  description="Ingest delivery events and replies for a campaign."),
     "cadence": dg.define_asset_job("cadence_job", selection=["cadence_plan"], partitions_def=campaign_partitions,
                                    description="Find which touches have due leads and open them."),
-    "metrics": dg.define_asset_job("metrics_job", selection=["campaign_metrics", "variant_metrics"], description="Roll up campaign metrics."),
+    "metrics": dg.define_asset_job("metrics_job", selection=["campaign_metrics", "variant_metrics", "funnel_metrics"], description="Roll up campaign metrics."),
 }
 
 

@@ -23,7 +23,10 @@ def step_briefs(step: Step, touch: int) -> dict[str | None, StepBrief]:
 
 
 def record_path(con: duckdb.DuckDBPyConnection, drafted: pd.DataFrame, campaign_id: str, touch: int, step: str, now: datetime) -> int:
-    """One `recipient_steps` row per lead drafted for this step: how it got here and which variant it drew."""
+    """One `recipient_steps` row per lead drafted for this step: how it got here and which variant it drew.
+
+    A lead's first A/B assignment in the campaign is also kept on its `recipients` row (`variant`).
+    """
     if drafted.empty:
         return 0
     frame = pd.DataFrame({
@@ -31,4 +34,16 @@ def record_path(con: duckdb.DuckDBPyConnection, drafted: pd.DataFrame, campaign_
         "touch": touch, "step": step, "variant": drafted["variant"].to_numpy(), "via": drafted["route_via"].to_numpy(),
         "entered_at": now,
     })
-    return insert_new(con, "recipient_steps", frame)
+    added = insert_new(con, "recipient_steps", frame)
+    if drafted["variant"].notna().any():
+        con.execute(RECIPIENT_VARIANT_SQL, {"campaign": campaign_id})
+    return added
+
+
+# The variant of the first step with variants each recipient entered (its `seq` order); set once, never moved.
+RECIPIENT_VARIANT_SQL = """
+UPDATE recipients SET variant = first.variant
+FROM (SELECT lead_id, arg_min(variant, seq) AS variant FROM recipient_steps
+      WHERE campaign_id = $campaign AND variant IS NOT NULL GROUP BY lead_id) first
+WHERE recipients.campaign_id = $campaign AND recipients.lead_id = first.lead_id AND recipients.variant IS NULL
+"""
