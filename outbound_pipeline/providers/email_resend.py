@@ -310,6 +310,17 @@ class ResendEmail:
         except ProviderError:
             return None
 
+    def get_received(self, email_id: str) -> dict[str, Any]:
+        """A received (inbound) email in full: `GET /emails/receiving/{id}` (text, html, headers, message_id...).
+
+        The `email.received` webhook carries only metadata; this fetches the body and headers.
+        429/5xx are retried; anything else raises ProviderError with Resend's code and message.
+        """
+        try:
+            return dict(self._call(lambda: resend.Emails.Receiving.get(email_id)))
+        except ResendError as exc:
+            raise ProviderError(self.name, exc.error_type or str(exc.code), exc.message, _status(exc)) from exc
+
     def poll_events(self, sends: pd.DataFrame, until: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Resend has no event list API: delivery events and replies arrive by webhook instead."""
         return empty_event_frames()

@@ -29,11 +29,20 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 _QUOTE_HEADER = re.compile(r"^\s*(On .{0,200} wrote:|-----Original Message-----|From: .+)$", re.IGNORECASE)
 
 
+def refs_from(in_reply_to: object, references: object) -> list[str]:
+    """Message-IDs an email answers, from its In-Reply-To and References values: In-Reply-To first, then References newest first."""
+    refs = _MSGID.findall(str(in_reply_to or ""))
+    refs += list(reversed(_MSGID.findall(str(references or ""))))
+    return list(dict.fromkeys(refs))
+
+
 def thread_refs(message: EmailMessage) -> list[str]:
     """Message-IDs this email answers: In-Reply-To first, then References newest first."""
-    refs = _MSGID.findall(str(message.get("In-Reply-To") or ""))
-    refs += list(reversed(_MSGID.findall(str(message.get("References") or ""))))
-    return list(dict.fromkeys(refs))
+    return refs_from(message.get("In-Reply-To"), message.get("References"))
+
+
+def html_to_text(html: str) -> str:
+    return re.sub(r"<[^>]+>", " ", html)
 
 
 def reply_text(message: EmailMessage) -> str:
@@ -41,7 +50,12 @@ def reply_text(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain", "html"))
     text = part.get_content() if part is not None else ""
     if part is not None and part.get_content_type() == "text/html":
-        text = re.sub(r"<[^>]+>", " ", text)
+        text = html_to_text(text)
+    return new_text(text)
+
+
+def new_text(text: str) -> str:
+    """A reply's own words: everything above the quoted message (`>` lines, "On ... wrote:", a forwarded header)."""
     kept = []
     for line in text.splitlines():
         if line.startswith(">") or _QUOTE_HEADER.match(line):

@@ -58,6 +58,7 @@ REPLY_COLUMNS = [
     "provider",
     "thread_refs",
     "attribution",
+    "message_id",
 ]
 
 # Twilio statuses worth a row; accepted/queued/sending/scheduled are intermediate and dropped.
@@ -408,7 +409,8 @@ def to_frames(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame
     """Landed records as (delivery_events, replies) rows, minus `ingested_at`.
 
     Records that carry no event worth keeping (intermediate Twilio statuses,
-    unknown Resend types such as `email.received`) are skipped. Rows are deduped
+    unknown Resend types) are skipped; Resend `email.received` (an inbound email,
+    whose body must be fetched) is turned into a reply by `defs/track/inbound_email.py`. Rows are deduped
     by `event_id` / `reply_id` within the batch; across batches the warehouse
     insert skips ids it already holds. Attribution (campaign, lead) is left to
     ingestion, which joins on `send_id` or on `provider_message_id` in `detail`.

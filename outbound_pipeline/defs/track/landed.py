@@ -6,6 +6,7 @@ import json
 import dagster as dg
 import pandas as pd
 
+from outbound_pipeline.defs.track.inbound_email import Fetch, resend_inbound
 from outbound_pipeline.defs.track.process import process_batch, stats_metadata
 from outbound_pipeline.resources import ChannelService, ComposeService, IntentService, PipelineClock, Warehouse
 from outbound_pipeline.store.schema import columns
@@ -30,17 +31,25 @@ def polled_records(replies: pd.DataFrame) -> list[dict]:
             for r in rows.to_dict("records")]
 
 
-def landed_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(events, replies) of landed records: webhooks through `landing.to_frames`, polled replies as they were stored."""
+def landed_frames(records: list[dict], fetch_received: Fetch | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(events, replies, unread inbound emails) of landed records: webhooks through `landing.to_frames`,
+    Resend inbound emails (fetched in full with `fetch_received` when the webhook lacks the body),
+    polled replies as they were stored."""
     events, replies = landing.to_frames(records)
     polled = [r["payload"] for r in records if r.get("source") == "polled_reply" and isinstance(r.get("payload"), dict)]
+    extras = []
     if polled:
         extra = pd.DataFrame(polled).reindex(columns=POLLED_REPLY_COLUMNS)
         extra["received_at"] = pd.to_datetime(extra["received_at"]).astype("datetime64[ns]")
         extra["touch"] = pd.array(pd.to_numeric(extra["touch"]), dtype="Int64")
-        replies = pd.concat([replies.reindex(columns=POLLED_REPLY_COLUMNS), extra], ignore_index=True) if not replies.empty else extra
-        replies = landing.dedupe(replies, "reply_id")
-    return events, replies
+        extras.append(extra)
+    inbound, unread = resend_inbound(records, fetch_received)
+    if not inbound.empty:
+        extras.append(inbound.reindex(columns=POLLED_REPLY_COLUMNS))
+    if extras:
+        parts = ([replies.reindex(columns=POLLED_REPLY_COLUMNS)] if not replies.empty else []) + extras
+        replies = landing.dedupe(pd.concat(parts, ignore_index=True), "reply_id")
+    return events, replies, unread
 
 
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, deps=["sends"],
@@ -51,10 +60,13 @@ def landed_records(context: dg.AssetExecutionContext, config: LandingBatch, ware
     records, end = landing.read_since(config.from_cursor, limit=config.count)
     if config.to_cursor and end != config.to_cursor:
         raise dg.Failure(f"the landing area changed under this batch: read up to {end}, the sensor saw {config.to_cursor}")
-    events, replies = landed_frames(records)
-    owner_mail = channels.by_name("resend") if channels.resend_api_key else None
-    stats = process_batch(warehouse.connect, events, replies, clock.now(), intent.provider, composer.provider, owner_mail,
+    resend = channels.by_name("resend") if channels.resend_api_key else None
+    events, replies, unread = landed_frames(records, resend.get_received if resend is not None else None)
+    stats = process_batch(warehouse.connect, events, replies, clock.now(), intent.provider, composer.provider, resend,
                           intent.max_concurrency)
     context.log.info(f"{len(records)} landed records: {stats.events} new events, {stats.replies} new replies")
+    if unread:  # everything else is stored; re-executing this run (same records) reads these again, and stores the rest once
+        raise dg.Failure(description=f"{len(unread)} inbound emails could not be read; re-execute this run once fixed",
+                         metadata={"unread": dg.MetadataValue.json(unread[:20]), **stats_metadata(stats)})
     return dg.MaterializeResult(metadata={"records": len(records), "from_cursor": config.from_cursor or "", "to_cursor": end or "",
                                           **stats_metadata(stats)})
