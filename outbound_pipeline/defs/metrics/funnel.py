@@ -17,7 +17,9 @@ from outbound_pipeline.store.validation import validate
 from outbound_pipeline.store.warehouse import replace_where
 
 FUNNEL_SQL = """
-WITH ev AS (
+WITH entered AS (  -- a recipient entered a step when a draft was written for it (answers to replies, touch 0, are no step)
+    SELECT DISTINCT campaign_id, touch, lead_id FROM drafts WHERE touch >= 1
+), ev AS (
     SELECT send_id, bool_or(event_type IN ('delivered', 'opened', 'read', 'clicked')) AS delivered,
            bool_or(event_type IN ('opened', 'read', 'clicked')) AS engaged
     FROM delivery_events WHERE send_id IS NOT NULL GROUP BY send_id
@@ -29,7 +31,7 @@ WITH ev AS (
            coalesce(bool_or(ev.delivered), false) AS delivered,
            coalesce(bool_or(ev.engaged), false) AS engaged,
            coalesce(bool_or(rp.replied), false) AS replied
-    FROM recipient_steps rs
+    FROM entered rs
     LEFT JOIN sends s ON s.campaign_id = rs.campaign_id AND s.touch = rs.touch AND s.lead_id = rs.lead_id
     LEFT JOIN ev ON ev.send_id = s.send_id
     LEFT JOIN rp ON rp.send_id = s.send_id
@@ -41,11 +43,11 @@ WITH ev AS (
     FROM per_lead GROUP BY campaign_id, touch
 ), previous AS (  -- each recipient of any previous step, once per step it could lead to
     SELECT DISTINCT e.campaign_id, e.touch, rs.lead_id
-    FROM _funnel_edges e JOIN recipient_steps rs ON rs.campaign_id = e.campaign_id AND rs.touch = e.previous_touch
+    FROM _funnel_edges e JOIN entered rs ON rs.campaign_id = e.campaign_id AND rs.touch = e.previous_touch
 ), dropoff AS (
     SELECT p.campaign_id, p.touch, count(*) AS previous_entered, count(*) FILTER (WHERE cur.lead_id IS NULL) AS dropped
     FROM previous p
-    LEFT JOIN recipient_steps cur ON cur.campaign_id = p.campaign_id AND cur.touch = p.touch AND cur.lead_id = p.lead_id
+    LEFT JOIN entered cur ON cur.campaign_id = p.campaign_id AND cur.touch = p.touch AND cur.lead_id = p.lead_id
     GROUP BY p.campaign_id, p.touch
 )
 SELECT st.campaign_id, st.touch, st.step, st.previous_steps,
