@@ -86,13 +86,22 @@ class ResearchService(dg.ConfigurableResource):
         return OfflineResearch()
 
 
-class ComposeService(dg.ConfigurableResource):
-    """OpenAI (or any OpenAI-compatible server) when `OPENAI_API_KEY` is set, the rule-based composer otherwise."""
+class _OpenAIBacked(dg.ConfigurableResource):
+    """Settings shared by the services that use OpenAI (or any OpenAI-compatible server) when a key is set."""
 
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     model: str = "gpt-4o-mini"
     max_concurrency: int = 4
+
+    @classmethod
+    def from_env(cls) -> _OpenAIBacked:
+        return cls(openai_api_key=_env("OPENAI_API_KEY"), openai_base_url=os.environ.get("OPENAI_BASE_URL"),
+                   model=os.environ.get("OUTBOUND_OPENAI_MODEL", "gpt-4o-mini"))
+
+
+class ComposeService(_OpenAIBacked):
+    """OpenAI (or any OpenAI-compatible server) when `OPENAI_API_KEY` is set, the rule-based composer otherwise."""
 
     @cached_property
     def provider(self) -> Composer:
@@ -162,13 +171,8 @@ class ChannelService(dg.ConfigurableResource):
         return {"offline": self._offline, "resend": self._resend, "twilio": self._twilio}[name]()
 
 
-class IntentService(dg.ConfigurableResource):
+class IntentService(_OpenAIBacked):
     """Reply intent: OpenAI (or a compatible server) when `OPENAI_API_KEY` is set, the rule-based classifier otherwise."""
-
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
-    model: str = "gpt-4o-mini"
-    max_concurrency: int = 4
 
     @cached_property
     def provider(self) -> IntentClassifier:
@@ -216,10 +220,8 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
                                    leads_dir=str(settings.leads_dir())),
         "research": ResearchService(tavily_api_key=_env("TAVILY_API_KEY"), tavily_base_url=os.environ.get("OUTBOUND_TAVILY_BASE_URL"),
                                     cache_dir=str(settings.cache_dir() / "tavily")),
-        "composer": ComposeService(openai_api_key=_env("OPENAI_API_KEY"), openai_base_url=os.environ.get("OPENAI_BASE_URL"),
-                                   model=os.environ.get("OUTBOUND_OPENAI_MODEL", "gpt-4o-mini")),
-        "intent": IntentService(openai_api_key=_env("OPENAI_API_KEY"), openai_base_url=os.environ.get("OPENAI_BASE_URL"),
-                                model=os.environ.get("OUTBOUND_OPENAI_MODEL", "gpt-4o-mini")),
+        "composer": ComposeService.from_env(),
+        "intent": IntentService.from_env(),
         "inbox": InboxService(host=os.environ.get("OUTBOUND_IMAP_HOST"), port=int(os.environ.get("OUTBOUND_IMAP_PORT", "993")),
                               user=os.environ.get("OUTBOUND_IMAP_USER"), password=_env("OUTBOUND_IMAP_PASSWORD"),
                               mailbox=os.environ.get("OUTBOUND_IMAP_MAILBOX", "INBOX"),
