@@ -206,7 +206,8 @@ TABLES: dict[str, str] = {
         reason        VARCHAR,
         actor         VARCHAR NOT NULL,        -- cli | pipeline | schedule
         scheduled_for TIMESTAMP,               -- launch time of a scheduled launch (UTC)
-        occurred_at   TIMESTAMP NOT NULL
+        occurred_at   TIMESTAMP NOT NULL,
+        seq           INTEGER                  -- 1, 2, ... per campaign: the order of transitions made at the same instant
     """,
     "recipient_steps": """
         campaign_id   VARCHAR NOT NULL,
@@ -300,6 +301,7 @@ ADDED_COLUMNS: dict[str, list[str]] = {
     "campaign_metrics": ["answers_sent"],
     "notifications": ["emailed_at"],
     "tickets": ["closed_at", "closed_by", "close_note"],
+    "campaign_events": ["seq"],
 }
 
 

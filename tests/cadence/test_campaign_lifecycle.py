@@ -119,7 +119,7 @@ def test_pause_holds_sends_and_resume_continues_without_duplicates(driver, insta
     assert len(keys) == queued and max(Counter(keys).values()) == 1
     assert one(db, "SELECT count(*) FROM sends WHERE status IN ('sent', 'failed')") == queued
     with db() as con:
-        events = [e[0] for e in con.execute("SELECT to_status FROM campaign_events ORDER BY occurred_at").fetchall()]
+        events = [e[0] for e in con.execute("SELECT to_status FROM campaign_events ORDER BY occurred_at, seq").fetchall()]
     assert events == ["running", "paused", "running"]
 
 

@@ -86,7 +86,7 @@ def test_signed_callbacks_reach_the_tables_and_forged_ones_go_nowhere(world, dri
     assert _inbound(client, "SMin1", "whatsapp:+34600000001", "Sounds good, does Tuesday work?") == 200
     assert _inbound(client, "SMin2", "whatsapp:+34600000001", "forged", token="nope") == 403
     ingest_landed(driver, instance, later(2))
-    events = _rows(db, "SELECT send_id, campaign_id, lead_id, event_type, provider FROM delivery_events ORDER BY event_type")
+    events = _rows(db, "SELECT send_id, campaign_id, lead_id, event_type, provider FROM delivery_events ORDER BY event_type, send_id")
     assert events == [("snd_ben_sms", "demo_drip", "lead_ben", "delivered", "twilio"),
                       ("snd_cleo_mail", "demo_drip", "lead_cleo", "delivered", "resend")]
     replies = _rows(db, "SELECT reply_id, send_id, campaign_id, lead_id, intent, attribution FROM replies")

@@ -135,7 +135,7 @@ def status_report(db_path: str, name: str | None = None) -> str:
             FROM campaigns c {where} ORDER BY c.campaign_id
         """, params).df()
         events = con.execute("""SELECT occurred_at, from_status, to_status, reason, actor FROM campaign_events
-                                WHERE campaign_id = ? ORDER BY occurred_at""", [name]).df() if name else None
+                                WHERE campaign_id = ? ORDER BY occurred_at, seq""", [name]).df() if name else None
     if overview.empty:
         return f"no campaign {name!r}" if name else "no campaigns yet: `outbound campaign create <name>`"
     text = overview.to_string(index=False)

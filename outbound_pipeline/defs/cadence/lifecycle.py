@@ -41,10 +41,11 @@ def current_status(con: duckdb.DuckDBPyConnection, campaign_id: str) -> str | No
 
 def record_event(con: duckdb.DuckDBPyConnection, campaign_id: str, from_status: str | None, to_status: str, reason: str | None,
                  actor: str, now: datetime, scheduled_for: datetime | None = None) -> None:
+    seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM campaign_events WHERE campaign_id = ?", [campaign_id]).fetchall()[0][0]
     insert_new(con, "campaign_events", pd.DataFrame([{
         "event_id": stable_id("cev", campaign_id, from_status, to_status, now.isoformat(), reason),
         "campaign_id": campaign_id, "from_status": from_status, "to_status": to_status, "reason": reason, "actor": actor,
-        "scheduled_for": scheduled_for, "occurred_at": now,
+        "scheduled_for": scheduled_for, "occurred_at": now, "seq": seq,
     }]))
 
 
@@ -69,5 +70,5 @@ def transition(con: duckdb.DuckDBPyConnection, campaign_id: str, target: str, re
 def scheduled_for(con: duckdb.DuckDBPyConnection, campaign_id: str) -> datetime | None:
     """The launch time of the campaign's latest scheduling, if any."""
     rows = con.execute("""SELECT scheduled_for FROM campaign_events WHERE campaign_id = ? AND to_status = 'scheduled'
-                          ORDER BY occurred_at DESC LIMIT 1""", [campaign_id]).fetchall()
+                          ORDER BY occurred_at DESC, seq DESC LIMIT 1""", [campaign_id]).fetchall()
     return rows[0][0] if rows else None
