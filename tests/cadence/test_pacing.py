@@ -47,7 +47,7 @@ def test_channel_rate_is_the_organisations_lowered_by_the_campaigns_and_shared_b
     pacer = ChannelPacer(rates, simulated={"email", "whatsapp", "sms"})
     started = time.monotonic()
     map_concurrently(lambda ch: pacer.wait(ch), ["sms"] * 11 + ["email"] * 5 + ["fax"], max_workers=8)
-    assert time.monotonic() - started < 0.5  # simulated channels are scheduled, nobody waits
+    assert time.monotonic() - started < 5  # simulated channels are scheduled, nobody waits through the 22 s of pacing
     assert pacer.paced_seconds() == {"sms": 20.0, "email": 2.0}  # 10 intervals at 0.5/s, 4 at 2/s; no rate, no pacing
 
 
@@ -108,19 +108,19 @@ def test_dispatch_paces_concurrent_sends_at_the_channel_rate_and_the_slower_prov
     stats = _send(db_path, queued_sms, fast, OrgLimits(daily=8, per_second={"sms": 40.0}, **no_other_limit))
     elapsed = time.monotonic() - started
     assert stats.sent == 8 and len(fast.times) == 8 and len(fast.threads) > 1
-    assert 0.16 <= fast.span() < 0.5 and elapsed < 1.5
+    assert 0.16 <= fast.span() < 2 and elapsed < 5  # upper bounds generous: a loaded CI machine is slow, never fast
     assert 0.16 <= stats.paced_seconds["sms"] < 0.5
 
     # The provider's own pacing (20/s) is kept behind the channel's (40/s): the smaller rate wins, about 0.35 s.
     slow_provider = TimedChannel(own_per_second=20.0)
     stats = _send(db_path, queued_sms, slow_provider, OrgLimits(daily=16, per_second={"sms": 40.0}, **no_other_limit))
-    assert stats.sent == 8 and 0.33 <= slow_provider.span() < 0.8
+    assert stats.sent == 8 and 0.33 <= slow_provider.span() < 3
 
     # The campaign's own lower rate (20/s under the organisation's 200/s) paces too.
     lowered = queued_sms.model_copy(update={"limits": queued_sms.limits.model_copy(update={"per_second": {"sms": 20.0}})})
     slow_campaign = TimedChannel()
     stats = _send(db_path, lowered, slow_campaign, OrgLimits(daily=24, per_second={"sms": 200.0}, **no_other_limit))
-    assert stats.sent == 8 and 0.33 <= slow_campaign.span() < 0.8
+    assert stats.sent == 8 and 0.33 <= slow_campaign.span() < 3
 
 
 def test_dispatch_with_an_injected_clock_spaces_a_large_run_without_waiting(queued_sms, workdir):
@@ -131,7 +131,7 @@ def test_dispatch_with_an_injected_clock_spaces_a_large_run_without_waiting(queu
     started = time.monotonic()
     stats = _send(workdir / "outbound.duckdb", queued_sms, provider, OrgLimits(daily=24, per_second={"sms": 1.0}, whatsapp_tier=None,
                                                                                   weekly_per_lead=None), pacer=pacer)
-    assert stats.sent == 24 and time.monotonic() - started < 2
+    assert stats.sent == 24 and time.monotonic() - started < 10
     assert sorted(waits) == [float(i) for i in range(1, 24)]  # the i-th message waits i seconds: 24 messages at 1/s take 23 s
     assert stats.paced_seconds == {"sms": 23.0}
 
