@@ -31,6 +31,7 @@ from outbound_pipeline.store.schema import columns
 
 DEFAULT_API_URL = "https://api.resend.com"
 BATCH_SIZE = 100  # Resend's limit per POST /emails/batch
+RECEIVING_PAGE = 100  # Resend's limit per GET /emails/receiving page
 # Idempotency keys live 24 h at Resend; past that a replay would send again.
 IDEMPOTENCY_WINDOW = timedelta(hours=23)
 
@@ -106,6 +107,11 @@ def _retry_after(exc: Exception, cap: float = 60.0) -> float | None:
         except (KeyError, TypeError, ValueError):
             continue
     return None
+
+
+def _utc(ts: datetime) -> datetime:
+    """An aware UTC datetime (naive values are UTC, the warehouse convention)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def tag_value(value: object) -> str:
@@ -200,15 +206,16 @@ class ResendEmail:
 
     # ------------------------------------------------------------------ calls
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
-        """One SDK call, rate-limited, with our key and URL, retried on 429/5xx."""
+    def _call(self, fn: Callable[[], Any], attempts: int | None = None) -> Any:
+        """One SDK call, rate-limited, with our key and URL, retried on 429/5xx (`attempts` times, default `max_attempts`)."""
 
         def attempt() -> Any:
             self._limiter.acquire()
             with use_resend_sdk(self.api_key, self.base_url):
                 return fn()
 
-        return with_retries(attempt, _is_retryable, _retry_after, attempts=self.max_attempts, base_delay=self.base_delay, sleep=self._sleep)
+        return with_retries(attempt, _is_retryable, _retry_after, attempts=attempts or self.max_attempts, base_delay=self.base_delay,
+                            sleep=self._sleep)
 
     def _sent(self, message: OutboundMessage, email_id: str | None) -> SendResult:
         return SendResult(
@@ -320,6 +327,43 @@ class ResendEmail:
             return dict(self._call(lambda: resend.Emails.Receiving.get(email_id)))
         except ResendError as exc:
             raise ProviderError(self.name, exc.error_type or str(exc.code), exc.message, _status(exc)) from exc
+
+    def list_received(self, since: datetime, seen: Sequence[str] = (), page_size: int = RECEIVING_PAGE, attempts: int = 1) -> list[dict[str, Any]]:
+        """Received emails newer than `since` (plus those at exactly `since` not in `seen`), oldest first.
+
+        `GET /emails/receiving` lists newest first; pages are followed with `after` (the last id of
+        the page) until `has_more` is false or a page reaches an email older than `since`. Items
+        carry metadata only (id, from, to, subject, message_id, created_at). One attempt per call by
+        default: a poller that fails simply asks again on its next tick. Raises ProviderError.
+        """
+        horizon = _utc(since)
+        seen_ids = set(seen)
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": min(max(page_size, 1), RECEIVING_PAGE)}
+            if after:
+                params["after"] = after
+            try:
+                page = dict(self._call(lambda p=params: resend.Emails.Receiving.list(p), attempts=attempts))  # type: ignore[misc]
+            except ResendError as exc:
+                raise ProviderError(self.name, exc.error_type or str(exc.code), exc.message, _status(exc)) from exc
+            items = [dict(item) for item in page.get("data") or []]
+            reached_older = False
+            for item in items:
+                created = _utc(pd.Timestamp(item["created_at"]).to_pydatetime()) if item.get("created_at") else None
+                if created is None:
+                    continue
+                if created < horizon:
+                    reached_older = True
+                    continue
+                if created == horizon and str(item.get("id")) in seen_ids:
+                    continue
+                found.append(item)
+            if reached_older or not page.get("has_more") or not items:
+                break
+            after = str(items[-1]["id"])
+        return sorted(found, key=lambda item: (pd.Timestamp(item["created_at"]), str(item["id"])))
 
     def poll_events(self, sends: pd.DataFrame, until: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Resend has no event list API: delivery events and replies arrive by webhook instead."""
