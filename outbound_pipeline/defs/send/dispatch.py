@@ -24,6 +24,7 @@ from datetime import datetime
 import pandas as pd
 
 from outbound_pipeline.campaigns.spec import CampaignSpec
+from outbound_pipeline.defs.cadence.retries import WINDOW_CLOSED
 from outbound_pipeline.defs.send.limits import OrgLimits, admit, channel_rates
 from outbound_pipeline.defs.send.pacing import ChannelPacer
 from outbound_pipeline.defs.send.window import open_mask
@@ -65,6 +66,12 @@ def _threading(row) -> tuple[str | None, tuple[str, ...]]:
     return parent, chain
 
 
+def _window_closed(row) -> bool:
+    """Twilio said 63016 for this WhatsApp send (re-queued by `requeue_window_closed`): only the template may go out,
+    whatever our record of the lead's last inbound message says."""
+    return row.channel == "whatsapp" and getattr(row, "error_code", None) == WINDOW_CLOSED
+
+
 def to_message(row, spec: CampaignSpec) -> OutboundMessage:
     """The provider-facing message of one outbox row joined with its lead."""
     custom = json.loads(row.custom_vars or "{}")
@@ -76,7 +83,8 @@ def to_message(row, spec: CampaignSpec) -> OutboundMessage:
         send_id=row.send_id, idempotency_key=retry_key(row.send_id, getattr(row, "retries", None)), campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
         channel=row.channel, to=row.to_address, body=row.body, subject=row.subject if pd.notna(row.subject) else None,
         reply_to=row.owner_email if pd.notna(row.owner_email) else spec.owner_email, variables=variables,
-        last_inbound_at=row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None,
+        last_inbound_at=None if _window_closed(row) else
+        (row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None),
         whatsapp_template=WhatsAppTemplate(template.content_sid, dict(template.variables)) if template else None,
         in_reply_to=_threading(row)[0], references=_threading(row)[1],
     )
