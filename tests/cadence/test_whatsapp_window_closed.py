@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pandas as pd
@@ -67,11 +67,11 @@ def whatsapp_sent(workdir, httpserver, monkeypatch, driver, instance, db):
     driver.base = default_resources()
     add_campaign(instance, "demo_drip")
     driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
-    # The Twilio client judges the window on the wall clock (dispatch passes no simulated sent_at).
-    wall_clock_hour_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
+    # The lead wrote an hour before the send (pipeline clock), so the window is open as far as we know.
+    hour_before = MONDAY_MORNING - timedelta(hours=1)
     with db() as con:
         leads = con.execute("SELECT lead_id FROM recipients WHERE campaign_id = 'demo_drip'").df()
-        insert_new(con, "inbound_windows", pd.DataFrame({"lead_id": leads["lead_id"], "last_inbound_at": wall_clock_hour_ago,
+        insert_new(con, "inbound_windows", pd.DataFrame({"lead_id": leads["lead_id"], "last_inbound_at": hour_before,
                                                          "reply_id": "rpl_" + leads["lead_id"], "updated_at": MONDAY_MORNING}))
     driver.run(TOUCH, MONDAY_MORNING, "demo_drip.t1")
     with db() as con:

@@ -72,8 +72,12 @@ def _window_closed(row) -> bool:
     return row.channel == "whatsapp" and getattr(row, "error_code", None) == WINDOW_CLOSED
 
 
-def to_message(row, spec: CampaignSpec) -> OutboundMessage:
-    """The provider-facing message of one outbox row joined with its lead."""
+def to_message(row, spec: CampaignSpec, sent_at: datetime | None = None) -> OutboundMessage:
+    """The provider-facing message of one outbox row joined with its lead.
+
+    `sent_at` is the pipeline clock's time of sending (simulated or real): providers judge
+    time-bound rules by it, such as WhatsApp's 24-hour window and the span of a reconciliation search.
+    """
     custom = json.loads(row.custom_vars or "{}")
     variables = {k: getattr(row, k) for k in ("first_name", "last_name", "company", "role", "email", "phone") if pd.notna(getattr(row, k))}
     variables.update({f"custom.{k}": v for k, v in custom.items()})
@@ -86,7 +90,7 @@ def to_message(row, spec: CampaignSpec) -> OutboundMessage:
         last_inbound_at=None if _window_closed(row) else
         (row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None),
         whatsapp_template=WhatsAppTemplate(template.content_sid, dict(template.variables)) if template else None,
-        in_reply_to=_threading(row)[0], references=_threading(row)[1],
+        in_reply_to=_threading(row)[0], references=_threading(row)[1], sent_at=sent_at,
     )
 
 
@@ -173,7 +177,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     in_flight = rows[rows["status"] == "sending"]
     recovered: list[SendResult] = []
     for row in in_flight.itertuples(index=False):
-        found = provider_named(row.provider).lookup(to_message(row, spec))
+        found = provider_named(row.provider).lookup(to_message(row, spec, sent_at=row.updated_at))  # marked `sending` then
         if found is not None:
             recovered.append(found)
     if recovered:
@@ -188,7 +192,6 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     blocked = rows[~approved | ~reachable]
     if not blocked.empty:
         reason = pd.Series("lead is " + blocked["lead_status"].astype(str), index=blocked.index)
-        reason = reason.where(blocked["lead_status"] == "active", reason)
         reason = reason.mask((blocked["lead_status"] == "active"), "recipient is " + blocked["recipient_status"].astype(str))
         reason = reason.mask(~blocked["decision"].isin(["approved", "edited"]), blocked["decision"].fillna("no approval").astype(str))
         frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
@@ -217,7 +220,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
                               "attempts": part["attempts"] + 1, "updated_at": now})
         with con_factory() as con:
             update_from(con, "sends", marks, "send_id", ["status", "provider", "attempts", "updated_at"])
-        messages = [(providers[row.channel], to_message(row, spec)) for row in part.itertuples(index=False)]
+        messages = [(providers[row.channel], to_message(row, spec, sent_at=now)) for row in part.itertuples(index=False)]
         outcomes = map_concurrently(paced_call, messages, max_concurrency)
         done = [o for o in outcomes if isinstance(o, SendResult)]
         for (_, msg), outcome in zip(messages, outcomes, strict=True):
