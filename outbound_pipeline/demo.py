@@ -19,7 +19,16 @@ from outbound_pipeline.campaigns.loader import get_campaign
 from outbound_pipeline.definitions import ASSETS
 from outbound_pipeline.defs.send.assets import outbox_only_approved
 from outbound_pipeline.partitions import campaign_partitions
-from outbound_pipeline.resources import PipelineClock, default_resources
+from outbound_pipeline.resources import (
+    ChannelService,
+    ComposeService,
+    InboxService,
+    IntentService,
+    PipelineClock,
+    ResearchService,
+    Warehouse,
+    default_resources,
+)
 from outbound_pipeline.store import warehouse
 
 LAUNCH = ["campaigns", "leads", "lead_rejects", "recipients", "research_snippets"]
@@ -44,7 +53,8 @@ class Driver:
         self.quiet = quiet
         self.base = default_resources()
         if db_path:
-            self.base["warehouse"] = self.base["warehouse"].model_copy(update={"path": db_path})
+            # A new resource, not a model copy: Dagster initialises resources from their construction config.
+            self.base["warehouse"] = Warehouse(path=db_path)
         self.runs = 0
 
     def run(self, selection: list[str], now: datetime, partition_key: str | None = None, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
@@ -63,6 +73,17 @@ class Driver:
         return list(materialization.metadata["due_touches"].value)
 
 
+def offline_services(resources: dict) -> dict:
+    """The external services with every credential removed: the deterministic offline implementations."""
+    return {
+        "research": ResearchService(cache_dir=resources["research"].cache_dir),
+        "composer": ComposeService(),
+        "intent": IntentService(),
+        "inbox": InboxService(),
+        "channels": ChannelService(offline_ledger_dir=resources["channels"].offline_ledger_dir),
+    }
+
+
 def run_demo(campaign: str = "demo_drip", instance: dg.DagsterInstance | None = None, db_path: str | None = None,
              start: datetime = DEMO_START, tick: timedelta = timedelta(hours=8), tail: timedelta = timedelta(days=4),
              quiet: bool = True) -> DemoResult:
@@ -73,6 +94,7 @@ def run_demo(campaign: str = "demo_drip", instance: dg.DagsterInstance | None = 
     if not instance.has_dynamic_partition(campaign_partitions.name, campaign):
         instance.add_dynamic_partitions(campaign_partitions.name, [campaign])
     driver = Driver(instance, db_path, quiet)
+    driver.base.update(offline_services(driver.base))  # a demo never reaches a real provider, whatever the environment holds
     driver.run(LAUNCH, start, campaign)
     horizon = start + sum((s.delay_timedelta() for s in spec.steps), timedelta()) + tail
     now, ticks = start, 0
