@@ -72,7 +72,7 @@ class ResearchService(dg.ConfigurableResource):
 
     tavily_api_key: str | None = None
     tavily_base_url: str | None = None
-    cache_dir: str = str(settings.DATA_DIR / "cache" / "tavily")
+    cache_dir: str = str(settings.cache_dir() / "tavily")
     max_concurrency: int = 4
 
     @cached_property

@@ -81,6 +81,7 @@ def to_message(row, spec: CampaignSpec, sent_at: datetime | None = None) -> Outb
     custom = json.loads(row.custom_vars or "{}")
     variables = {k: getattr(row, k) for k in ("first_name", "last_name", "company", "role", "email", "phone") if pd.notna(getattr(row, k))}
     variables.update({f"custom.{k}": v for k, v in custom.items()})
+    in_reply_to, references = _threading(row)
     variant = getattr(row, "variant", None)
     template = spec.step(int(row.touch)).template_for(variant if isinstance(variant, str) else None) if int(row.touch) != REPLY_TOUCH else None
     return OutboundMessage(
@@ -90,7 +91,7 @@ def to_message(row, spec: CampaignSpec, sent_at: datetime | None = None) -> Outb
         last_inbound_at=None if _window_closed(row) else
         (row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None),
         whatsapp_template=WhatsAppTemplate(template.content_sid, dict(template.variables)) if template else None,
-        in_reply_to=_threading(row)[0], references=_threading(row)[1], sent_at=sent_at,
+        in_reply_to=in_reply_to, references=references, sent_at=sent_at,
     )
 
 

@@ -11,12 +11,11 @@ one of our leads.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import duckdb
 import pandas as pd
 
-PHONE_WINDOW = timedelta(hours=72)
+PHONE_WINDOW_HOURS = 72  # a WhatsApp/SMS reply belongs to a send to that number this recent
 SEND_FIELDS = ["send_id", "campaign_id", "touch", "lead_id"]
 
 
@@ -84,7 +83,7 @@ def attribute_replies(con: duckdb.DuckDBPyConnection, replies: pd.DataFrame) -> 
     con.register("_refs", ref_keys.astype({"ref": "string"}) if not ref_keys.empty else pd.DataFrame({"i": pd.Series(dtype="int64"),
                                                                                                         "ref": pd.Series(dtype="string")}))
     try:
-        candidates = _lookup(con, """
+        candidates = _lookup(con, f"""
             SELECT k.i, s.send_id, s.campaign_id, s.touch, s.lead_id, s.sent_at, 'thread' AS how
             FROM _keys k JOIN _refs r ON r.i = k.i JOIN sends s ON s.message_id = r.ref
             WHERE NOT k.has_send AND s.status = 'sent'
@@ -94,7 +93,7 @@ def attribute_replies(con: duckdb.DuckDBPyConnection, replies: pd.DataFrame) -> 
             FROM _keys k JOIN sends s ON lower(s.to_address) = k.address
             WHERE NOT k.has_send AND s.status = 'sent' AND s.sent_at <= k.received_at
               AND ((k.channel = 'email' AND s.channel = 'email')
-                   OR (k.channel <> 'email' AND s.channel <> 'email' AND k.received_at - s.sent_at <= INTERVAL 72 HOUR))
+                   OR (k.channel <> 'email' AND s.channel <> 'email' AND k.received_at - s.sent_at <= INTERVAL {PHONE_WINDOW_HOURS} HOUR))
         """, keys)
         known = _lookup(con, """
             SELECT k.i, s.campaign_id, s.touch, s.lead_id FROM _keys k JOIN sends s ON s.send_id = k.send_id

@@ -119,5 +119,3 @@ def tracking_sensor(context: dg.SensorEvaluationContext):
     campaigns = context.instance.get_dynamic_partitions(campaign_partitions.name)
     return [dg.RunRequest(run_key=f"track:{c}:{bucket}", partition_key=c) for c in campaigns]
 
-
-SENSORS = [landing_sensor, inbound_poll_sensor, tracking_sensor]
