@@ -26,6 +26,10 @@ _TYPES = {
 }
 
 
+# A campaign's lifecycle statuses; the legal moves between them are in defs/cadence/lifecycle.py.
+CAMPAIGN_STATUSES = ("draft", "scheduled", "running", "paused", "completed", "stopped")
+
+
 def _isin(*values: str) -> pa.Check:
     return pa.Check.isin(list(values))
 
@@ -42,7 +46,7 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
     "campaigns": {
         "type": [_isin("drip", "oneshot", "followup")],
         "approval_mode": [_isin("manual", "batch", "auto")],
-        "status": [_isin("draft", "scheduled", "running", "paused", "completed", "stopped")],
+        "status": [_isin(*CAMPAIGN_STATUSES)],
         "n_touches": [pa.Check.ge(1)],
     },
     "recipients": {"status": [_isin("active", "replied", "paused", "completed", "stopped")]},
@@ -84,7 +88,7 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
         "reason": [_isin("opt_out", "unsubscribe_link", "complaint", "hard_bounce", "invalid_number")],
     },
     "tickets": {"status": [_isin("open", "closed")]},
-    "campaign_events": {"to_status": [_isin("draft", "scheduled", "running", "paused", "completed", "stopped")]},
+    "campaign_events": {"to_status": [_isin(*CAMPAIGN_STATUSES)]},
     "recipient_steps": {"seq": [pa.Check.ge(1)], "touch": [pa.Check.ge(1)]},
     "test_sends": {"channel": [_isin(*CHANNEL)], "status": [_isin("sent", "failed")]},
     "variant_metrics": {

@@ -19,7 +19,7 @@ import pandas as pd
 from outbound_pipeline import settings
 from outbound_pipeline.campaigns.loader import get_campaign, load_campaign_file
 from outbound_pipeline.campaigns.spec import CampaignSpec
-from outbound_pipeline.defs.cadence.lifecycle import current_status, record_event, transition
+from outbound_pipeline.defs.cadence.lifecycle import NOT_LAUNCHED, current_status, record_event, transition
 from outbound_pipeline.defs.cadence.scheduling import cancel_launches, parse_launch_time, schedule_launch
 from outbound_pipeline.defs.leads.importer import normalise_email, normalise_phone
 from outbound_pipeline.ids import stable_id
@@ -78,7 +78,7 @@ def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
             transition(con, name, "scheduled", f"launch at {when:%Y-%m-%d %H:%M} UTC", "cli", now, scheduled_for=when)
         schedule_launch(instance, name, when)
         return f"scheduled {name} to launch at {when:%Y-%m-%d %H:%M:%S} UTC"
-    if status not in ("draft", "scheduled"):
+    if status not in NOT_LAUNCHED:
         raise ValueError(f"campaign {name!r} is {status}: only a draft or scheduled campaign can be launched")
     from outbound_pipeline.demo import LAUNCH, Driver
 

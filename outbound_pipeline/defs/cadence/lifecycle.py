@@ -10,7 +10,7 @@ import pandas as pd
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.store.warehouse import insert_new
 
-STATUSES = ("draft", "scheduled", "running", "paused", "completed", "stopped")
+NOT_LAUNCHED = ("draft", "scheduled")  # the statuses a launch starts from
 TRANSITIONS: dict[str | None, set[str]] = {
     None: {"draft", "scheduled", "running"},
     "draft": {"scheduled", "running", "stopped"},

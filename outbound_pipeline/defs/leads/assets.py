@@ -7,7 +7,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from outbound_pipeline.defs.cadence.lifecycle import record_event
+from outbound_pipeline.defs.cadence.lifecycle import NOT_LAUNCHED, record_event
 from outbound_pipeline.defs.leads.importer import import_lead_list
 from outbound_pipeline.markdown import md_table
 from outbound_pipeline.partitions import campaign_partitions, open_touch
@@ -35,7 +35,7 @@ def campaigns(context: dg.AssetExecutionContext, warehouse: Warehouse, catalog: 
     with warehouse.connect() as con:
         existing = con.execute("SELECT spec_hash, status, launched_at FROM campaigns WHERE campaign_id = ?", [spec.name]).fetchall()
         existing = existing[0] if existing else None
-        launching = not existing or existing[1] in ("draft", "scheduled")  # created or scheduled campaigns start now
+        launching = not existing or existing[1] in NOT_LAUNCHED  # created or scheduled campaigns start now
         if existing and not launching:
             # Re-launching keeps the campaign's state and first launch time; only the spec is refreshed.
             row.loc[0, ["status", "launched_at"]] = [existing[1], existing[2]]
@@ -110,7 +110,7 @@ def recipients(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: P
     campaign_id = context.partition_key
     with warehouse.connect() as con:
         spec = campaign_spec(con, campaign_id)
-        if campaign_status(con, campaign_id) in ("draft", "scheduled"):  # the audience freezes at launch, not before
+        if campaign_status(con, campaign_id) in NOT_LAUNCHED:  # the audience freezes at launch, not before
             return dg.MaterializeResult(metadata={"recipients": 0, "frozen": False, "added": 0})
         frozen = con.execute("SELECT count(*) FROM recipients WHERE campaign_id = ?", [campaign_id]).fetchall()[0][0]
         if frozen:
