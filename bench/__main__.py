@@ -47,10 +47,10 @@ def main() -> None:
     import dagster as dg
     import pandas as pd
 
-    from outbound_pipeline.defs.leads.importer import import_lead_list
-    from outbound_pipeline.defs.metrics.assets import METRICS_SQL
-    from outbound_pipeline.demo import LAUNCH, TOUCH, TRACK, Driver
+    from outbound_pipeline.defs.s8_metrics.assets import METRICS_SQL
+    from outbound_pipeline.domain.lead_list import import_lead_list
     from outbound_pipeline.ids import stable_ids
+    from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, Driver
     from outbound_pipeline.sample_data import write_leads_csv
     from outbound_pipeline.store import warehouse
 

@@ -1,34 +1,44 @@
-"""The one `Definitions` of the code location: every stage's assets, jobs, schedules and sensors."""
+"""The one `Definitions` of the code location: every stage folder under `defs/`, in flow order.
+
+Each `defs/sN_<stage>/` module holds Dagster objects only (assets, checks, jobs, schedules,
+sensors); they are collected here, so adding one to a stage needs no edit in this file.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from outbound_pipeline.defs.cadence.assets import cadence_plan
-from outbound_pipeline.defs.cadence.automation import JOBS, cadence_schedule, due_touch_sensor, metrics_schedule, scheduled_launch_sensor
-from outbound_pipeline.defs.cadence.campaign_files import campaign_file_sensor
-from outbound_pipeline.defs.compose.assets import drafts
-from outbound_pipeline.defs.leads.assets import campaigns, import_leads, recipients
-from outbound_pipeline.defs.metrics.assets import campaign_metrics
-from outbound_pipeline.defs.metrics.funnel import funnel_metrics
-from outbound_pipeline.defs.metrics.variants import variant_metrics
-from outbound_pipeline.defs.research.assets import research_snippets
-from outbound_pipeline.defs.review.assets import approvals
-from outbound_pipeline.defs.send.assets import outbox, outbox_only_approved, sends
-from outbound_pipeline.defs.track.assets import track
-from outbound_pipeline.defs.track.landed import landed_records
-from outbound_pipeline.defs.track.sensors import inbound_poll_sensor, landing_job, landing_sensor, tracking_sensor
-from outbound_pipeline.resources import default_resources
+from outbound_pipeline import defs as defs_package
+from outbound_pipeline.defs.resources import default_resources
 
-# In stage order: a lead goes from the CSV (import) to a metric (metrics) down this list.
-ASSETS = [campaigns, import_leads, recipients, research_snippets, drafts, approvals, outbox, sends, track, landed_records, cadence_plan, campaign_metrics, variant_metrics, funnel_metrics]
-
-defs = dg.Definitions(
-    assets=ASSETS,
-    asset_checks=[outbox_only_approved],
-    jobs=[*JOBS.values(), landing_job],
-    schedules=[cadence_schedule, metrics_schedule],
-    sensors=[tracking_sensor, landing_sensor, inbound_poll_sensor, due_touch_sensor, scheduled_launch_sensor,
-             campaign_file_sensor],
-    resources=default_resources(),
+STAGE_MODULES = sorted(
+    info.name for info in pkgutil.walk_packages(defs_package.__path__, defs_package.__name__ + ".")
+    if info.name.split(".")[2].startswith("s") and info.name.count(".") == 3
 )
+
+
+def _objects(modules: list, kind: type | tuple[type, ...]) -> list:
+    """Every object of `kind` defined or imported at module level, each once."""
+    found = {id(obj): obj for m in modules for obj in vars(m).values() if isinstance(obj, kind)}
+    return list(found.values())
+
+
+def _stage_definitions() -> dg.Definitions:
+    modules = [importlib.import_module(name) for name in STAGE_MODULES]
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(modules),
+        asset_checks=dg.load_asset_checks_from_modules(modules),
+        jobs=_objects(modules, (UnresolvedAssetJobDefinition, dg.JobDefinition)),
+        schedules=_objects(modules, dg.ScheduleDefinition),
+        sensors=_objects(modules, dg.SensorDefinition),
+    )
+
+
+_stages = _stage_definitions()
+ASSETS = list(_stages.assets or [])
+ASSET_CHECKS = list(_stages.asset_checks or [])
+defs = dg.Definitions.merge(_stages, dg.Definitions(resources=default_resources()))

@@ -15,25 +15,11 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
-from outbound_pipeline.campaigns.loader import get_campaign
-from outbound_pipeline.definitions import ASSETS
-from outbound_pipeline.defs.send.assets import outbox_only_approved
-from outbound_pipeline.partitions import campaign_partitions
-from outbound_pipeline.resources import (
-    ChannelService,
-    ComposeService,
-    InboxService,
-    IntentService,
-    PipelineClock,
-    ResearchService,
-    Warehouse,
-    default_resources,
-)
+from outbound_pipeline.defs.partitions import campaign_partitions
+from outbound_pipeline.domain.loader import get_campaign
+from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, Driver, offline_services
 from outbound_pipeline.store import warehouse
 
-LAUNCH = ["campaigns", "leads", "lead_rejects", "recipients", "research_snippets"]
-TOUCH = ["drafts", "approvals", "outbox", "sends"]
-TRACK = ["delivery_events", "replies"]
 DEMO_START = datetime(2026, 1, 5, 6, 0)  # a Monday, 06:00 UTC
 
 
@@ -43,45 +29,6 @@ class DemoResult:
     runs: int
     ticks: int
     seconds: float
-
-
-class Driver:
-    """Materialises asset selections against one instance and database, at a given simulated time."""
-
-    def __init__(self, instance: dg.DagsterInstance, db_path: str | None = None, quiet: bool = True):
-        self.instance = instance
-        self.quiet = quiet
-        self.base = default_resources()
-        if db_path:
-            # A new resource, not a model copy: Dagster initialises resources from their construction config.
-            self.base["warehouse"] = Warehouse(path=db_path)
-        self.runs = 0
-
-    def run(self, selection: list[str], now: datetime, partition_key: str | None = None, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-        resources = {**self.base, "clock": PipelineClock(now_iso=now.isoformat())}
-        if self.quiet:
-            run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = dg.materialize([*ASSETS, outbox_only_approved], selection=selection, partition_key=partition_key, instance=self.instance,
-                                resources=resources, run_config=run_config, tags={"outbound/simulated_now": now.isoformat()})
-        self.runs += 1
-        return result
-
-    def track_and_plan(self, campaign: str, now: datetime) -> list[str]:
-        """Ingest what happened, then plan: one run, as the sensor and schedule would do in two."""
-        result = self.run([*TRACK, "cadence_plan"], now, campaign)
-        materialization = result.asset_materializations_for_node("cadence_plan")[0]
-        return list(materialization.metadata["due_touches"].value)
-
-
-def offline_services(resources: dict) -> dict:
-    """The external services with every credential removed: the deterministic offline implementations."""
-    return {
-        "research": ResearchService(cache_dir=resources["research"].cache_dir),
-        "composer": ComposeService(),
-        "intent": IntentService(),
-        "inbox": InboxService(),
-        "channels": ChannelService(offline_ledger_dir=resources["channels"].offline_ledger_dir),
-    }
 
 
 def run_demo(campaign: str = "demo_drip", instance: dg.DagsterInstance | None = None, db_path: str | None = None,

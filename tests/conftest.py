@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 from outbound_pipeline import settings
-from outbound_pipeline.demo import Driver
-from outbound_pipeline.partitions import campaign_partitions
+from outbound_pipeline.defs.partitions import campaign_partitions
+from outbound_pipeline.runner import Driver
 from outbound_pipeline.store import warehouse
 
 MONDAY_MORNING = datetime(2026, 1, 5, 9, 0)  # 09:00 UTC: inside the demo campaign's window in Madrid
@@ -49,7 +49,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 @pytest.fixture
 def driver(workdir: Path, instance: dg.DagsterInstance) -> Driver:
     """Materialises asset selections at a chosen simulated time against the private database."""
-    from outbound_pipeline.resources import default_resources
+    from outbound_pipeline.defs.resources import default_resources
 
     drv = Driver(instance, str(workdir / "outbound.duckdb"))
     # Resources read their paths from the environment when built: rebuild them under the test's environment.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from outbound_pipeline.definitions import defs
-from outbound_pipeline.defs.cadence.automation import due_touch_sensor
-from outbound_pipeline.demo import LAUNCH
+from outbound_pipeline.defs.s7_cadence.sensors import due_touch_sensor
+from outbound_pipeline.runner import LAUNCH
 from tests.conftest import MONDAY_MORNING, add_campaign
 
 

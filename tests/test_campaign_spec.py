@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from outbound_pipeline.campaigns.loader import (
+from outbound_pipeline.domain.loader import (
     CampaignSpecError,
     UnknownCampaignError,
     get_campaign,

@@ -7,17 +7,17 @@ import sys
 import textwrap
 from collections import Counter
 
-from outbound_pipeline.demo import LAUNCH
 from outbound_pipeline.providers.channel_offline import OfflineChannel
+from outbound_pipeline.runner import LAUNCH
 from tests.conftest import MONDAY_MORNING, add_campaign
 
 CRASHING_SENDER = textwrap.dedent("""
     import os, signal, sys
     from datetime import datetime
-    from outbound_pipeline.defs.send.dispatch import dispatch
+    from outbound_pipeline.engine.dispatch import dispatch
     from outbound_pipeline.providers.channel_offline import OfflineChannel
     from outbound_pipeline.store import warehouse
-    from outbound_pipeline.store.reads import campaign_spec
+    from outbound_pipeline.store.campaigns import campaign_spec
 
     db, ledger, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
 

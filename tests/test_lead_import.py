@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from outbound_pipeline.defs.leads.importer import LeadListError, import_lead_list, normalise_phone
+from outbound_pipeline.domain.lead_list import LeadListError, import_lead_list, normalise_phone
 from outbound_pipeline.store.validation import validate
 
 HEADER = "First Name,Last Name,E-mail,Mobile,Company,Job Title,Country,Plan,Favourite Colour\n"

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from outbound_pipeline.demo import LAUNCH, TOUCH, TRACK, run_demo
+from outbound_pipeline.demo import run_demo
+from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK
 from tests.conftest import MONDAY_MORNING, add_campaign
 
 

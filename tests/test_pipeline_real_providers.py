@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import pytest
 from werkzeug import Request, Response
 
-from outbound_pipeline.demo import LAUNCH, TOUCH
+from outbound_pipeline.runner import LAUNCH, TOUCH
 from tests.conftest import MONDAY_MORNING, add_campaign
 
 SECRETS = {
@@ -95,7 +95,7 @@ def real_env(workdir, httpserver, monkeypatch):
 
 
 def test_real_clients_take_over_when_credentials_are_set(real_env, driver, instance, db, workdir):
-    from outbound_pipeline.resources import default_resources
+    from outbound_pipeline.defs.resources import default_resources
 
     driver.base = default_resources()  # built under the credentials
     add_campaign(instance, "demo_drip")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from outbound_pipeline.domain.voice import parse_voice
 from outbound_pipeline.ids import unit_interval
 from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest
-from outbound_pipeline.voice import parse_voice
 
 LIMITS = {"email": 2000, "whatsapp": 1000, "sms": 320}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from outbound_pipeline.demo import LAUNCH, TOUCH, TRACK, Driver
+from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, Driver
 from tests.conftest import add_campaign
 
 BASE = {

@@ -6,15 +6,15 @@ from datetime import timedelta
 
 import dagster as dg
 
-from outbound_pipeline.defs.cadence.campaign_files import campaign_file_sensor
-from outbound_pipeline.defs.send.dispatch import dispatch
-from outbound_pipeline.defs.send.limits import OrgLimits
-from outbound_pipeline.demo import LAUNCH
-from outbound_pipeline.partitions import campaign_partitions
+from outbound_pipeline.defs.partitions import campaign_partitions
+from outbound_pipeline.defs.resources import CampaignCatalog
+from outbound_pipeline.defs.s1_audience.sensors import campaign_file_sensor
+from outbound_pipeline.engine.dispatch import dispatch
+from outbound_pipeline.engine.limits import OrgLimits
 from outbound_pipeline.providers.base import OutboundMessage, SendResult
-from outbound_pipeline.resources import CampaignCatalog
+from outbound_pipeline.runner import LAUNCH
 from outbound_pipeline.store import warehouse
-from outbound_pipeline.store.reads import campaign_spec
+from outbound_pipeline.store.campaigns import campaign_spec
 from tests.cadence.helpers import simulate, write_campaign
 from tests.conftest import MONDAY_MORNING, add_campaign
 

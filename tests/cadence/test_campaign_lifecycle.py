@@ -8,11 +8,11 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
-from outbound_pipeline.defs.cadence import commands
-from outbound_pipeline.defs.cadence.automation import scheduled_launch_sensor
-from outbound_pipeline.defs.cadence.lifecycle import IllegalTransition
-from outbound_pipeline.demo import LAUNCH, TOUCH
-from outbound_pipeline.resources import PipelineClock
+from outbound_pipeline.cli import campaign as commands
+from outbound_pipeline.defs.resources import PipelineClock
+from outbound_pipeline.defs.s1_audience.sensors import scheduled_launch_sensor
+from outbound_pipeline.domain.lifecycle import IllegalTransition
+from outbound_pipeline.runner import LAUNCH, TOUCH
 from tests.cadence.helpers import simulate, write_campaign
 from tests.conftest import MONDAY_MORNING, add_campaign
 

@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from outbound_pipeline.campaigns.loader import parse_campaign
-from outbound_pipeline.defs.send.dispatch import dispatch
-from outbound_pipeline.defs.send.limits import OrgLimits, channel_rates
-from outbound_pipeline.defs.send.pacing import ChannelPacer
-from outbound_pipeline.demo import LAUNCH
+from outbound_pipeline.domain.loader import parse_campaign
+from outbound_pipeline.engine.dispatch import dispatch
+from outbound_pipeline.engine.limits import OrgLimits, channel_rates
+from outbound_pipeline.engine.pacing import ChannelPacer
 from outbound_pipeline.providers.base import OutboundMessage, SendResult
 from outbound_pipeline.providers.concurrency import RateLimiter, map_concurrently
+from outbound_pipeline.runner import LAUNCH
 from outbound_pipeline.store import warehouse
-from outbound_pipeline.store.reads import campaign_spec
+from outbound_pipeline.store.campaigns import campaign_spec
 from tests.cadence.helpers import write_campaign
 from tests.conftest import MONDAY_MORNING, add_campaign
 

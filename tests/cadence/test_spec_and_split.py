@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from outbound_pipeline.campaigns.loader import CampaignSpecError, parse_campaign
-from outbound_pipeline.campaigns.spec import Variant
-from outbound_pipeline.defs.cadence.due import assign_variants
+from outbound_pipeline.domain.loader import CampaignSpecError, parse_campaign
+from outbound_pipeline.domain.routing import assign_variants
+from outbound_pipeline.domain.spec import Variant
 
 HEAD = """
 name: x

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from werkzeug import Request, Response
 
-from outbound_pipeline.defs.cadence.retries import NO_TEMPLATE, requeue_retries, requeue_window_closed
-from outbound_pipeline.demo import LAUNCH, TOUCH
-from outbound_pipeline.store.reads import campaign_spec
+from outbound_pipeline.engine.retries import NO_TEMPLATE, requeue_retries, requeue_window_closed
+from outbound_pipeline.runner import LAUNCH, TOUCH
+from outbound_pipeline.store import landing
+from outbound_pipeline.store.campaigns import campaign_spec
 from outbound_pipeline.store.warehouse import insert_new
-from outbound_pipeline.webhooks import landing
 from tests.conftest import MONDAY_MORNING, add_campaign
 from tests.track.helpers import ingest_landed, later
 
@@ -53,7 +53,7 @@ class FakeTwilio:
 @pytest.fixture
 def whatsapp_sent(workdir, httpserver, monkeypatch, driver, instance, db):
     """Touch 1 sent through a fake Twilio, WhatsApp as free text (we believe every lead wrote to us an hour ago)."""
-    from outbound_pipeline.resources import default_resources
+    from outbound_pipeline.defs.resources import default_resources
 
     fake = FakeTwilio()
     httpserver.expect_request("").respond_with_handler(fake)

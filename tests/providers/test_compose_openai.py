@@ -7,14 +7,7 @@ import json
 import pytest
 from pytest_httpserver import HTTPServer
 
-from outbound_pipeline.providers.base import (
-    Composer,
-    ComposeRequest,
-    LeadProfile,
-    ProviderError,
-    Snippet,
-    StepBrief,
-)
+from outbound_pipeline.providers.base import Composer, ComposeRequest, LeadProfile, ProviderError, Snippet, StepBrief
 from outbound_pipeline.providers.compose_openai import OpenAIComposer, check_draft, find_urls
 
 KEY = "sk-test-abcdef0123456789"

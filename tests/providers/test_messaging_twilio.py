@@ -18,13 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, ProviderError, WhatsAppTemplate
-from outbound_pipeline.providers.messaging_twilio import (
-    EVENT_COLUMNS,
-    REPLY_COLUMNS,
-    TwilioMessaging,
-    inside_window,
-    template_variables,
-)
+from outbound_pipeline.providers.messaging_twilio import EVENT_COLUMNS, REPLY_COLUMNS, TwilioMessaging, inside_window, template_variables
 from outbound_pipeline.store.validation import validate
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from outbound_pipeline.demo import LAUNCH, Driver
-from outbound_pipeline.partitions import touch_key, touch_partitions
+from outbound_pipeline.defs.partitions import touch_partitions
+from outbound_pipeline.domain.touches import touch_key
+from outbound_pipeline.runner import LAUNCH, Driver
 from tests.conftest import MONDAY_MORNING, add_campaign
 
 CAMPAIGN_YAML = """\

@@ -6,19 +6,18 @@ from datetime import datetime
 
 import dagster as dg
 
-from outbound_pipeline.definitions import ASSETS
-from outbound_pipeline.defs.cadence.automation import JOBS
-from outbound_pipeline.defs.send.assets import outbox_only_approved
-from outbound_pipeline.demo import Driver
+from outbound_pipeline.definitions import ASSET_CHECKS, ASSETS
+from outbound_pipeline.defs.resources import PipelineClock
+from outbound_pipeline.defs.s4_review.jobs import review_job
 from outbound_pipeline.providers.channel_offline import OfflineChannel
-from outbound_pipeline.resources import PipelineClock
+from outbound_pipeline.runner import Driver
 from tests.conftest import MONDAY_MORNING
 
 
 def launch_review(driver: Driver, key: str, config: dict | None = None, tags: dict | None = None,
                   now: datetime = MONDAY_MORNING) -> dg.ExecuteInProcessResult:
     """`review_job` for a touch partition with launchpad run config `{"ops": {"approvals": {"config": ...}}}`."""
-    defs = dg.Definitions(assets=ASSETS, asset_checks=[outbox_only_approved], jobs=[JOBS["review"]],
+    defs = dg.Definitions(assets=ASSETS, asset_checks=ASSET_CHECKS, jobs=[review_job],
                           resources={**driver.base, "clock": PipelineClock(now_iso=now.isoformat())})
     run_config = {"ops": {"approvals": {"config": config}}} if config is not None else {}
     return defs.resolve_job_def("review_job").execute_in_process(
@@ -27,7 +26,7 @@ def launch_review(driver: Driver, key: str, config: dict | None = None, tags: di
 
 def materialize(driver: Driver, selection: list[str], key: str, now: datetime = MONDAY_MORNING) -> dg.ExecuteInProcessResult:
     """Like `driver.run`, but a failed step or check is returned, not raised."""
-    return dg.materialize([*ASSETS, outbox_only_approved], selection=selection, partition_key=key, instance=driver.instance,
+    return dg.materialize([*ASSETS, *ASSET_CHECKS], selection=selection, partition_key=key, instance=driver.instance,
                           resources={**driver.base, "clock": PipelineClock(now_iso=now.isoformat())}, raise_on_error=False)
 
 

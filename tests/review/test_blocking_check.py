@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from outbound_pipeline.defs.review.decisions import ReviewRequest
-from outbound_pipeline.defs.review.queue import record_decisions
+from outbound_pipeline.domain.review import ReviewRequest
+from outbound_pipeline.engine.review_queue import record_decisions
 from outbound_pipeline.store.warehouse import insert_new
 from tests.conftest import MONDAY_MORNING
 from tests.review.helpers import launch_review, ledger, materialize

@@ -19,8 +19,8 @@ import dagster as dg
 import pytest
 
 from outbound_pipeline import settings
-from outbound_pipeline.demo import LAUNCH, TOUCH, Driver
-from outbound_pipeline.partitions import campaign_partitions, touch_partitions
+from outbound_pipeline.defs.partitions import campaign_partitions, touch_partitions
+from outbound_pipeline.runner import LAUNCH, TOUCH, Driver
 from tests.conftest import MONDAY_MORNING
 from tests.review.conftest import write_campaign
 

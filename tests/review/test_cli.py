@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from outbound_pipeline.cli import main
-from outbound_pipeline.partitions import touch_partitions
+from outbound_pipeline.cli.main import main
+from outbound_pipeline.defs.partitions import touch_partitions
 from tests.conftest import MONDAY_MORNING
 from tests.review.helpers import ledger
 from tests.review.test_modes import draft_ids, handed, table

@@ -7,7 +7,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from outbound_pipeline.defs.review.decisions import ReviewError, ReviewRequest, decide
+from outbound_pipeline.domain.review import ReviewError, ReviewRequest, decide
 
 NOW = datetime(2026, 1, 5, 9, 0)
 

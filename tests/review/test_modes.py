@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from outbound_pipeline.demo import TOUCH
 from outbound_pipeline.providers.channel_offline import OfflineChannel
+from outbound_pipeline.runner import TOUCH
 from tests.conftest import MONDAY_MORNING
 from tests.review.helpers import failure_message, launch_review, ledger
 

@@ -11,10 +11,10 @@ import dagster as dg
 import pandas as pd
 from twilio.request_validator import RequestValidator
 
-from outbound_pipeline.campaigns.loader import get_campaign
-from outbound_pipeline.defs.track.sensors import landing_sensor
+from outbound_pipeline.defs.s6_track.sensors import landing_sensor
+from outbound_pipeline.domain.loader import get_campaign
+from outbound_pipeline.http import svix
 from outbound_pipeline.store.warehouse import insert_new
-from outbound_pipeline.webhooks import svix
 from tests.conftest import MONDAY_MORNING
 
 TOKEN = "twilio-auth-token-for-tests"

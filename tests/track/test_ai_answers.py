@@ -10,9 +10,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from outbound_pipeline.demo import LAUNCH, TOUCH
-from outbound_pipeline.partitions import parse_touch_key, touch_key
-from outbound_pipeline.resources import ChannelService
+from outbound_pipeline.defs.resources import ChannelService
+from outbound_pipeline.domain.touches import parse_touch_key, touch_key
+from outbound_pipeline.runner import LAUNCH, TOUCH
 from tests.conftest import MONDAY_MORNING, add_campaign
 from tests.review.helpers import launch_review, ledger
 from tests.track.helpers import CLEO, ingest_landed, later, seed_campaign, seed_leads, seed_sends, send_row

@@ -6,8 +6,8 @@ import threading
 
 import dagster as dg
 
-from outbound_pipeline.defs.track.sensors import landing_sensor
-from outbound_pipeline.webhooks import landing
+from outbound_pipeline.defs.s6_track.sensors import landing_sensor
+from outbound_pipeline.store import landing
 from tests.conftest import MONDAY_MORNING, add_campaign
 from tests.track.helpers import later
 

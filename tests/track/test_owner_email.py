@@ -8,7 +8,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from outbound_pipeline.resources import ChannelService
+from outbound_pipeline.defs.resources import ChannelService
 from tests.track.helpers import ANA, BEN, ingest_landed, later
 from tests.track.test_reactions import _land, _reply, _rows, seeded  # noqa: F401  (fixture)
 

@@ -10,11 +10,11 @@ import dagster as dg
 import pytest
 from pytest_httpserver import HTTPServer
 
-from outbound_pipeline.defs.track.sensors import inbound_poll_sensor
+from outbound_pipeline.defs.resources import ChannelService, InboxService, PipelineClock
+from outbound_pipeline.defs.s6_track.sensors import inbound_poll_sensor
 from outbound_pipeline.providers.inbox_imap import ImapInbox
 from outbound_pipeline.providers.messaging_twilio import TwilioMessaging
-from outbound_pipeline.resources import ChannelService, InboxService, PipelineClock
-from outbound_pipeline.webhooks import landing
+from outbound_pipeline.store import landing
 from tests.track.imap_server import Mailbox, serve
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from outbound_pipeline.defs.track.landed import polled_records
-from outbound_pipeline.webhooks import landing
+from outbound_pipeline.defs.s6_track.landed import polled_records
+from outbound_pipeline.store import landing
 from tests.conftest import add_campaign
 from tests.track.helpers import ANA, BEN, CLEO, ingest_landed, later, seed_campaign, seed_leads, seed_sends, send_row
 

@@ -10,10 +10,10 @@ from pytest_httpserver import HTTPServer
 from starlette.testclient import TestClient
 from werkzeug import Request, Response
 
-from outbound_pipeline.defs.track.sensors import landing_sensor
+from outbound_pipeline.defs.resources import ChannelService
+from outbound_pipeline.defs.s6_track.sensors import landing_sensor
+from outbound_pipeline.http.app import create_app
 from outbound_pipeline.ids import stable_id
-from outbound_pipeline.resources import ChannelService
-from outbound_pipeline.webhooks.app import create_app
 from tests.conftest import add_campaign
 from tests.track.helpers import CLEO, SECRET, TOKEN, ingest_landed, later, resend_request, seed_campaign, seed_leads, seed_sends, send_row
 from tests.track.test_reactions import _land, _reply, _rows

@@ -12,9 +12,9 @@ import dagster as dg
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from outbound_pipeline.defs.track.sensors import inbound_poll_sensor
-from outbound_pipeline.resources import InboxService, PipelineClock
-from outbound_pipeline.webhooks import landing
+from outbound_pipeline.defs.resources import InboxService, PipelineClock
+from outbound_pipeline.defs.s6_track.sensors import inbound_poll_sensor
+from outbound_pipeline.store import landing
 from tests.track.helpers import ingest_landed, later
 from tests.track.test_reactions import _rows
 from tests.track.test_resend_inbound import EMAIL_ID, KEY, THEIRS, _webhook, received_email, world  # noqa: F401 (fixture)

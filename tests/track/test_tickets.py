@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from outbound_pipeline.cli import main
+from outbound_pipeline.cli.main import main
 from tests.track.helpers import ANA, BEN, ingest_landed, later
 from tests.track.test_reactions import _land, _reply, _rows, seeded  # noqa: F401  (fixture)
 

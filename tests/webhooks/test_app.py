@@ -12,8 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from outbound_pipeline.webhooks import landing, svix
-from outbound_pipeline.webhooks.app import create_app
+from outbound_pipeline.http import svix
+from outbound_pipeline.http.app import create_app
+from outbound_pipeline.store import landing
 
 TOKEN = "twilio-auth-token-for-tests"
 SECRET = "whsec_" + base64.b64encode(b"resend-webhook-key-for-tests-32b").decode()

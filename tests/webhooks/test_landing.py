@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from outbound_pipeline.store import landing
 from outbound_pipeline.store.validation import validate
-from outbound_pipeline.webhooks import landing
 
 T0 = datetime(2026, 11, 23, 17, 5, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ def test_concurrent_processes_never_interleave_lines(tmp_path: Path) -> None:
         f"""
         import sys
         from pathlib import Path
-        from outbound_pipeline.webhooks import landing
+        from outbound_pipeline.store import landing
         for i in range(150):
             landing.append(landing.make_record("resend", f"{{sys.argv[1]}}-{{i}}", {{"pad": "x" * 5000}}), Path({str(tmp_path)!r}))
         """

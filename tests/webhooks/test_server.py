@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 from twilio.request_validator import RequestValidator
 
-from outbound_pipeline.webhooks import landing
-from outbound_pipeline.webhooks.server import app_from_env
+from outbound_pipeline.http.server import app_from_env
+from outbound_pipeline.store import landing
 
 TOKEN = "real-server-test-token"
 

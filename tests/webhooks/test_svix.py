@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from outbound_pipeline.webhooks import svix
+from outbound_pipeline.http import svix
 
 SECRET = "whsec_" + base64.b64encode(b"resend-test-signing-key-32bytes!").decode()
 NOW = 1_795_000_000

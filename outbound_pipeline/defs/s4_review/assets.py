@@ -1,0 +1,52 @@
+"""Stage 4, review: nothing is sent without an approval row.
+
+A reviewer decides by materialising `approvals` for a touch from the launchpad with a
+short config (or with `outbound review`). In `auto` mode the asset approves by itself
+and records that it did.
+"""
+
+
+import dagster as dg
+from pydantic import Field
+
+from outbound_pipeline.defs.partitions import touch_partitions
+from outbound_pipeline.defs.resources import PipelineClock, Warehouse
+from outbound_pipeline.domain.review import ReviewError, ReviewRequest
+from outbound_pipeline.domain.touches import parse_touch_key
+from outbound_pipeline.engine.review_queue import decisions_markdown, load_review, record_decisions, review_queue_markdown
+
+GROUP = "s4_review"
+
+
+class ReviewConfig(dg.Config):
+    """Decisions for this touch. Leave everything empty to only refresh the review queue."""
+
+    reviewer: str = Field(default="", description="Who decides; defaults to the run's `reviewer` or `dagster/user` tag.")
+    approve: list[str] = Field(default=[], description="Draft ids to approve as written.")
+    reject: list[str] = Field(default=[], description="Draft ids that must never be sent.")
+    edits: dict[str, str] = Field(default={}, description="Draft id -> replacement text (the original is kept).")
+    approve_all_remaining: bool = Field(default=False, description="Approve every draft still undecided (batch mode: after the spot check).")
+    note: str = Field(default="", description="Why, kept on every approval row of this run.")
+
+
+@dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", deps=["drafts"], kinds={"duckdb"})
+def approvals(context: dg.AssetExecutionContext, config: ReviewConfig, warehouse: Warehouse, clock: PipelineClock) -> dg.MaterializeResult:
+    """Record review decisions for the touch and show what is still waiting (metadata `review_queue`)."""
+    campaign_id, touch = parse_touch_key(context.partition_key)
+    tags = context.run.tags if context.run else {}
+    reviewer = config.reviewer or tags.get("reviewer") or tags.get("dagster/user") or ""
+    request = ReviewRequest(reviewer=reviewer, approve=list(config.approve), reject=list(config.reject), edits=dict(config.edits),
+                            approve_all_remaining=config.approve_all_remaining, note=config.note or None)
+    with warehouse.connect() as con:
+        try:
+            rows = record_decisions(con, campaign_id, touch, request, clock.now())
+        except ReviewError as exc:
+            raise dg.Failure(description=f"review of {context.partition_key} refused, nothing recorded: {exc}") from exc
+        review = load_review(con, campaign_id, touch)
+    who = rows["reviewer"].iloc[0] if not rows.empty else "nobody"
+    context.log.info(f"{len(rows)} decisions recorded for {context.partition_key} by {who}")
+    return dg.MaterializeResult(metadata={
+        "approval_mode": review.mode, "decisions_recorded": len(rows), **review.counts,
+        "review_queue": dg.MetadataValue.md(review_queue_markdown(review)),
+        "decisions_this_run": dg.MetadataValue.md(decisions_markdown(rows)),
+    })

@@ -1,0 +1,6 @@
+"""Jobs of the metrics stage."""
+
+import dagster as dg
+
+metrics_job = dg.define_asset_job("metrics_job", selection=["campaign_metrics", "variant_metrics", "funnel_metrics"],
+                                  description="Roll up campaign metrics.")

@@ -1,0 +1,252 @@
+"""Exactly-once dispatch of outbox rows.
+
+The protocol, per chunk of messages:
+1. the outbox row exists (status `pending`) before anything else happens;
+2. the chunk is marked `sending` (with its provider and attempt count) and committed;
+3. the provider is called, with the send id as idempotency key;
+4. results are written back (`sent` / `failed`) and committed.
+
+A crash between 2 and 4 leaves rows in `sending`. The next run asks the provider
+whether it already accepted each one (`lookup`) and only sends what it did not,
+again under the same idempotency key, so nothing is ever sent twice.
+
+Admitted messages are paced per channel (`pacing.py`): every concurrent call of the run waits
+on its channel's shared rate limiter before reaching the provider.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from outbound_pipeline.domain.spec import CampaignSpec
+from outbound_pipeline.domain.touches import REPLY_TOUCH
+from outbound_pipeline.domain.windows import open_mask
+from outbound_pipeline.engine.limits import OrgLimits, admit, channel_rates
+from outbound_pipeline.engine.pacing import ChannelPacer
+from outbound_pipeline.engine.retries import WINDOW_CLOSED
+from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, SendResult, WhatsAppTemplate
+from outbound_pipeline.providers.concurrency import map_concurrently
+from outbound_pipeline.store.warehouse import update_from
+
+CHUNK = 200  # rows marked `sending` per commit: what a crash can leave to reconcile
+RESULT_COLUMNS = ["status", "provider_message_id", "message_id", "error_code", "error_message", "segments", "cost_usd", "sent_at", "updated_at"]
+
+
+@dataclass
+class DispatchStats:
+    reconciled: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    held_by_limit: dict[str, int] = field(default_factory=dict)
+    uncertain: list[str] = field(default_factory=list)
+    cost_usd: float = 0.0
+    by_channel: dict[str, int] = field(default_factory=dict)
+    paced_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def retry_key(send_id: str, retries: object) -> str:
+    """Idempotency key: the send id, and a fresh key per retry (a re-send after a crash keeps its key)."""
+    return send_id if retries is None or pd.isna(retries) or int(retries) == 0 else f"{send_id}.r{int(retries)}"
+
+
+def _threading(row) -> tuple[str | None, tuple[str, ...]]:
+    """An answer to an email reply: (In-Reply-To, References) pointing at the lead's message, when known."""
+    parent = getattr(row, "reply_message_id", None)
+    parent = parent if isinstance(parent, str) and parent else None
+    refs_json = getattr(row, "reply_thread_refs", None)
+    earlier = list(reversed(json.loads(refs_json))) if isinstance(refs_json, str) and refs_json else []
+    chain = tuple(dict.fromkeys([*earlier, *([parent] if parent else [])]))
+    return parent, chain
+
+
+def _window_closed(row) -> bool:
+    """Twilio said 63016 for this WhatsApp send (re-queued by `requeue_window_closed`): only the template may go out,
+    whatever our record of the lead's last inbound message says."""
+    return row.channel == "whatsapp" and getattr(row, "error_code", None) == WINDOW_CLOSED
+
+
+def to_message(row, spec: CampaignSpec, sent_at: datetime | None = None) -> OutboundMessage:
+    """The provider-facing message of one outbox row joined with its lead.
+
+    `sent_at` is the pipeline clock's time of sending (simulated or real): providers judge
+    time-bound rules by it, such as WhatsApp's 24-hour window and the span of a reconciliation search.
+    """
+    custom = json.loads(row.custom_vars or "{}")
+    variables = {k: getattr(row, k) for k in ("first_name", "last_name", "company", "role", "email", "phone") if pd.notna(getattr(row, k))}
+    variables.update({f"custom.{k}": v for k, v in custom.items()})
+    in_reply_to, references = _threading(row)
+    variant = getattr(row, "variant", None)
+    template = spec.step(int(row.touch)).template_for(variant if isinstance(variant, str) else None) if int(row.touch) != REPLY_TOUCH else None
+    return OutboundMessage(
+        send_id=row.send_id, idempotency_key=retry_key(row.send_id, getattr(row, "retries", None)), campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
+        channel=row.channel, to=row.to_address, body=row.body, subject=row.subject if pd.notna(row.subject) else None,
+        reply_to=row.owner_email if pd.notna(row.owner_email) else spec.owner_email, variables=variables,
+        last_inbound_at=None if _window_closed(row) else
+        (row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None),
+        whatsapp_template=WhatsAppTemplate(template.content_sid, dict(template.variables)) if template else None,
+        in_reply_to=in_reply_to, references=references, sent_at=sent_at,
+    )
+
+
+def _call(provider: ChannelProvider, message: OutboundMessage) -> SendResult | Exception:
+    """Providers answer a message-level refusal with a `failed` result and raise only when the
+    outcome is unknown or the fault is not the message's (timeouts, retries exhausted, bad
+    credentials): such rows stay in `sending` and the next run reconciles them."""
+    try:
+        return provider.send(message)
+    except Exception as exc:
+        return exc
+
+
+def results_frame(results: list[SendResult], now: datetime) -> pd.DataFrame:
+    return pd.DataFrame({
+        "send_id": [r.send_id for r in results],
+        "status": [r.status for r in results],
+        "provider_message_id": [r.provider_message_id for r in results],
+        "message_id": [next((f.removeprefix("message_id:") for f in r.flags if f.startswith("message_id:")), None) for r in results],
+        "error_code": [r.error_code for r in results],
+        "error_message": [r.error_message for r in results],
+        "segments": pd.array([r.segments for r in results], dtype="Int64"),
+        "cost_usd": [float(r.cost_usd) for r in results],
+        "sent_at": [now if r.status == "sent" else None for r in results],
+        "updated_at": now,
+    })
+
+
+def skip_suppressed(con_factory: Callable, rows: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, int]:
+    """Mark rows whose lead or address is on the suppression list (opt-outs, complaints...) `suppressed`; return the rest."""
+    if rows.empty:
+        return rows, 0
+    with con_factory() as con:
+        con.register("_outgoing", rows[["send_id", "lead_id", "to_address", "channel"]].astype("string"))
+        try:
+            hits = con.execute("""
+                SELECT o.send_id, any_value('suppressed: ' || x.reason) AS error_message FROM _outgoing o
+                JOIN suppressions x ON (x.lead_id = o.lead_id OR lower(x.address) = lower(o.to_address))
+                                   AND x.channel IN ('all', o.channel)
+                GROUP BY o.send_id
+            """).df()
+            if not hits.empty:
+                update_from(con, "sends", hits.assign(status="suppressed", updated_at=now), "send_id", ["status", "error_message", "updated_at"])
+        finally:
+            con.unregister("_outgoing")
+    return rows[~rows["send_id"].isin(hits["send_id"])], len(hits)
+
+
+def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
+             spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 8, chunk: int = CHUNK,
+             limits: OrgLimits | None = None, pacer: ChannelPacer | None = None) -> DispatchStats:
+    """Send the touch's approved outbox rows that are due, exactly once. `con_factory()` opens a short connection.
+
+    `pacer` defaults to the campaign's channel rates, on the wall clock for real providers and on a
+    simulated one for providers that say they are `simulated` (the offline channel).
+    """
+    stats = DispatchStats()
+    limits = limits or OrgLimits.from_env()
+    with con_factory() as con:
+        rows = con.execute("""
+            SELECT s.*, w.last_inbound_at, t.reply_message_id, t.reply_thread_refs, rs.variant, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
+                   l.role, l.email, l.phone,
+                   CASE WHEN r.status = 'replied' AND s.touch = 0 THEN 'active'  -- the answer to their reply
+                        WHEN r.status = 'replied' AND EXISTS (SELECT 1 FROM recipient_steps rs WHERE rs.campaign_id = s.campaign_id
+                        AND rs.lead_id = s.lead_id AND rs.touch = s.touch AND rs.via LIKE 'replied:%')  -- a reply branch
+                        THEN 'active' ELSE r.status END AS recipient_status,
+                   CASE WHEN a.decision IN ('approved', 'edited')  -- defence in depth behind the outbox check
+                         AND (s.body IS DISTINCT FROM a.final_body OR s.subject IS DISTINCT FROM a.final_subject)
+                        THEN 'text differs from the approved text' ELSE a.decision END AS decision
+            FROM sends s JOIN leads l USING (lead_id)
+            LEFT JOIN recipients r ON r.campaign_id = s.campaign_id AND r.lead_id = s.lead_id
+            LEFT JOIN approvals a ON a.draft_id = s.draft_id
+            LEFT JOIN (SELECT lead_id, last_inbound_at FROM inbound_windows) w ON w.lead_id = s.lead_id
+            LEFT JOIN (SELECT d.draft_id, p.message_id AS reply_message_id, p.thread_refs AS reply_thread_refs
+                       FROM drafts d JOIN replies p ON p.reply_id = d.reply_id) t ON t.draft_id = s.draft_id
+            LEFT JOIN recipient_steps rs ON rs.campaign_id = s.campaign_id AND rs.lead_id = s.lead_id AND rs.touch = s.touch
+            WHERE s.campaign_id = ? AND s.touch = ? AND s.status IN ('pending', 'sending')
+            ORDER BY s.send_id
+        """, [spec.name, touch]).df()
+    if rows.empty:
+        return stats
+
+    # Crash recovery: rows left in `sending` may already be with the provider.
+    in_flight = rows[rows["status"] == "sending"]
+    recovered: list[SendResult] = []
+    for row in in_flight.itertuples(index=False):
+        found = provider_named(row.provider).lookup(to_message(row, spec, sent_at=row.updated_at))  # marked `sending` then
+        if found is not None:
+            recovered.append(found)
+    if recovered:
+        with con_factory() as con:
+            update_from(con, "sends", results_frame(recovered, now), "send_id", RESULT_COLUMNS)
+        stats.reconciled = len(recovered)
+        rows = rows[~rows["send_id"].isin({r.send_id for r in recovered})]
+
+    rows, stats.suppressed = skip_suppressed(con_factory, rows, now)
+    approved = rows["decision"].isin(["approved", "edited"])
+    reachable = (rows["lead_status"] == "active") & (rows["recipient_status"] == "active")
+    blocked = rows[~approved | ~reachable]
+    if not blocked.empty:
+        reason = pd.Series("lead is " + blocked["lead_status"].astype(str), index=blocked.index)
+        reason = reason.mask((blocked["lead_status"] == "active"), "recipient is " + blocked["recipient_status"].astype(str))
+        reason = reason.mask(~blocked["decision"].isin(["approved", "edited"]), blocked["decision"].fillna("no approval").astype(str))
+        frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
+        with con_factory() as con:
+            update_from(con, "sends", frame, "send_id", ["status", "error_message", "updated_at"])
+        stats.suppressed += len(blocked)
+    rows = rows[approved & reachable]
+    window_open = open_mask(spec.sending_window, rows["timezone"], now)
+    stats.deferred = int((~window_open).sum())
+    rows = rows[window_open]
+    with con_factory() as con:
+        admitted, stats.held_by_limit = admit(con, rows, spec, now, limits)
+    rows = rows[admitted]
+    if pacer is None:
+        simulated = {ch for ch in rows["channel"].unique() if getattr(provider_for(ch), "simulated", False)}
+        pacer = ChannelPacer(channel_rates(spec, limits), simulated)
+
+    def paced_call(pm: tuple[ChannelProvider, OutboundMessage]) -> SendResult | Exception:
+        pacer.wait(pm[1].channel)
+        return _call(*pm)
+
+    for start in range(0, len(rows), chunk):
+        part = rows.iloc[start : start + chunk]
+        providers = {ch: provider_for(ch) for ch in part["channel"].unique()}
+        marks = pd.DataFrame({"send_id": part["send_id"], "status": "sending", "provider": part["channel"].map({ch: p.name for ch, p in providers.items()}),
+                              "attempts": part["attempts"] + 1, "updated_at": now})
+        with con_factory() as con:
+            update_from(con, "sends", marks, "send_id", ["status", "provider", "attempts", "updated_at"])
+        messages = [(providers[row.channel], to_message(row, spec, sent_at=now)) for row in part.itertuples(index=False)]
+        outcomes = map_concurrently(paced_call, messages, max_concurrency)
+        done = [o for o in outcomes if isinstance(o, SendResult)]
+        for (_, msg), outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                stats.uncertain.append(f"{msg.send_id}: {outcome}")
+        with con_factory() as con:
+            con.execute("BEGIN")
+            update_from(con, "sends", results_frame(done, now), "send_id", RESULT_COLUMNS)
+            marked = [(r.lead_status, r.send_id) for r in done if r.lead_status]
+            if marked:
+                flags = pd.DataFrame(marked, columns=["lead_status", "send_id"])
+                con.register("_marked", flags)
+                con.execute("""
+                    UPDATE leads SET status = m.lead_status, status_reason = 'provider: ' || s.error_code
+                    FROM _marked m JOIN sends s USING (send_id) WHERE leads.lead_id = s.lead_id AND leads.status = 'active'
+                """)
+                con.unregister("_marked")
+            con.execute("COMMIT")
+        for r in done:
+            if r.status == "sent":
+                stats.sent += 1
+            else:
+                stats.failed += 1
+            stats.cost_usd += r.cost_usd
+        for ch in part["channel"]:
+            stats.by_channel[ch] = stats.by_channel.get(ch, 0) + 1
+    stats.paced_seconds = pacer.paced_seconds()
+    return stats

@@ -1,0 +1,44 @@
+"""Run the webhook receiver under uvicorn, configured from the environment.
+
+Secrets come only from the environment (never from arguments, which show up in
+process listings) and are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from outbound_pipeline import settings
+from outbound_pipeline.http.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def app_from_env() -> Starlette:
+    """The receiver built from TWILIO_AUTH_TOKEN, RESEND_WEBHOOK_SECRET, OUTBOUND_PUBLIC_BASE_URL, OUTBOUND_LANDING_DIR."""
+    twilio_token = os.environ.get("TWILIO_AUTH_TOKEN") or None
+    resend_secret = os.environ.get("RESEND_WEBHOOK_SECRET") or None
+    public_base_url = os.environ.get("OUTBOUND_PUBLIC_BASE_URL") or None
+    landing_dir = Path(os.environ["OUTBOUND_LANDING_DIR"]) if os.environ.get("OUTBOUND_LANDING_DIR") else settings.landing_dir()
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    for name, configured in (("Twilio", twilio_token), ("Resend", resend_secret)):
+        if not configured:
+            log.warning("%s webhook secret not set: its callbacks will be refused with 403", name)
+    log.info("landing accepted webhooks in %s (public base URL: %s)", landing_dir, public_base_url or "request URL")
+    return create_app(twilio_token, resend_secret, landing_dir, public_base_url)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8787) -> None:
+    """Serve until interrupted. Bind to loopback by default; put a TLS proxy in front for providers."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(app_from_env(), host=host, port=port, proxy_headers=True, log_level="info")
+
+
+if __name__ == "__main__":
+    serve()
