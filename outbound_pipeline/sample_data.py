@@ -53,6 +53,8 @@ def domain_of(company: str) -> str:
 def _mobile(region: str, rng: random.Random) -> str:
     """A valid mobile number of a region, varied from the library's example number."""
     example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        raise ValueError(f"no example mobile number for region {region!r}")
     national = str(example.national_number)
     for _ in range(100):
         tail = "".join(rng.choice("0123456789") for _ in range(4))

@@ -293,27 +293,6 @@ TABLES: dict[str, str] = {
 }
 
 
-# Nullable columns added after a table first shipped: existing files gain them on next connect.
-ADDED_COLUMNS: dict[str, list[str]] = {
-    "drafts": ["reply_id"],
-    "sends": ["message_id", "retries"],
-    "replies": ["thread_refs", "attribution", "message_id"],
-    "campaign_metrics": ["answers_sent"],
-    "notifications": ["emailed_at"],
-    "tickets": ["closed_at", "closed_by", "close_note"],
-    "campaign_events": ["seq"],
-}
-
-
-def ddl() -> list[str]:
-    """CREATE TABLE statements for every table (and columns added since), safe to run again."""
-    statements = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in TABLES.items()]
-    for table, added in ADDED_COLUMNS.items():
-        types = {name: sql_type for name, sql_type, _ in column_specs(table)}
-        statements += [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} {types[col]}" for col in added]
-    return statements
-
-
 def column_specs(table: str) -> list[tuple[str, str, bool]]:
     """(name, SQL type, nullable) of each column of a table, read from its definition."""
     specs = []

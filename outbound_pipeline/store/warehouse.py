@@ -1,55 +1,72 @@
 """Short-lived DuckDB connections and bulk writes.
 
 DuckDB lets one process write at a time. Every write here opens the file, does
-its work in one short transaction and closes it, retrying with jittered backoff
-when another process holds the lock. Writing assets also share the `duckdb`
-concurrency pool (see dagster.yaml) so runs queue instead of colliding.
+its work in one short transaction and closes it. When another process holds the
+file (a run, a BI tool opened on the live file), opening waits with jittered
+exponential backoff, says so in the log, and after `timeout_s` gives up with
+`WarehouseBusy`, a plain-words error naming the file, instead of DuckDB's raw
+lock exception. Writing assets also share the `duckdb` concurrency pool (see
+dagster.yaml) so runs queue instead of colliding. Opening for writing brings the
+file to the current schema first (`migrations.py`).
 """
 
 from __future__ import annotations
 
-import random
-import time
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from outbound_pipeline.store.schema import columns, ddl
+from outbound_pipeline.store.migrations import migrate
+from outbound_pipeline.store.schema import columns
 from outbound_pipeline.store.validation import validate
 
+log = logging.getLogger(__name__)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
-_initialised: set[str] = set()
+_migrated: set[str] = set()
+LOCK_TIMEOUT_S = 120.0
 
 
-def _is_lock_error(exc: Exception) -> bool:
-    return any(marker in str(exc) for marker in _LOCK_MARKERS)
+class WarehouseBusy(RuntimeError):
+    """Another process held the DuckDB file for longer than we were willing to wait; nothing was written."""
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+def _log_wait(state: RetryCallState) -> None:
+    log.warning("the DuckDB file is held by another process; waiting (%.0f s so far)", state.seconds_since_start)
+
+
+def _open(path: str, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    retrying = Retrying(retry=retry_if_exception(_is_lock_error), wait=wait_random_exponential(multiplier=0.05, max=2.0),
+                        stop=stop_after_delay(timeout_s), before_sleep=_log_wait)
+    try:
+        return retrying(duckdb.connect, path, read_only=read_only)
+    except RetryError as exc:
+        raise WarehouseBusy(
+            f"the DuckDB file {path} stayed locked by another process for {timeout_s:.0f} s, so this unit of work did not run "
+            "and wrote nothing. Close the program holding it (a BI tool should read the published snapshot, not the live "
+            "file) and run again."
+        ) from exc.last_attempt.exception()
 
 
 @contextmanager
-def connect(path: str | Path, read_only: bool = False, timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database, creating its tables on first use, waiting out other writers."""
+def connect(path: str | Path, read_only: bool = False, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database (migrated to the current schema on first write), waiting out other writers up to `timeout_s`."""
     path = str(path)
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout_s
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(path, read_only=read_only)
-            break
-        except duckdb.Error as exc:
-            if not _is_lock_error(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 2.0)
+    con = _open(path, read_only, timeout_s)
     try:
-        if not read_only and path not in _initialised:
-            for statement in ddl():
-                con.execute(statement)
-            _initialised.add(path)
+        if not read_only and path not in _migrated:
+            migrate(con)
+            _migrated.add(path)
         yield con
     finally:
         con.close()

@@ -1,0 +1,73 @@
+"""Versioned schema migrations: every database file, however old, is brought to the current shape.
+
+Each migration runs once, in order, in its own transaction, and is recorded in
+`schema_migrations`. A migration only ever adds (tables, columns); nothing is dropped,
+so a file written by an older version keeps every row. New migrations are appended to
+`MIGRATIONS` with the next version number; released ones are never edited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from outbound_pipeline.store.schema import TABLES, column_specs
+
+LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    description VARCHAR NOT NULL,
+    applied_at  TIMESTAMP NOT NULL
+)"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+def _add_columns(table: str, *names: str) -> tuple[str, ...]:
+    """ALTER statements adding columns (typed as in the current DDL) that older files lack."""
+    types = {name: sql_type for name, sql_type, _ in column_specs(table)}
+    return tuple(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {types[name]}" for name in names)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "every table of the contract", tuple(f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in TABLES.items())),
+    Migration(2, "answer drafts name the reply they answer", _add_columns("drafts", "reply_id")),
+    Migration(3, "sends keep the email Message-ID and their retry count", _add_columns("sends", "message_id", "retries")),
+    Migration(4, "replies keep thread references, how they were attributed, and their Message-ID",
+              _add_columns("replies", "thread_refs", "attribution", "message_id")),
+    Migration(5, "campaign metrics count answers to replies", _add_columns("campaign_metrics", "answers_sent")),
+    Migration(6, "notifications record when they were emailed", _add_columns("notifications", "emailed_at")),
+    Migration(7, "tickets record who closed them, when and why", _add_columns("tickets", "closed_at", "closed_by", "close_note")),
+    Migration(8, "campaign events carry a per-campaign sequence", _add_columns("campaign_events", "seq")),
+)
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute(LEDGER)
+    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0])
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every migration newer than the file's version; returns the versions applied."""
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version <= current_version(con):
+            continue
+        con.execute("BEGIN")
+        try:
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        [migration.version, migration.description, datetime.now(UTC).replace(tzinfo=None)])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied
