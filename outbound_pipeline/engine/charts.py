@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import matplotlib
 import pandas as pd
+from matplotlib import dates
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -78,10 +80,11 @@ def rates_over_time_chart(daily: pd.DataFrame, title: str = "Rates over time", d
     """One line per rate column (proportions in [0, 1]) against the day, the y axis in percent; missing days stay gaps."""
     with _figure(title) as (figure, ax):
         rate_columns = [c for c in daily.columns if c != day_column]
-        if daily.empty or not rate_columns:
+        ordered = (daily.assign(**{day_column: pd.to_datetime(daily[day_column])}).dropna(subset=[day_column]).sort_values(day_column)
+                   if day_column in daily.columns else daily.iloc[0:0])
+        if ordered.empty or not rate_columns:
             _no_data(ax)
         else:
-            ordered = daily.assign(**{day_column: pd.to_datetime(daily[day_column])}).sort_values(day_column)
             for column in rate_columns:
                 ax.plot(ordered[day_column], pd.to_numeric(ordered[column], errors="coerce"), marker="o", markersize=3,
                         linewidth=1.5, label=str(column).removesuffix("_rate").replace("_", " "))
@@ -89,6 +92,12 @@ def rates_over_time_chart(daily: pd.DataFrame, title: str = "Rates over time", d
             ax.set_ylim(bottom=0)
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)  # outside: never over a line
             ax.grid(axis="y", alpha=0.3)
+            first_day, last_day = ordered[day_column].min(), ordered[day_column].max()
+            half_day = pd.Timedelta(hours=12)
+            ax.set_xlim(first_day - half_day, last_day + half_day)  # a single day would otherwise be drawn across years
+            span_days = max(1, (last_day - first_day).days)
+            ax.xaxis.set_major_locator(dates.DayLocator(interval=max(1, math.ceil(span_days / 10))))  # whole days, at most ~10 ticks
+            ax.xaxis.set_major_formatter(dates.DateFormatter("%Y-%m-%d"))
             ax.tick_params(axis="x", labelrotation=30)
         return _png(figure)
 
