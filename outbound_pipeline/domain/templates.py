@@ -1,0 +1,161 @@
+"""Message templates with `{{variable}}` placeholders: the values a lead offers and the substitution that fills them.
+
+Rendering substitutes text and nothing else. A template is scanned once; each
+placeholder is replaced by its value as plain text, so a value that itself holds
+`{{...}}` is printed as written, and no name is ever evaluated, formatted or
+looked up as an attribute. A placeholder without a value stays visible in the
+output and is listed in `Rendered.missing`, so a reviewer sees the gap instead
+of a message that silently lost a word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# `{{ name }}`: anything but braces inside, spaces around the name allowed; `{{}}` and `{{  }}` are plain text.
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
+
+# Lead columns offered to templates under their own name and as `contact.<name>`.
+LEAD_FIELDS = ("first_name", "last_name", "email", "phone", "company", "role", "country", "timezone", "owner_email")
+
+# Names every context holds (possibly empty), besides the lead's custom columns.
+BUILTIN_VARIABLES: tuple[str, ...] = (
+    *LEAD_FIELDS, "name", "full_name",
+    *(f"contact.{f}" for f in (*LEAD_FIELDS, "name", "full_name")),
+    "campaign.name", "step.name", "company.name",
+)
+
+_STATIC = "static:"
+_CUSTOM = "custom."
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered text and the variables it could not fill (normalised names, first appearance first)."""
+
+    text: str
+    missing: tuple[str, ...]
+
+
+def normalise_name(name: str) -> str:
+    """The lookup key of a variable name: case-insensitive, spaces around dots dropped, other spaces and hyphens as `_`.
+
+    `{{ Deal Stage }}`, `{{deal-stage}}` and `{{deal_stage}}` all name the column the importer stored as `deal_stage`.
+    """
+    key = re.sub(r"\s*\.\s*", ".", name.strip().lower())
+    return re.sub(r"[\s-]+", "_", key)
+
+
+def text_value(value: object) -> str:
+    """A value as template text: None, NaN, NaT and pandas' NA become '' (missing), anything else its stripped `str`."""
+    if value is None:
+        return ""
+    try:
+        if value != value:  # NaN and NaT are the values not equal to themselves
+            return ""
+    except TypeError:  # pandas.NA refuses to be a boolean
+        return ""
+    return str(value).strip()
+
+
+def template_context(
+    lead: Mapping[str, object],
+    custom: Mapping[str, object],
+    campaign_name: str,
+    step_name: str,
+    organisation_name: str,
+) -> dict[str, str]:
+    """Every variable a template may use for one lead, as text ('' where the lead has no value).
+
+    `name` is first and last name together; each lead field is also `contact.<field>`; a custom
+    column is offered as `<column>` and `custom.<column>`, but never hides a lead field or a
+    built-in name (those always mean the lead's own contact data). `company.name` is the sending
+    organisation, while `company` and `contact.company` are the lead's employer.
+    """
+    context: dict[str, str] = {}
+    for key, value in custom.items():
+        name = normalise_name(str(key))
+        context[f"{_CUSTOM}{name}"] = text_value(value)
+        if name not in BUILTIN_VARIABLES:
+            context[name] = text_value(value)
+    fields = {f: text_value(lead.get(f)) for f in LEAD_FIELDS}
+    full_name = " ".join(part for part in (fields["first_name"], fields["last_name"]) if part)
+    for name, value in {**fields, "name": full_name, "full_name": full_name}.items():
+        context[name] = value
+        context[f"contact.{name}"] = value
+    context["campaign.name"] = text_value(campaign_name)
+    context["step.name"] = text_value(step_name)
+    context["company.name"] = text_value(organisation_name)
+    return context
+
+
+def _lookup_table(context: Mapping[str, str]) -> dict[str, str]:
+    """Context keyed by normalised name; when two keys normalise alike, a non-empty value wins over an empty one."""
+    table: dict[str, str] = {}
+    for key, value in context.items():
+        name = normalise_name(str(key))
+        if not table.get(name):
+            table[name] = text_value(value)
+    return table
+
+
+def render(template: str, context: Mapping[str, str]) -> Rendered:
+    """Fill each `{{name}}` of `template` from `context` in one pass; unknown or empty ones stay as written and are listed."""
+    table = _lookup_table(context)
+    missing: dict[str, None] = {}
+
+    def fill(match: re.Match[str]) -> str:
+        name = normalise_name(match.group(1))
+        value = table.get(name, "")
+        if not value:
+            missing.setdefault(name)
+            return match.group(0)
+        return value
+
+    return Rendered(PLACEHOLDER.sub(fill, template), tuple(missing))
+
+
+def variables_in(template: str) -> list[str]:
+    """The normalised variable names a template uses, each once, in order of first appearance."""
+    return list(dict.fromkeys(normalise_name(m.group(1)) for m in PLACEHOLDER.finditer(template)))
+
+
+def unknown_variables(template: str, available: Iterable[str]) -> list[str]:
+    """Variables of `template` that no lead can fill: not built in and not among `available` (e.g. a lead list's custom columns).
+
+    Lets a campaign file be refused for a typo such as `{{frist_name}}` before any draft is written.
+    """
+    known = {normalise_name(n) for n in (*BUILTIN_VARIABLES, *available)}
+    known |= {f"{_CUSTOM}{normalise_name(n)}" for n in available}
+    return [name for name in variables_in(template) if name not in known]
+
+
+def _slot_order(slot: str) -> tuple[bool, int, str]:
+    return (not slot.isdigit(), int(slot) if slot.isdigit() else 0, slot)
+
+
+def whatsapp_slots(mapping: Mapping[str, str], context: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Values for a WhatsApp template's positional slots, and the slots left unfilled.
+
+    Each slot names its source: a variable (`first_name`, `contact.company`, `deal_stage`), a custom
+    attribute (`custom.deal_stage`) or a literal (`static:Friday`, taken as written). An unfilled slot
+    keeps its own placeholder (`{{2}}`) so the gap shows in the message rather than an empty word.
+    """
+    table = _lookup_table(context)
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for slot in sorted(mapping, key=_slot_order):
+        source = str(mapping[slot])
+        if source.startswith(_STATIC):
+            value = source[len(_STATIC):]
+        else:
+            wrapped = PLACEHOLDER.fullmatch(source.strip())
+            value = table.get(normalise_name(wrapped.group(1) if wrapped else source), "")
+        if value.strip():
+            values[slot] = value
+        else:
+            values[slot] = "{{" + slot + "}}"
+            missing.append(slot)
+    return values, tuple(missing)

@@ -1,0 +1,156 @@
+"""Templates: every variable form, substitution in one pass without evaluation, missing values visible and listed."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from outbound_pipeline.domain.templates import (
+    PLACEHOLDER,
+    Rendered,
+    render,
+    template_context,
+    unknown_variables,
+    variables_in,
+    whatsapp_slots,
+)
+
+LEAD = {"first_name": "Mary Ann", "last_name": "de la Cruz", "email": "mary@acme.example", "phone": "+15551234567",
+        "company": "Acme Corp", "role": "COO", "country": "US", "timezone": None, "owner_email": float("nan")}
+CUSTOM = {"deal_stage": "proposal", "notes": "VIP customer", "appointment_date": "2026-03-15"}
+
+
+def context() -> dict[str, str]:
+    return template_context(LEAD, CUSTOM, campaign_name="q1_outreach", step_name="intro", organisation_name="Northwind")
+
+
+def test_every_name_form_is_filled() -> None:
+    ctx = context()
+    template = ("{{name}}|{{first_name}}|{{email}}|{{phone}}|{{deal_stage}}|{{contact.name}}|{{contact.company}}|"
+                "{{campaign.name}}|{{step.name}}|{{company.name}}|{{custom.deal_stage}}|{{notes}}|{{company}}")
+    assert render(template, ctx) == Rendered(
+        "Mary Ann de la Cruz|Mary Ann|mary@acme.example|+15551234567|proposal|Mary Ann de la Cruz|Acme Corp|"
+        "q1_outreach|intro|Northwind|proposal|VIP customer|Acme Corp", ())
+
+
+def test_seed_prompt_renders_as_documented() -> None:
+    text = "Hi {{name}}, this is Sarah from EWT. I'm calling about your {{deal_stage}} with {{company}}. Do you have a minute to chat?"
+    assert render(text, context()).text == (
+        "Hi Mary Ann de la Cruz, this is Sarah from EWT. I'm calling about your proposal with Acme Corp. Do you have a minute to chat?")
+
+
+def test_spaces_inside_braces_and_case_do_not_matter() -> None:
+    ctx = context()
+    assert render("{{ first_name }} {{  Contact.Company}} {{DEAL_STAGE }} {{ contact . name }} {{Deal Stage}}", ctx).text == (
+        "Mary Ann Acme Corp proposal Mary Ann de la Cruz proposal")
+
+
+def test_company_name_is_the_sender_and_company_the_lead() -> None:
+    assert render("{{company.name}} writes to {{company}}", context()).text == "Northwind writes to Acme Corp"
+
+
+def test_a_custom_column_never_hides_a_lead_field() -> None:
+    ctx = template_context({"first_name": "Ana"}, {"first_name": "Overridden", "email": "x@y"}, "c", "s", "o")
+    assert ctx["first_name"] == "Ana"
+    assert ctx["custom.first_name"] == "Overridden"
+    assert render("{{email}}|{{custom.email}}", ctx) == Rendered("{{email}}|x@y", ("email",))
+
+
+def test_name_without_last_name_is_the_first_name() -> None:
+    ctx = template_context({"first_name": "Cher", "last_name": None}, {}, "c", "s", "o")
+    assert render("Hi {{name}}", ctx).text == "Hi Cher"
+
+
+def test_single_pass_prints_a_value_holding_a_placeholder_as_written() -> None:
+    ctx = template_context(LEAD, {"notes": "ask for {{first_name}} and {{deal_stage}}"}, "c", "s", "o")
+    assert render("Note: {{notes}} / {{first_name}}", ctx) == Rendered("Note: ask for {{first_name}} and {{deal_stage}} / Mary Ann", ())
+
+
+def test_names_are_never_evaluated() -> None:
+    ctx = context()
+    for template in ("{{__class__}}", "{{first_name.__class__}}", "{{ 7*7 }}", "{{ config.items() }}", "{{contact.__dict__}}"):
+        result = render(template, ctx)
+        assert result.text == template
+        assert len(result.missing) == 1
+
+
+def test_format_strings_and_jinja_syntax_are_plain_text() -> None:
+    ctx = context()
+    text = "{0.__class__} {first_name} %(first_name)s {% if x %}y{% endif %} ${first_name} {{{first_name}}}"
+    assert render(text, ctx) == Rendered("{0.__class__} {first_name} %(first_name)s {% if x %}y{% endif %} ${first_name} {Mary Ann}", ())
+    assert render("{{first_name}}", {"first_name": "{0.__class__.__mro__}"}).text == "{0.__class__.__mro__}"
+
+
+def test_missing_value_stays_visible_and_is_listed_once() -> None:
+    ctx = template_context({"first_name": "Jane"}, {"deal_stage": ""}, "c", "s", "o")
+    result = render("Hi {{first_name}}, your {{deal_stage}} at {{company}} ({{ deal_stage }}) on {{demo_date}}", ctx)
+    assert result.text == "Hi Jane, your {{deal_stage}} at {{company}} ({{ deal_stage }}) on {{demo_date}}"
+    assert result.missing == ("deal_stage", "company", "demo_date")
+
+
+def test_empty_braces_are_not_variables() -> None:
+    assert render("{{}} {{ }} {x}", {}) == Rendered("{{}} {{ }} {x}", ())
+
+
+def test_variables_in_lists_each_normalised_name_once() -> None:
+    assert variables_in("{{ Name }} {{deal_stage}} {{name}} {{contact.company}}") == ["name", "deal_stage", "contact.company"]
+
+
+def test_unknown_variables_finds_typos_against_the_list_columns() -> None:
+    assert unknown_variables("{{frist_name}} {{deal_stage}} {{custom.deal_stage}} {{step.name}} {{x}}", ["deal_stage"]) == ["frist_name", "x"]
+
+
+def test_whatsapp_slots_from_field_custom_static_and_missing() -> None:
+    ctx = context()
+    mapping = {"1": "first_name", "2": "custom.deal_stage", "3": "static:Friday {{first_name}}", "4": "demo_date", "10": "contact.company",
+               "5": "{{ email }}", "6": "static:"}
+    values, missing = whatsapp_slots(mapping, ctx)
+    assert values == {"1": "Mary Ann", "2": "proposal", "3": "Friday {{first_name}}", "4": "{{4}}", "5": "mary@acme.example",
+                      "6": "{{6}}", "10": "Acme Corp"}
+    assert list(values) == ["1", "2", "3", "4", "5", "6", "10"]
+    assert missing == ("4", "6")
+
+
+def test_nan_and_none_values_count_as_missing() -> None:
+    ctx = template_context({"first_name": "Ana", "role": math.nan}, {"plan": None}, "c", "s", "o")
+    assert render("{{role}}{{plan}}{{custom.plan}}", ctx).missing == ("role", "plan", "custom.plan")
+
+
+# --------------------------------------------------------------------------- properties
+
+NAMES = st.sampled_from(["first_name", "deal_stage", "company.name", "notes", "unknown_one", "x"])
+KNOWN = {"first_name", "deal_stage", "company.name", "notes"}
+values = st.lists(st.sampled_from([*"ab {}_.", "{{first_name}}", "{{x}}", "}}", "{{"]), max_size=8).map("".join)
+contexts = st.fixed_dictionaries({name: values for name in KNOWN})
+literals = st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=10)
+
+
+@given(st.text(), st.dictionaries(st.text(), st.text()))
+def test_rendering_never_raises(template: str, ctx: dict[str, str]) -> None:
+    result = render(template, ctx)
+    assert isinstance(result.text, str)
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="{}")), st.dictionaries(st.text(), st.text()))
+def test_text_without_braces_is_unchanged(template: str, ctx: dict[str, str]) -> None:
+    assert render(template, ctx) == Rendered(template, ())
+
+
+@given(st.lists(st.one_of(literals, NAMES.map(lambda n: ("var", n))), max_size=8), contexts)
+def test_every_known_placeholder_in_the_output_came_from_a_value(pieces: list[str | tuple[str, str]], ctx: dict[str, str]) -> None:
+    """Rendering a template built from literals and placeholders equals filling each placeholder once, by its value as written."""
+    template = "".join(p if isinstance(p, str) else "{{" + p[1] + "}}" for p in pieces)
+    expected = "".join(
+        p if isinstance(p, str) else (ctx[p[1]].strip() if p[1] in ctx and ctx[p[1]].strip() else "{{" + p[1] + "}}")
+        for p in pieces
+    )
+    assert render(template, ctx).text == expected
+
+
+@given(st.lists(st.one_of(literals, NAMES.map(lambda n: ("var", n))), max_size=8), contexts.map(lambda c: {k: v.replace("{", "") for k, v in c.items()}))
+def test_known_variables_never_survive_when_values_hold_no_braces(pieces: list[str | tuple[str, str]], ctx: dict[str, str]) -> None:
+    template = "".join(p if isinstance(p, str) else "{{" + p[1] + "}}" for p in pieces)
+    left = {m.group(1) for m in PLACEHOLDER.finditer(render(template, ctx).text)}
+    assert left <= {name for name in (*KNOWN, "unknown_one", "x") if not ctx.get(name, "").strip()}
