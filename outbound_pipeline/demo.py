@@ -15,16 +15,19 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
-from outbound_pipeline.defs.partitions import campaign_partitions
-from outbound_pipeline.domain.loader import get_campaign
-from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, Driver, offline_services
+from outbound_pipeline.defs.partitions import add_campaign
+from outbound_pipeline.defs.resources import CampaignCatalog
+from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, Driver, offline_services, track_config
 from outbound_pipeline.store import warehouse
+from outbound_pipeline.store.campaigns import campaign_metrics
 
 DEMO_START = datetime(2026, 1, 5, 6, 0)  # a Monday, 06:00 UTC
 
 
 @dataclass
 class DemoResult:
+    """The demo campaign's metrics and what it took: Dagster runs, clock ticks, wall-clock seconds."""
+
     metrics: pd.DataFrame
     runs: int
     ticks: int
@@ -36,11 +39,11 @@ def run_demo(campaign: str = "demo_drip", instance: dg.DagsterInstance | None = 
              quiet: bool = True) -> DemoResult:
     """Launch `campaign`, step the clock until its last touch has had time to draw replies, roll up metrics."""
     started = time.monotonic()
-    spec = get_campaign(campaign)
     instance = instance or dg.DagsterInstance.get()
-    if not instance.has_dynamic_partition(campaign_partitions.name, campaign):
-        instance.add_dynamic_partitions(campaign_partitions.name, [campaign])
     driver = Driver(instance, db_path, quiet)
+    catalog: CampaignCatalog = driver.base["catalog"]
+    spec = catalog.spec(campaign)
+    add_campaign(instance, campaign)
     driver.base.update(offline_services(driver.base))  # a demo never reaches a real provider, whatever the environment holds
     driver.run(LAUNCH, start, campaign)
     horizon = start + sum((s.delay_timedelta() for s in spec.steps), timedelta()) + tail
@@ -50,11 +53,10 @@ def run_demo(campaign: str = "demo_drip", instance: dg.DagsterInstance | None = 
             driver.run(TOUCH, now, key)
         now += tick
         ticks += 1
-    driver.run(TRACK, now, campaign)
+    driver.run(TRACK, now, run_config=track_config(campaign))
     driver.run(["campaign_metrics"], now)
-    path = driver.base["warehouse"].path
-    with warehouse.connect(path) as con:
-        metrics = con.execute("SELECT * FROM campaign_metrics WHERE campaign_id = ? ORDER BY touch", [campaign]).df()
+    with warehouse.connect(driver.db_path) as con:
+        metrics = campaign_metrics(con, campaign)
     return DemoResult(metrics=metrics, runs=driver.runs, ticks=ticks, seconds=time.monotonic() - started)
 
 

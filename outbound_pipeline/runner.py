@@ -2,15 +2,21 @@
 
 The same selections the schedules and sensors request in production, materialised in-process
 against one instance and database at a chosen time; used by `outbound campaign launch`,
-`outbound review send`, the offline demo and the tests.
+`outbound review send`, the offline demo and the tests. It also prepares the Dagster instance
+(`DAGSTER_HOME`) that the command line records its runs in.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
+from outbound_pipeline import settings
 from outbound_pipeline.definitions import ASSET_CHECKS, ASSETS
 from outbound_pipeline.defs.resources import (
     ChannelService,
@@ -22,41 +28,87 @@ from outbound_pipeline.defs.resources import (
     Warehouse,
     default_resources,
 )
+from outbound_pipeline.defs.s1_audience.jobs import LAUNCH_SELECTION
 
-LAUNCH = ["campaigns", "leads", "lead_rejects", "recipients", "research_snippets"]
-TOUCH = ["drafts", "approvals", "outbox", "sends"]
-TRACK = ["delivery_events", "replies"]
+LAUNCH = LAUNCH_SELECTION
+TOUCH = ["drafts", "recipient_steps", "approvals", "outbox", "sends"]
+SEND = ["outbox", "sends"]  # queue and send what is approved, behind the blocking check `outbox_only_approved`
+TRACK = ["delivery_events", "replies"]  # the `track` run also writes suppressions, inbound_windows, tickets, notifications
+
+
+def track_config(*campaigns: str) -> dict[str, Any]:
+    """Run config for a TRACK run polling these campaigns' providers (as `tracking_sensor` requests it)."""
+    return {"ops": {"track": {"config": {"campaigns": list(campaigns)}}}}
+
+# Every asset and check of the code location, as `dg.materialize` takes them.
+DEFINITIONS: list[dg.AssetsDefinition | dg.AssetChecksDefinition] = [
+    *(a for a in ASSETS if isinstance(a, dg.AssetsDefinition)), *ASSET_CHECKS,
+]
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME (default data/dagster_home), holding the repo's dagster.yaml."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.DATA_DIR / "dagster_home"))).resolve()
+    os.environ["DAGSTER_HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    source = settings.REPO_ROOT / "dagster.yaml"
+    if not config.exists() and source.exists():
+        shutil.copyfile(source, config)
+    return home
+
+
+def pipeline_now() -> datetime:
+    """The pipeline clock as the command line reads it: `OUTBOUND_NOW` when pinned, else the wall clock (naive UTC)."""
+    return PipelineClock(now_iso=os.environ.get("OUTBOUND_NOW") or None).now()
+
+
+def dagster_instance() -> dg.DagsterInstance:
+    """The instance in DAGSTER_HOME, where the command line records its runs."""
+    ensure_dagster_home()
+    return dg.DagsterInstance.get()
 
 
 class Driver:
-    """Materialises asset selections against one instance and database, at a given simulated time."""
+    """Materialises asset selections against one instance and database, at a given time.
 
-    def __init__(self, instance: dg.DagsterInstance, db_path: str | None = None, quiet: bool = True):
+    `simulated` runs (demo, tests) carry the simulated time they ran at as a tag.
+    """
+
+    def __init__(self, instance: dg.DagsterInstance, db_path: str | None = None, quiet: bool = True, simulated: bool = True):
         self.instance = instance
         self.quiet = quiet
-        self.base = default_resources()
+        self.simulated = simulated
+        self.base: dict[str, Any] = default_resources()
         if db_path:
             # A new resource, not a model copy: Dagster initialises resources from their construction config.
             self.base["warehouse"] = Warehouse(path=db_path)
         self.runs = 0
 
-    def run(self, selection: list[str], now: datetime, partition_key: str | None = None, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    @property
+    def db_path(self) -> str:
+        warehouse: Warehouse = self.base["warehouse"]
+        return warehouse.path
+
+    def run(self, selection: list[str], now: datetime, partition_key: str | None = None, run_config: dict | None = None,
+            tags: dict[str, str] | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
         resources = {**self.base, "clock": PipelineClock(now_iso=now.isoformat())}
         if self.quiet:
             run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = dg.materialize([*ASSETS, *ASSET_CHECKS], selection=selection, partition_key=partition_key, instance=self.instance,
-                                resources=resources, run_config=run_config, tags={"outbound/simulated_now": now.isoformat()})
+        run_tags = {**({"outbound/simulated_now": now.isoformat()} if self.simulated else {}), **(tags or {})}
+        result = dg.materialize(DEFINITIONS, selection=selection, partition_key=partition_key, instance=self.instance,
+                                resources=resources, run_config=run_config, tags=run_tags, raise_on_error=raise_on_error)
         self.runs += 1
         return result
 
     def track_and_plan(self, campaign: str, now: datetime) -> list[str]:
         """Ingest what happened, then plan: one run, as the sensor and schedule would do in two."""
-        result = self.run([*TRACK, "cadence_plan"], now, campaign)
+        result = self.run([*TRACK, "cadence_plan"], now, campaign, run_config=track_config(campaign))
         materialization = result.asset_materializations_for_node("cadence_plan")[0]
-        return list(materialization.metadata["due_touches"].value)
+        return list(materialization.metadata["due_touches"].value)  # type: ignore[arg-type]
 
 
-def offline_services(resources: dict) -> dict:
+def offline_services(resources: dict[str, Any]) -> dict[str, dg.ConfigurableResource]:
     """The external services with every credential removed: the deterministic offline implementations."""
     return {
         "research": ResearchService(cache_dir=resources["research"].cache_dir),

@@ -7,58 +7,41 @@ and an argparse wrapper. Status changes go through the lifecycle state machine a
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
+import dataclasses
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
-import pandas as pd
 
 from outbound_pipeline import settings
 from outbound_pipeline.defs.launches import cancel_launches, parse_launch_time, schedule_launch
-from outbound_pipeline.defs.partitions import campaign_partitions
+from outbound_pipeline.defs.partitions import add_campaign
+from outbound_pipeline.defs.resources import CampaignCatalog, default_resources
 from outbound_pipeline.domain.lead_list import normalise_email, normalise_phone
-from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED, current_status, record_event, transition
+from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED
 from outbound_pipeline.domain.loader import get_campaign, load_campaign_file
-from outbound_pipeline.domain.spec import CampaignSpec
+from outbound_pipeline.engine.compose import step_briefs
 from outbound_pipeline.ids import stable_id
-from outbound_pipeline.store import warehouse
-from outbound_pipeline.store.warehouse import insert_new
+from outbound_pipeline.providers.base import ComposeRequest, LeadProfile, OutboundMessage
+from outbound_pipeline.runner import LAUNCH, Driver, dagster_instance, pipeline_now
+from outbound_pipeline.store import campaigns as campaign_store
+from outbound_pipeline.store import contacts, warehouse
+
+STAND_IN = LeadProfile(lead_id="test", first_name="Alex", last_name="Test", company="Example Logistics", role="Head of Operations")
 
 
-def _now() -> datetime:
-    from outbound_pipeline.defs.resources import PipelineClock
-
-    return PipelineClock(now_iso=os.environ.get("OUTBOUND_NOW") or None).now()
-
-
-def _add_partition(instance: dg.DagsterInstance, campaign_id: str) -> None:
-    if not instance.has_dynamic_partition(campaign_partitions.name, campaign_id):
-        instance.add_dynamic_partitions(campaign_partitions.name, [campaign_id])
-
-
-def campaign_row(spec: CampaignSpec, status: str, now: datetime) -> pd.DataFrame:
-    spec_json = spec.model_dump_json()
-    return pd.DataFrame([{
-        "campaign_id": spec.name, "goal": spec.goal, "type": spec.type, "approval_mode": spec.approval,
-        "lead_list": spec.audience.lead_list, "n_touches": spec.n_touches, "spec": spec_json,
-        "spec_hash": hashlib.sha256(spec_json.encode()).hexdigest()[:16], "status": status, "status_reason": None,
-        "launched_at": now, "updated_at": now,
-    }])
+def _campaigns_dir(campaigns_dir: str | Path | None) -> Path:
+    return Path(campaigns_dir or settings.campaigns_dir())
 
 
 def create(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime, campaigns_dir: str | None = None) -> str:
     """Validate the campaign's YAML and record it as a draft."""
-    spec = get_campaign(name, campaigns_dir)
+    spec = get_campaign(name, _campaigns_dir(campaigns_dir))
     with warehouse.connect(db_path) as con:
-        status = current_status(con, name)
-        if status is not None:
-            raise ValueError(f"campaign {name!r} already exists ({status}); use duplicate to start a copy")
-        insert_new(con, "campaigns", campaign_row(spec, "draft", now))
-        record_event(con, name, None, "draft", "created", "cli", now)
-    _add_partition(instance, name)
+        campaign_store.create(con, spec, "cli", now)
+    add_campaign(instance, name)
     return f"created {name} ({spec.type}, {spec.n_touches} steps) as draft"
 
 
@@ -66,7 +49,7 @@ def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
            campaigns_dir: str | None = None) -> str:
     """Launch now (run the launch job in-process: spec frozen, leads imported, audience frozen, research) or at a time."""
     with warehouse.connect(db_path) as con:
-        status = current_status(con, name)
+        status = campaign_store.current_status(con, name)
     if status is None:
         create(name, db_path, instance, now, campaigns_dir)
         status = "draft"
@@ -75,27 +58,24 @@ def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
         if when <= now:
             raise ValueError(f"--at {at} is not in the future (now is {now:%Y-%m-%d %H:%M} UTC): launch without --at to start now")
         with warehouse.connect(db_path) as con:
-            transition(con, name, "scheduled", f"launch at {when:%Y-%m-%d %H:%M} UTC", "cli", now, scheduled_for=when)
+            campaign_store.transition(con, name, "scheduled", f"launch at {when:%Y-%m-%d %H:%M} UTC", "cli", now, scheduled_for=when)
         schedule_launch(instance, name, when)
         return f"scheduled {name} to launch at {when:%Y-%m-%d %H:%M:%S} UTC"
     if status not in NOT_LAUNCHED:
         raise ValueError(f"campaign {name!r} is {status}: only a draft or scheduled campaign can be launched")
-    from outbound_pipeline.runner import LAUNCH, Driver
-
     cancel_launches(instance, name)
-    driver = Driver(instance, db_path)
-    result = driver.run(LAUNCH, now, name)
+    result = Driver(instance, db_path, simulated=False).run(LAUNCH, now, name, tags={"outbound/trigger": "outbound campaign launch"})
     if not result.success:
         raise ValueError(f"launch of {name!r} failed; see the run in the Dagster UI")
     with warehouse.connect(db_path) as con:
-        n = con.execute("SELECT count(*) FROM recipients WHERE campaign_id = ?", [name]).fetchall()[0][0]
+        n = contacts.recipient_count(con, name)
     return f"launched {name}: {n} recipients frozen"
 
 
 def set_status(name: str, target: str, db_path: str, instance: dg.DagsterInstance, now: datetime, reason: str | None = None) -> str:
     """pause | resume | stop, through the state machine."""
     with warehouse.connect(db_path) as con:
-        before = transition(con, name, target, reason or {"paused": "paused", "running": "resumed", "stopped": "stopped"}.get(target, target) + " from the command line", "cli", now)
+        before = campaign_store.transition(con, name, target, reason or {"paused": "paused", "running": "resumed", "stopped": "stopped"}.get(target, target) + " from the command line", "cli", now)
     if target == "stopped":
         cancel_launches(instance, name)
     return f"{name}: {before} -> {target}"
@@ -103,7 +83,7 @@ def set_status(name: str, target: str, db_path: str, instance: dg.DagsterInstanc
 
 def duplicate(source: str, new_name: str, db_path: str, instance: dg.DagsterInstance, now: datetime, campaigns_dir: str | None = None) -> str:
     """Copy a campaign's YAML under a new name (comments kept) and create it as a draft."""
-    directory = Path(campaigns_dir or settings.campaigns_dir())
+    directory = _campaigns_dir(campaigns_dir)
     get_campaign(source, directory)
     src = next(p for p in (directory / f"{source}.yaml", directory / f"{source}.yml") if p.exists())
     target = directory / f"{new_name}.yaml"
@@ -124,18 +104,9 @@ def duplicate(source: str, new_name: str, db_path: str, instance: dg.DagsterInst
 
 def status_report(db_path: str, name: str | None = None) -> str:
     """Campaigns with status, recipients by state, sends by status; events of one campaign."""
-    where, params = ("WHERE c.campaign_id = ?", [name]) if name else ("", [])
     with warehouse.connect(db_path) as con:
-        overview = con.execute(f"""
-            SELECT c.campaign_id, c.type, c.status, c.status_reason,
-                   (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.campaign_id) AS recipients,
-                   (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.campaign_id AND r.status = 'active') AS active,
-                   (SELECT count(*) FROM sends s WHERE s.campaign_id = c.campaign_id AND s.status = 'sent') AS sent,
-                   (SELECT count(*) FROM sends s WHERE s.campaign_id = c.campaign_id AND s.status IN ('pending', 'sending')) AS queued
-            FROM campaigns c {where} ORDER BY c.campaign_id
-        """, params).df()
-        events = con.execute("""SELECT occurred_at, from_status, to_status, reason, actor FROM campaign_events
-                                WHERE campaign_id = ? ORDER BY occurred_at, seq""", [name]).df() if name else None
+        overview = campaign_store.status_overview(con, name)
+        events = campaign_store.status_history(con, name) if name else None
     if overview.empty:
         return f"no campaign {name!r}" if name else "no campaigns yet: `outbound campaign create <name>`"
     text = overview.to_string(index=False)
@@ -147,12 +118,7 @@ def status_report(db_path: str, name: str | None = None) -> str:
 def test_send(name: str, to: str, db_path: str, now: datetime, step: str | None = None, channel: str | None = None,
               lead_id: str | None = None, campaigns_dir: str | None = None) -> str:
     """Compose one step for a lead (or a stand-in) and send it to `to`; recorded in `test_sends`, never in campaign metrics."""
-    from outbound_pipeline.defs.resources import CampaignCatalog, default_resources
-    from outbound_pipeline.domain.briefs import step_briefs
-    from outbound_pipeline.providers.base import ComposeRequest, LeadProfile, OutboundMessage
-    from outbound_pipeline.store.contacts import lead_profiles
-
-    spec = get_campaign(name, campaigns_dir)
+    spec = get_campaign(name, _campaigns_dir(campaigns_dir))
     names = spec.step_names
     step_name = step or names[0]
     if step_name not in names:
@@ -161,17 +127,13 @@ def test_send(name: str, to: str, db_path: str, now: datetime, step: str | None 
     channel = channel or ("email" if "@" in to else "sms")
     address = normalise_email(to) if channel == "email" else normalise_phone(to, spec.audience.default_region)
     with warehouse.connect(db_path) as con:
-        query = "SELECT * FROM leads WHERE lead_id = ?" if lead_id else \
-            "SELECT l.* FROM recipients r JOIN leads l USING (lead_id) WHERE r.campaign_id = ? ORDER BY l.lead_id LIMIT 1"
-        found = con.execute(query, [lead_id or name]).df()
+        found = contacts.lead(con, lead_id) if lead_id else contacts.first_recipient(con, name)
     if lead_id and found.empty:
         raise ValueError(f"no lead {lead_id!r}")
-    lead = lead_profiles(found)[0] if not found.empty else LeadProfile(lead_id="test", first_name="Alex", last_name="Test",
-                                                                         company="Example Logistics", role="Head of Operations")
-    brief = step_briefs(spec.step(touch), touch)[None]
-    brief = type(brief)(touch=touch, intent=brief.intent, channels=(channel,), tone=brief.tone, cta=brief.cta)
+    lead = contacts.lead_profiles(found)[0] if not found.empty else STAND_IN
+    brief = dataclasses.replace(step_briefs(spec.step(touch), touch)[None], channels=(channel,))
     resources = default_resources()
-    catalog: CampaignCatalog = resources["catalog"]
+    catalog = cast(CampaignCatalog, resources["catalog"])
     with dg.build_resources({k: resources[k] for k in ("research", "composer", "channels")}) as res:
         snippets = res.research.provider.research(lead, spec.goal).snippets
         draft = res.composer.provider.compose(ComposeRequest(
@@ -184,34 +146,27 @@ def test_send(name: str, to: str, db_path: str, now: datetime, step: str | None 
         provider = res.channels.for_channel(channel)
         result = provider.send(message)
     with warehouse.connect(db_path) as con:
-        insert_new(con, "test_sends", pd.DataFrame([{
+        campaign_store.record_test_send(con, {
             "test_send_id": test_id, "campaign_id": name, "step": step_name, "channel": channel, "to_address": address,
             "subject": draft.subject, "body": draft.body, "status": "sent" if result.status == "sent" else "failed",
             "provider": provider.name, "provider_message_id": result.provider_message_id, "error_message": result.error_message,
             "sent_at": now,
-        }]))
+        })
     return f"test send {test_id}: {result.status} via {provider.name} {channel} to {address}\n\n{draft.subject or ''}\n{draft.body}"
 
 
 # ---------------------------------------------------------------------------------------------- argparse
 
 
-def _instance() -> dg.DagsterInstance:
-    from outbound_pipeline.cli.main import ensure_dagster_home
-
-    ensure_dagster_home()
-    return dg.DagsterInstance.get()
-
-
 def _run(args: argparse.Namespace) -> int:
-    db, now = str(settings.duckdb_path()), _now()
+    db, now = str(settings.duckdb_path()), pipeline_now()
     action = args.action
     if action == "status":
         print(status_report(db, args.name))
     elif action == "test-send":
         print(test_send(args.name, args.to, db, now, step=args.step, channel=args.channel, lead_id=args.lead))
     else:
-        instance = _instance()
+        instance = dagster_instance()
         if action == "create":
             print(create(args.name, db, instance, now))
         elif action == "launch":

@@ -9,41 +9,23 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from outbound_pipeline import settings
-
-# Modules that add their own subcommands: each has `add_commands(subparsers)`.
-COMMAND_MODULES: list[str] = [
-    "outbound_pipeline.cli.review",
-    "outbound_pipeline.cli.campaign",
-    "outbound_pipeline.cli.tickets",
-]
-
-
-def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME (default data/dagster_home), holding the repo's dagster.yaml."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.DATA_DIR / "dagster_home"))).resolve()
-    os.environ["DAGSTER_HOME"] = str(home)
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    source = settings.REPO_ROOT / "dagster.yaml"
-    if not config.exists() and source.exists():
-        shutil.copyfile(source, config)
-    return home
+from outbound_pipeline.cli import campaign, review, tickets
+from outbound_pipeline.demo import format_metrics, run_demo
+from outbound_pipeline.runner import ensure_dagster_home
+from outbound_pipeline.store import warehouse
+from outbound_pipeline.store.campaigns import campaign_metrics
 
 
 def _demo(args: argparse.Namespace) -> int:
     ensure_dagster_home()
-    import dagster as dg
-
-    from outbound_pipeline.demo import format_metrics, run_demo
-
     instance = dg.DagsterInstance.ephemeral() if args.ephemeral else dg.DagsterInstance.get()
     print(f"Running campaign {args.campaign!r} offline on a simulated clock; DuckDB: {settings.duckdb_path()}", flush=True)
     result = run_demo(args.campaign, instance=instance, quiet=not args.verbose)
@@ -61,11 +43,8 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from outbound_pipeline.demo import format_metrics
-    from outbound_pipeline.store import warehouse
-
     with warehouse.connect(settings.duckdb_path()) as con:
-        frame = con.execute("SELECT * FROM campaign_metrics ORDER BY campaign_id, touch").df()
+        frame = campaign_metrics(con)
     print(format_metrics(frame) if not frame.empty else "No metrics yet: run `outbound demo` or materialise campaign_metrics.")
     return 0
 
@@ -100,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_argument("--port", type=int, default=8787)
     hooks.set_defaults(func=_webhooks)
 
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).add_commands(sub)
+    for commands in (review, campaign, tickets):
+        commands.add_commands(sub)
     return parser
 
 

@@ -12,20 +12,19 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from outbound_pipeline import settings
-from outbound_pipeline.defs.resources import PipelineClock
+from outbound_pipeline.defs.partitions import touch_is_open
 from outbound_pipeline.domain.review import ReviewError, ReviewRequest
 from outbound_pipeline.domain.touches import REPLY_TOUCH, parse_touch, touch_key
 from outbound_pipeline.engine.review_queue import load_review, record_decisions, review_queue_text
+from outbound_pipeline.runner import SEND, Driver, dagster_instance, pipeline_now
 from outbound_pipeline.store import warehouse
+from outbound_pipeline.store.drafts import draft_touches
 
 
-def _now():
-    return PipelineClock(now_iso=os.environ.get("OUTBOUND_NOW") or None).now()
-
-
-def _request(args: argparse.Namespace, **decisions) -> ReviewRequest:
+def _request(args: argparse.Namespace, **decisions: Any) -> ReviewRequest:
     return ReviewRequest(reviewer=args.reviewer or "", note=args.note or None, **decisions)
 
 
@@ -34,7 +33,7 @@ def _record(by_touch: dict[tuple[str, int], ReviewRequest]) -> None:
     with warehouse.connect(settings.duckdb_path()) as con:
         con.execute("BEGIN")
         try:
-            done = [(c, t, record_decisions(con, c, t, request, _now())) for (c, t), request in by_touch.items()]
+            done = [(c, t, record_decisions(con, c, t, request, pipeline_now())) for (c, t), request in by_touch.items()]
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
@@ -50,8 +49,7 @@ def _record(by_touch: dict[tuple[str, int], ReviewRequest]) -> None:
 def _touches_of(draft_ids: list[str]) -> dict[str, tuple[str, int]]:
     """draft id -> (campaign, touch); unknown ids are an error."""
     with warehouse.connect(settings.duckdb_path()) as con:
-        found = con.execute("SELECT draft_id, campaign_id, touch FROM drafts WHERE list_contains(?, draft_id)", [draft_ids]).fetchall()
-    where = {d: (c, int(t)) for d, c, t in found}
+        where = draft_touches(con, draft_ids)
     unknown = [d for d in draft_ids if d not in where]
     if unknown:
         raise ReviewError(f"no such draft: {', '.join(unknown)} (see `outbound review list`)")
@@ -102,21 +100,12 @@ def _approve_rest(args: argparse.Namespace) -> int:
 
 def _send(args: argparse.Namespace) -> int:
     """Materialise `outbox` and `sends` for the touch, with the blocking check, recorded in DAGSTER_HOME."""
-    from outbound_pipeline.cli.main import ensure_dagster_home
-
-    ensure_dagster_home()
-    import dagster as dg
-
-    from outbound_pipeline.definitions import ASSET_CHECKS, ASSETS
-    from outbound_pipeline.defs.partitions import touch_partitions
-    from outbound_pipeline.defs.resources import default_resources
-
     key = touch_key(args.campaign, args.touch)
-    instance = dg.DagsterInstance.get()
-    if not instance.has_dynamic_partition(touch_partitions.name, key):
+    instance = dagster_instance()
+    if not touch_is_open(instance, args.campaign, args.touch):
         raise ReviewError(f"touch {key} has not been opened (no drafts yet): nothing to send")
-    result = dg.materialize([*ASSETS, *ASSET_CHECKS], selection=["outbox", "sends"], partition_key=key, instance=instance,
-                            resources=default_resources(), tags={"outbound/trigger": "outbound review send"}, raise_on_error=False)
+    driver = Driver(instance, str(settings.duckdb_path()), quiet=False, simulated=False)
+    result = driver.run(SEND, pipeline_now(), key, tags={"outbound/trigger": "outbound review send"}, raise_on_error=False)
     checks = [e for e in result.get_asset_check_evaluations() if e.check_name == "outbox_only_approved"]
     if checks and not checks[0].passed:
         print(f"{key}: the outbox holds messages without a matching approval; nothing was sent. Run {result.run_id} has the details.",

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-scheduled_launches = dg.DynamicPartitionsDefinition(name="scheduled_launches")
+SCHEDULED_LAUNCHES = "scheduled_launches"
+scheduled_launches = dg.DynamicPartitionsDefinition(name=SCHEDULED_LAUNCHES)
 _FORMAT = "%Y%m%dT%H%M%SZ"
 
 
@@ -26,10 +27,12 @@ def parse_launch_time(text: str) -> datetime:
 
 
 def launch_key(campaign_id: str, at_utc: datetime) -> str:
+    """The scheduled launch's partition key, e.g. `demo_drip@20260105T090000Z`."""
     return f"{campaign_id}@{at_utc.strftime(_FORMAT)}"
 
 
 def parse_launch_key(key: str) -> tuple[str, datetime]:
+    """(campaign, UTC launch time) of a scheduled launch key."""
     campaign, _, stamp = key.partition("@")
     return campaign, datetime.strptime(stamp, _FORMAT)
 
@@ -38,17 +41,18 @@ def schedule_launch(instance: dg.DagsterInstance, campaign_id: str, at_utc: date
     """Record the launch in the instance, replacing any earlier schedule of the same campaign."""
     cancel_launches(instance, campaign_id)
     key = launch_key(campaign_id, at_utc)
-    instance.add_dynamic_partitions(scheduled_launches.name, [key])
+    instance.add_dynamic_partitions(SCHEDULED_LAUNCHES, [key])
     return key
 
 
 def cancel_launches(instance: dg.DagsterInstance, campaign_id: str) -> list[str]:
-    keys = [k for k in instance.get_dynamic_partitions(scheduled_launches.name) if k.startswith(f"{campaign_id}@")]
+    """Remove every scheduled launch of the campaign; returns their keys."""
+    keys = [k for k in instance.get_dynamic_partitions(SCHEDULED_LAUNCHES) if k.startswith(f"{campaign_id}@")]
     for key in keys:
-        instance.delete_dynamic_partition(scheduled_launches.name, key)
+        instance.delete_dynamic_partition(SCHEDULED_LAUNCHES, key)
     return keys
 
 
 def due_launches(instance: dg.DagsterInstance, now_utc: datetime) -> list[str]:
     """Keys whose launch time is at or before `now_utc`."""
-    return sorted(k for k in instance.get_dynamic_partitions(scheduled_launches.name) if parse_launch_key(k)[1] <= now_utc)
+    return sorted(k for k in instance.get_dynamic_partitions(SCHEDULED_LAUNCHES) if parse_launch_key(k)[1] <= now_utc)

@@ -98,8 +98,9 @@ def infer_timezone(given: str, phone: str | None, country: str | None = None) ->
         if len(zones) == 1:
             return zones[0]
         region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
-        if MAIN_ZONE.get(region) in zones:
-            return MAIN_ZONE[region]
+        main_zone = MAIN_ZONE.get(region or "")
+        if main_zone in zones:
+            return main_zone
         if zones:
             return None
     return MAIN_ZONE.get(country or "")

@@ -7,7 +7,6 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from outbound_pipeline import settings
 from outbound_pipeline.domain.spec import CampaignSpec
 
 
@@ -55,9 +54,9 @@ def load_campaign_file(path: str | Path) -> CampaignSpec:
     return spec
 
 
-def load_campaigns(directory: str | Path | None = None) -> dict[str, CampaignSpec]:
+def load_campaigns(directory: str | Path) -> dict[str, CampaignSpec]:
     """Every campaign in a directory (`*.yaml`, `*.yml`), by name."""
-    directory = Path(directory or settings.campaigns_dir())
+    directory = Path(directory)
     specs: dict[str, CampaignSpec] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         spec = load_campaign_file(path)
@@ -65,9 +64,9 @@ def load_campaigns(directory: str | Path | None = None) -> dict[str, CampaignSpe
     return specs
 
 
-def get_campaign(name: str, directory: str | Path | None = None) -> CampaignSpec:
+def get_campaign(name: str, directory: str | Path) -> CampaignSpec:
     """One campaign by name; an unknown name is a clear error listing the known ones."""
-    directory = Path(directory or settings.campaigns_dir())
+    directory = Path(directory)
     for suffix in (".yaml", ".yml"):
         path = directory / f"{name}{suffix}"
         if path.exists():

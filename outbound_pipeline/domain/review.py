@@ -58,10 +58,10 @@ def decide(drafts: pd.DataFrame, decided: pd.DataFrame, mode: str, request: Revi
         raise ReviewError(f"each draft takes one decision, these were given several: {', '.join(twice)}")
     redecided = sorted(set(named) & already)
     if redecided:
-        earlier = decided.set_index("draft_id")
+        earlier: dict[str, dict[str, object]] = decided.set_index("draft_id").to_dict("index")  # type: ignore[assignment]
         described = [
-            f"{d} ({earlier.loc[d, 'decision']}" + (f" by {earlier.loc[d, 'reviewer']}" if "reviewer" in earlier else "")
-            + (f" at {earlier.loc[d, 'decided_at']}" if "decided_at" in earlier else "") + ")"
+            f"{d} ({earlier[d]['decision']}" + (f" by {earlier[d]['reviewer']}" if "reviewer" in earlier[d] else "")
+            + (f" at {earlier[d]['decided_at']}" if "decided_at" in earlier[d] else "") + ")"
             for d in redecided
         ]
         raise ReviewError(f"already decided, and decisions are final (the approvals row is the audit trail): {'; '.join(described)}")

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from outbound_pipeline.providers.base import CHANNELS
-
+Channel = Literal["email", "whatsapp", "sms"]
+CHANNELS: tuple[Channel, ...] = ("email", "whatsapp", "sms")  # every channel a campaign can use, in default preference order
 _DELAY = re.compile(r"^\s*(\d+)\s*(m|min|h|d|bd)\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -89,7 +89,7 @@ class Variant(_Strict):
 class Step(_Strict):
     name: str | None = None
     delay: str = "0h"
-    channels: list[Literal["email", "whatsapp", "sms"]] = Field(default_factory=lambda: list(CHANNELS), min_length=1)
+    channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1)
     intent: str = Field(min_length=1)
     tone: str | None = None
     cta: str | None = None

@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from outbound_pipeline import settings
-
 
 @dataclass(frozen=True)
 class Voice:
@@ -23,8 +21,8 @@ def parse_voice(text: str) -> Voice:
     return Voice(text=text, facts=facts)
 
 
-def load_voice(path: str | Path | None = None) -> Voice:
-    path = Path(path or settings.voice_path())
+def load_voice(path: str | Path) -> Voice:
+    path = Path(path)
     try:
         return parse_voice(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -1,11 +1,19 @@
-"""The campaigns table: the spec frozen at launch and the campaign's status."""
+"""The campaigns table and its audit trail `campaign_events`: the spec frozen at launch, the status and every move of it."""
 
 from __future__ import annotations
 
-import duckdb
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 
+import duckdb
+import pandas as pd
+
+from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED, IllegalTransition, check, is_final
 from outbound_pipeline.domain.loader import UnknownCampaignError
 from outbound_pipeline.domain.spec import CampaignSpec
+from outbound_pipeline.ids import stable_id
+from outbound_pipeline.store.warehouse import insert_new, replace_where
 
 
 def campaign_spec(con: duckdb.DuckDBPyConnection, campaign_id: str) -> CampaignSpec:
@@ -16,6 +24,117 @@ def campaign_spec(con: duckdb.DuckDBPyConnection, campaign_id: str) -> CampaignS
     return CampaignSpec.model_validate_json(row[0][0])
 
 
-def campaign_status(con: duckdb.DuckDBPyConnection, campaign_id: str) -> str:
+def current_status(con: duckdb.DuckDBPyConnection, campaign_id: str) -> str | None:
+    """The campaign's status, None when it has no row yet."""
     row = con.execute("SELECT status FROM campaigns WHERE campaign_id = ?", [campaign_id]).fetchall()
-    return row[0][0] if row else "unknown"
+    return row[0][0] if row else None
+
+
+def campaign_status(con: duckdb.DuckDBPyConnection, campaign_id: str) -> str:
+    """The campaign's status, 'unknown' when it has no row yet (for metadata and messages)."""
+    return current_status(con, campaign_id) or "unknown"
+
+
+def campaign_frame(spec: CampaignSpec, status: str, now: datetime) -> pd.DataFrame:
+    """The campaign's row: its spec frozen as JSON with a short hash, so a changed file shows as a changed hash."""
+    spec_json = spec.model_dump_json()
+    return pd.DataFrame([{
+        "campaign_id": spec.name, "goal": spec.goal, "type": spec.type, "approval_mode": spec.approval,
+        "lead_list": spec.audience.lead_list, "n_touches": spec.n_touches, "spec": spec_json,
+        "spec_hash": hashlib.sha256(spec_json.encode()).hexdigest()[:16], "status": status, "status_reason": None,
+        "launched_at": now, "updated_at": now,
+    }])
+
+
+def record_event(con: duckdb.DuckDBPyConnection, campaign_id: str, from_status: str | None, to_status: str, reason: str | None,
+                 actor: str, now: datetime, scheduled_for: datetime | None = None) -> None:
+    """One `campaign_events` row; `seq` orders the moves made at the same instant."""
+    seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM campaign_events WHERE campaign_id = ?", [campaign_id]).fetchall()[0][0]
+    insert_new(con, "campaign_events", pd.DataFrame([{
+        "event_id": stable_id("cev", campaign_id, from_status, to_status, now.isoformat(), reason),
+        "campaign_id": campaign_id, "from_status": from_status, "to_status": to_status, "reason": reason, "actor": actor,
+        "scheduled_for": scheduled_for, "occurred_at": now, "seq": seq,
+    }]))
+
+
+def create(con: duckdb.DuckDBPyConnection, spec: CampaignSpec, actor: str, now: datetime) -> None:
+    """Record a new campaign as a draft; a campaign that exists already is refused."""
+    status = current_status(con, spec.name)
+    if status is not None:
+        raise ValueError(f"campaign {spec.name!r} already exists ({status}); use duplicate to start a copy")
+    insert_new(con, "campaigns", campaign_frame(spec, "draft", now))
+    record_event(con, spec.name, None, "draft", "created", actor, now)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What freezing a spec did: the status it found, whether it started the campaign, whether the spec changed."""
+
+    previous_status: str | None
+    launched: bool
+    spec_changed: bool
+
+
+def freeze_spec(con: duckdb.DuckDBPyConnection, spec: CampaignSpec, actor: str, now: datetime) -> Launch:
+    """Freeze the spec into the campaign's row. A new, draft or scheduled campaign starts running now (an audited move);
+    a launched one keeps its status and first launch time, only its spec is refreshed."""
+    row = campaign_frame(spec, "running", now)
+    found = con.execute("SELECT spec_hash, status, launched_at FROM campaigns WHERE campaign_id = ?", [spec.name]).fetchall()
+    previous_hash, previous_status, launched_at = found[0] if found else (None, None, None)
+    launching = previous_status is None or previous_status in NOT_LAUNCHED
+    if not launching:
+        row.loc[0, ["status", "launched_at"]] = [previous_status, launched_at]
+    replace_where(con, "campaigns", row, "campaign_id = ?", [spec.name])
+    if launching:
+        record_event(con, spec.name, previous_status, "running", "launched", actor, now)
+    return Launch(previous_status, launching, bool(found) and previous_hash != row.loc[0, "spec_hash"])
+
+
+def transition(con: duckdb.DuckDBPyConnection, campaign_id: str, target: str, reason: str | None, actor: str, now: datetime,
+               scheduled_for: datetime | None = None) -> str:
+    """Move an existing campaign to `target` (legal moves only), audited; returns the status it had.
+
+    A final move (stopped, completed) also ends the campaign's traffic: queued sends are suppressed and
+    active recipients closed with the campaign's status.
+    """
+    current = current_status(con, campaign_id)
+    if current is None:
+        raise IllegalTransition(f"campaign {campaign_id!r} does not exist yet: run `outbound campaign create {campaign_id}` first")
+    check(campaign_id, current, target)
+    con.execute("UPDATE campaigns SET status = ?, status_reason = ?, updated_at = ? WHERE campaign_id = ?", [target, reason, now, campaign_id])
+    record_event(con, campaign_id, current, target, reason, actor, now, scheduled_for)
+    if is_final(target):
+        con.execute("""UPDATE sends SET status = 'suppressed', error_message = 'campaign ' || ?, updated_at = ?
+                       WHERE campaign_id = ? AND status = 'pending'""", [target, now, campaign_id])
+        con.execute("""UPDATE recipients SET status = ?, status_reason = 'campaign ' || ?, updated_at = ?
+                       WHERE campaign_id = ? AND status = 'active'""", [target, target, now, campaign_id])
+    return current
+
+
+def status_overview(con: duckdb.DuckDBPyConnection, campaign_id: str | None = None) -> pd.DataFrame:
+    """Every campaign (or one) with its status, audience size, active recipients, sent and queued messages."""
+    return con.execute("""
+        SELECT c.campaign_id, c.type, c.status, c.status_reason,
+               (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.campaign_id) AS recipients,
+               (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.campaign_id AND r.status = 'active') AS active,
+               (SELECT count(*) FROM sends s WHERE s.campaign_id = c.campaign_id AND s.status = 'sent') AS sent,
+               (SELECT count(*) FROM sends s WHERE s.campaign_id = c.campaign_id AND s.status IN ('pending', 'sending')) AS queued
+        FROM campaigns c WHERE ?::VARCHAR IS NULL OR c.campaign_id = ? ORDER BY c.campaign_id
+    """, [campaign_id, campaign_id]).df()
+
+
+def status_history(con: duckdb.DuckDBPyConnection, campaign_id: str) -> pd.DataFrame:
+    """The campaign's lifecycle moves, oldest first."""
+    return con.execute("""SELECT occurred_at, from_status, to_status, reason, actor FROM campaign_events
+                          WHERE campaign_id = ? ORDER BY occurred_at, seq""", [campaign_id]).df()
+
+
+def record_test_send(con: duckdb.DuckDBPyConnection, row: dict[str, object]) -> None:
+    """Keep a test send in `test_sends`, apart from the campaign's sends and metrics."""
+    insert_new(con, "test_sends", pd.DataFrame([row]))
+
+
+def campaign_metrics(con: duckdb.DuckDBPyConnection, campaign_id: str | None = None) -> pd.DataFrame:
+    """The `campaign_metrics` rows of every campaign (or one), whole campaign (touch 0) first."""
+    return con.execute("SELECT * FROM campaign_metrics WHERE ?::VARCHAR IS NULL OR campaign_id = ? ORDER BY campaign_id, touch",
+                       [campaign_id, campaign_id]).df()

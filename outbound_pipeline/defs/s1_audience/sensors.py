@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from outbound_pipeline.defs.launches import due_launches, parse_launch_key, scheduled_launches
-from outbound_pipeline.defs.partitions import campaign_partitions
+from outbound_pipeline.defs.partitions import CAMPAIGNS, campaign_partitions
 from outbound_pipeline.defs.resources import CampaignCatalog, PipelineClock
 from outbound_pipeline.defs.s1_audience.jobs import launch_job
 from outbound_pipeline.domain.loader import CampaignSpecError, load_campaign_file
@@ -41,7 +41,7 @@ def scan_campaign_files(directory: str | Path) -> tuple[list[str], list[str]]:
 def campaign_file_sensor(context: dg.SensorEvaluationContext, catalog: CampaignCatalog):
     """Add a `campaigns` partition for each new valid campaign file; never launches anything."""
     names, errors = scan_campaign_files(catalog.campaigns_dir)
-    known = set(context.instance.get_dynamic_partitions(campaign_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(CAMPAIGNS))
     new = [n for n in names if n not in known]
     for error in errors:
         context.log.warning(error)

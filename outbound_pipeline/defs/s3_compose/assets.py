@@ -1,100 +1,108 @@
-"""Stage 3, compose: one grounded draft per due lead and touch, in the organisation's voice."""
+"""Stage 3, compose: one grounded draft per due lead and touch, in the organisation's voice.
 
+What a lead is due for also depends on its earlier touches: their drafts, approvals, sends,
+delivery events and replies (routing reads them, and a follow-up reads the earlier bodies).
+Those tables are `drafts` itself or written downstream of it, so Dagster cannot take them as
+deps (an asset graph has no cycles); the loop is closed by the cadence plan, which opens the
+next touch when its leads are due.
+"""
 
-import json
+from collections.abc import Iterator
+from datetime import datetime
 
 import dagster as dg
 import pandas as pd
 
 from outbound_pipeline.defs.partitions import touch_partitions
 from outbound_pipeline.defs.resources import CampaignCatalog, ComposeService, PipelineClock, Warehouse
-from outbound_pipeline.domain.briefs import record_path, step_briefs
-from outbound_pipeline.domain.routing import assign_variants, due_leads
+from outbound_pipeline.domain.routing import assign_variants
 from outbound_pipeline.domain.touches import REPLY_TOUCH, parse_touch_key
 from outbound_pipeline.engine.answers import draft_answers
-from outbound_pipeline.engine.ingest import replies_needing_answers
-from outbound_pipeline.ids import stable_id
-from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest, Snippet
+from outbound_pipeline.engine.cadence import due_leads
+from outbound_pipeline.engine.compose import compose_requests, drafts_frame, step_briefs
+from outbound_pipeline.providers.base import ComposedDraft
 from outbound_pipeline.providers.concurrency import map_concurrently
+from outbound_pipeline.store import drafts as draft_store
 from outbound_pipeline.store.campaigns import campaign_spec, campaign_status
-from outbound_pipeline.store.contacts import available_channels, lead_profiles
-from outbound_pipeline.store.warehouse import insert_new
+from outbound_pipeline.store.contacts import lead_profiles
+from outbound_pipeline.store.events import replies_needing_answers
+from outbound_pipeline.store.research import snippets_of_leads
 
 GROUP = "s3_compose"
+ANSWERABLE = ("running", "paused", "completed")  # campaign statuses whose replies still get answers
 
 
-def _snippets_by_lead(frame: pd.DataFrame) -> dict[str, list[Snippet]]:
-    out: dict[str, list[Snippet]] = {}
-    for row in frame.sort_values(["lead_id", "rank"]).itertuples(index=False):
-        out.setdefault(row.lead_id, []).append(Snippet(row.snippet_id, row.source_url, row.title, row.text, row.published_date, row.score))
-    return out
+def _campaign_dep(key: str) -> dg.AssetDep:
+    """A campaign-partitioned table read by every touch of the campaign."""
+    return dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping())
 
 
-def _answers(campaign_id: str, warehouse: Warehouse, composer: ComposeService, now) -> dg.MaterializeResult:
-    """The reply touch: answers to replies (reply_mode ai) that tracking has not drafted yet (it normally has)."""
-    with warehouse.connect() as con:
-        status = campaign_status(con, campaign_id)
-        pending = replies_needing_answers(con, campaign_id) if status in ("running", "paused", "completed") else pd.DataFrame()
-    frame = draft_answers(pending, composer.provider, now, composer.max_concurrency)
-    with warehouse.connect() as con:
-        added = insert_new(con, "drafts", frame)
-        total = con.execute("SELECT count(*) FROM drafts WHERE campaign_id = ? AND touch = ?", [campaign_id, REPLY_TOUCH]).fetchall()[0][0]
-    return dg.MaterializeResult(metadata={"reply_touch": True, "campaign_status": status, "drafted": added, "drafts_in_touch": total,
-                                          "cost_usd": float(frame["cost_usd"].sum()) if not frame.empty else 0.0})
+def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> Iterator[dg.MaterializeResult]:
+    """A result for each asset of the multi-asset the run selected (the tables are written either way)."""
+    for key, metadata in results.items():
+        if dg.AssetKey(key) in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
-@dg.asset(
-    partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", kinds={"duckdb"},
-    deps=[dg.AssetDep("research_snippets", partition_mapping=dg.AllPartitionMapping())],
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("drafts", group_name=GROUP, kinds={"duckdb"},
+                     deps=[_campaign_dep(k) for k in ("campaigns", "leads", "recipients", "research_snippets")],
+                     description="One grounded draft per lead due for the touch; answers to replies under the reply touch."),
+        dg.AssetSpec("recipient_steps", group_name=GROUP, kinds={"duckdb"},
+                     description="Each recipient's path through the steps: how it entered each step and which A/B variant it drew."),
+    ],
+    partitions_def=touch_partitions, pool="duckdb", can_subset=True,
 )
 def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: ComposeService, catalog: CampaignCatalog,
-           clock: PipelineClock) -> dg.MaterializeResult:
+           clock: PipelineClock) -> Iterator[dg.MaterializeResult]:
     """Draft the touch for every lead due now; leads already drafted are left as they are."""
     campaign_id, touch = parse_touch_key(context.partition_key)
     now = clock.now()
     if touch == REPLY_TOUCH:
-        return _answers(campaign_id, warehouse, composer, now)
+        yield from _selected(context, {"drafts": _answers(campaign_id, warehouse, composer, now), "recipient_steps": {"entered": 0}})
+        return
     with warehouse.connect() as con:
         spec = campaign_spec(con, campaign_id)
         status = campaign_status(con, campaign_id)
         if status != "running":
-            return dg.MaterializeResult(metadata={"drafted": 0, "skipped_because": f"campaign is {status}"})
-        step = spec.step(touch)
+            yield from _selected(context, {"drafts": {"drafted": 0, "skipped_because": f"campaign is {status}"}, "recipient_steps": {"entered": 0}})
+            return
         due = due_leads(con, spec, touch, now)
-        con.register("_due", due[["lead_id"]] if not due.empty else pd.DataFrame({"lead_id": pd.Series(dtype=str)}))
-        snippets = con.execute("SELECT * FROM research_snippets WHERE campaign_id = ? AND lead_id IN (SELECT lead_id FROM _due)",
-                               [campaign_id]).df()
-        con.unregister("_due")
-        previous = con.execute("SELECT lead_id, list(body ORDER BY touch) AS bodies FROM drafts WHERE campaign_id = ? AND touch < ? GROUP BY lead_id",
-                               [campaign_id, touch]).df()
-    by_lead = _snippets_by_lead(snippets)
-    earlier = dict(zip(previous["lead_id"], previous["bodies"], strict=True))
-    voice = catalog.voice().text
-    step_name = spec.step_names[touch - 1]
+        snippets = snippets_of_leads(con, campaign_id, due["lead_id"].tolist())
+        earlier = draft_store.previous_bodies(con, campaign_id, touch)
+    step, step_name = spec.step(touch), spec.step_names[touch - 1]
     due["variant"] = assign_variants(campaign_id, step_name, due["lead_id"], step.variants)
-    briefs = step_briefs(step, touch)
-    requests = [
-        ComposeRequest(campaign_id=campaign_id, goal=spec.goal, voice=voice, lead=lead, step=briefs[variant],
-                       snippets=by_lead.get(lead.lead_id, []), available_channels=available_channels(lead),
-                       previous_bodies=tuple(earlier.get(lead.lead_id, ())))
-        for lead, variant in zip(lead_profiles(due), due["variant"], strict=True)
-    ]
+    requests = compose_requests(campaign_id, spec.goal, catalog.voice().text, step_briefs(step, touch), lead_profiles(due),
+                                due["variant"].tolist(), snippets, earlier)
     ready = [r for r in requests if r.snippets]
     provider = composer.provider
     composed: list[ComposedDraft] = map_concurrently(provider.compose, ready, composer.max_concurrency)
-    frame = pd.DataFrame([{
-        "draft_id": stable_id("drf", campaign_id, touch, req.lead.lead_id), "campaign_id": campaign_id, "touch": touch,
-        "lead_id": req.lead.lead_id, "channel": d.channel, "tone": d.tone, "cta": d.cta, "subject": d.subject, "body": d.body,
-        "cited_snippet_ids": json.dumps(d.cited_snippet_ids), "composer": d.composer, "flags": json.dumps(d.flags),
-        "cost_usd": d.cost_usd, "created_at": now,
-    } for req, d in zip(ready, composed, strict=True)])
+    frame = drafts_frame(campaign_id, touch, ready, composed, now)
+    drafted = due[due["lead_id"].isin(frame["lead_id"])] if not frame.empty else due.iloc[0:0]
     with warehouse.connect() as con:
-        added = insert_new(con, "drafts", frame)
-        record_path(con, due[due["lead_id"].isin(frame["lead_id"])] if not frame.empty else due.iloc[0:0], campaign_id, touch, step_name, now)
-        total = con.execute("SELECT count(*) FROM drafts WHERE campaign_id = ? AND touch = ?", [campaign_id, touch]).fetchall()[0][0]
-    channels = frame["channel"].value_counts().to_dict() if not frame.empty else {}
-    return dg.MaterializeResult(metadata={
-        "composer": provider.name, "due": len(due), "drafted": added, "drafts_in_touch": total,
-        "without_research": len(requests) - len(ready), "flagged": int((frame["flags"] != "[]").sum()) if not frame.empty else 0,
-        "by_channel": dg.MetadataValue.json(channels), "cost_usd": float(frame["cost_usd"].sum()) if not frame.empty else 0.0,
+        added = draft_store.insert_drafts(con, frame)
+        entered = draft_store.record_path(con, drafted, campaign_id, touch, step_name, now)
+        total = draft_store.drafts_in_touch(con, campaign_id, touch)
+    channels = {str(k): int(v) for k, v in frame["channel"].value_counts().items()} if not frame.empty else {}
+    yield from _selected(context, {
+        "drafts": {
+            "composer": provider.name, "due": len(due), "drafted": added, "drafts_in_touch": total,
+            "without_research": len(requests) - len(ready), "flagged": int((frame["flags"] != "[]").sum()) if not frame.empty else 0,
+            "by_channel": dg.MetadataValue.json(channels), "cost_usd": float(frame["cost_usd"].sum()) if not frame.empty else 0.0,
+        },
+        "recipient_steps": {"entered": entered, "step": step_name},
     })
+
+
+def _answers(campaign_id: str, warehouse: Warehouse, composer: ComposeService, now: datetime) -> dict:
+    """The reply touch: answers to replies (reply_mode ai) that tracking has not drafted yet (it normally has)."""
+    with warehouse.connect() as con:
+        status = campaign_status(con, campaign_id)
+        pending = replies_needing_answers(con, campaign_id) if status in ANSWERABLE else pd.DataFrame()
+    frame = draft_answers(pending, composer.provider, now, composer.max_concurrency)
+    with warehouse.connect() as con:
+        added = draft_store.insert_drafts(con, frame)
+        total = draft_store.drafts_in_touch(con, campaign_id, REPLY_TOUCH)
+    return {"reply_touch": True, "campaign_status": status, "drafted": added, "drafts_in_touch": total,
+            "cost_usd": float(frame["cost_usd"].sum()) if not frame.empty else 0.0}

@@ -2,7 +2,8 @@
 
 A reviewer decides by materialising `approvals` for a touch from the launchpad with a
 short config (or with `outbound review`). In `auto` mode the asset approves by itself
-and records that it did.
+and records that it did. The queue shown also quotes the reply an answer draft answers;
+`replies` is written downstream of `approvals`, so it cannot be a declared dep (no cycles).
 """
 
 
@@ -29,7 +30,8 @@ class ReviewConfig(dg.Config):
     note: str = Field(default="", description="Why, kept on every approval row of this run.")
 
 
-@dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", deps=["drafts"], kinds={"duckdb"})
+@dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", kinds={"duckdb"},
+          deps=["drafts", *(dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in ("campaigns", "leads", "research_snippets"))])
 def approvals(context: dg.AssetExecutionContext, config: ReviewConfig, warehouse: Warehouse, clock: PipelineClock) -> dg.MaterializeResult:
     """Record review decisions for the touch and show what is still waiting (metadata `review_queue`)."""
     campaign_id, touch = parse_touch_key(context.partition_key)
