@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from outbound_pipeline.demo import run_demo
-from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK
+from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, track_config
 from tests.conftest import MONDAY_MORNING, add_campaign
 
 
@@ -64,13 +64,13 @@ def test_rematerialising_partitions_does_not_duplicate_rows(driver, instance, db
     driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
     driver.run(TOUCH, MONDAY_MORNING, "demo_drip.t1")
     later = MONDAY_MORNING + timedelta(days=2)
-    driver.run(TRACK, later, "demo_drip")
+    driver.run(TRACK, later, run_config=track_config("demo_drip"))
     tables = ("leads", "lead_rejects", "recipients", "research_snippets", "drafts", "approvals", "sends", "delivery_events", "replies", "notifications")
     first = counts(db, *tables)
     ledger_before = len(driver.base["channels"].by_name("offline").accepted_keys())
     driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
     driver.run(TOUCH, MONDAY_MORNING, "demo_drip.t1")
-    driver.run(TRACK, later, "demo_drip")
+    driver.run(TRACK, later, run_config=track_config("demo_drip"))
     assert counts(db, *tables) == first
     assert first["sends"] > 0 and first["delivery_events"] > 0
     assert len(driver.base["channels"].by_name("offline").accepted_keys()) == ledger_before  # nothing sent twice

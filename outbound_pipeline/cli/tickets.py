@@ -7,48 +7,30 @@ closed it, when and (optionally) what was done, and a closed ticket stays closed
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import datetime
 
 import duckdb
-import pandas as pd
 
 from outbound_pipeline import settings
-from outbound_pipeline.store import warehouse
+from outbound_pipeline.runner import pipeline_now
+from outbound_pipeline.store import events, warehouse
 
 
 class TicketError(ValueError):
     """A ticket request that cannot be applied; nothing is changed."""
 
 
-def _now() -> datetime:
-    from outbound_pipeline.defs.resources import PipelineClock
-
-    return PipelineClock(now_iso=os.environ.get("OUTBOUND_NOW") or None).now()
-
-
-def list_tickets(con: duckdb.DuckDBPyConnection, campaign_id: str | None = None, only_open: bool = False) -> pd.DataFrame:
-    """Tickets, oldest first, optionally of one campaign and only the open ones."""
-    return con.execute("""
-        SELECT ticket_id, status, campaign_id, lead_id, owner_email, summary, created_at, closed_at, closed_by, close_note
-        FROM tickets
-        WHERE (?::VARCHAR IS NULL OR campaign_id = ?) AND (NOT ? OR status = 'open')
-        ORDER BY created_at, ticket_id
-    """, [campaign_id, campaign_id, only_open]).df()
-
-
 def close_ticket(con: duckdb.DuckDBPyConnection, ticket_id: str, by: str, note: str | None, now: datetime) -> None:
     """Close an open ticket, recording who and when; an unknown or already closed ticket is refused."""
     if not by.strip():
         raise TicketError("say who closes the ticket: --by NAME")
-    found = con.execute("SELECT status, closed_by, closed_at FROM tickets WHERE ticket_id = ?", [ticket_id]).fetchall()
-    if not found:
+    found = events.ticket_state(con, ticket_id)
+    if found is None:
         raise TicketError(f"no such ticket: {ticket_id} (see `outbound tickets list`)")
-    status, closed_by, closed_at = found[0]
+    status, closed_by, closed_at = found
     if status == "closed":
         raise TicketError(f"ticket {ticket_id} is already closed (by {closed_by} at {closed_at})")
-    con.execute("""UPDATE tickets SET status = 'closed', closed_at = ?, closed_by = ?, close_note = ?
-                   WHERE ticket_id = ? AND status = 'open'""", [now, by.strip(), note, ticket_id])
+    events.close_open_ticket(con, ticket_id, by.strip(), note, now)
 
 
 def _one_line(text: object, width: int = 100) -> str:
@@ -58,15 +40,17 @@ def _one_line(text: object, width: int = 100) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     with warehouse.connect(settings.duckdb_path()) as con:
-        rows = list_tickets(con, args.campaign, args.open)
+        rows = events.list_tickets(con, args.campaign, args.open)
     if rows.empty:
         print("No tickets" + (" open" if args.open else "") + (f" for {args.campaign}" if args.campaign else "") + ".")
         return 0
-    for row in rows.itertuples(index=False):
-        print(f"{row.ticket_id}  {row.status:<6}  {row.campaign_id or '(no campaign)'}  owner {row.owner_email or '-'}  opened {row.created_at}")
-        print(f"    {_one_line(row.summary)}")
-        if row.status == "closed":
-            print(f"    closed by {row.closed_by} at {row.closed_at}" + (f": {row.close_note}" if isinstance(row.close_note, str) else ""))
+    for row in rows.to_dict("records"):
+        print(f"{row['ticket_id']}  {row['status']:<6}  {row['campaign_id'] or '(no campaign)'}  owner {row['owner_email'] or '-'}  "
+              f"opened {row['created_at']}")
+        print(f"    {_one_line(row['summary'])}")
+        if row["status"] == "closed":
+            note = row["close_note"]
+            print(f"    closed by {row['closed_by']} at {row['closed_at']}" + (f": {note}" if isinstance(note, str) else ""))
     counts = rows["status"].value_counts()
     print(f"{len(rows)} tickets: {int(counts.get('open', 0))} open, {int(counts.get('closed', 0))} closed")
     return 0
@@ -74,7 +58,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _close(args: argparse.Namespace) -> int:
     with warehouse.connect(settings.duckdb_path()) as con:
-        close_ticket(con, args.ticket_id, args.by or "", args.note, _now())
+        close_ticket(con, args.ticket_id, args.by or "", args.note, pipeline_now())
     print(f"{args.ticket_id}: closed by {args.by.strip()}")
     return 0
 

@@ -16,12 +16,12 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from outbound_pipeline.domain.lifecycle import transition
+from outbound_pipeline.domain.intents import OPT_OUT, classify_intent, is_opt_out
 from outbound_pipeline.ids import stable_ids
 from outbound_pipeline.providers.base import ChannelProvider
 from outbound_pipeline.providers.concurrency import map_concurrently
-from outbound_pipeline.providers.intent_offline import classify_intent, is_opt_out
-from outbound_pipeline.store.validation import validate
+from outbound_pipeline.store import events as events_store
+from outbound_pipeline.store.campaigns import transition
 from outbound_pipeline.store.warehouse import insert_new
 
 # Twilio error codes that mean the number itself is wrong (not a passing delivery problem).
@@ -42,7 +42,6 @@ class IngestStats:
     paused_campaigns: int = 0
     tickets: int = 0
     notified: int = 0
-    answers_drafted: int = 0
     owners_emailed: int = 0
 
 
@@ -65,7 +64,7 @@ def classify(replies: pd.DataFrame, classifier: Callable[[str], str] = classify_
     unknown = replies["intent"].isna() | (replies["intent"] == "unknown")
     bodies = replies.loc[unknown, "body"].astype(str).tolist()
     replies.loc[unknown, "intent"] = map_concurrently(classifier, bodies, max_concurrency) if bodies else []
-    replies.loc[replies["body"].astype(str).map(is_opt_out), "intent"] = "opt_out"
+    replies.loc[replies["body"].astype(str).map(is_opt_out), "intent"] = OPT_OUT
     return replies
 
 
@@ -74,11 +73,7 @@ def new_replies(con: duckdb.DuckDBPyConnection, replies: pd.DataFrame) -> pd.Dat
     if replies.empty:
         return replies
     replies = replies.drop_duplicates("reply_id")
-    con.register("_ids", replies[["reply_id"]].astype("string"))
-    try:
-        known = {r[0] for r in con.execute("SELECT reply_id FROM replies WHERE reply_id IN (SELECT reply_id FROM _ids)").fetchall()}
-    finally:
-        con.unregister("_ids")
+    known = events_store.known_reply_ids(con, replies["reply_id"])
     return replies[~replies["reply_id"].isin(known)].reset_index(drop=True)
 
 
@@ -102,7 +97,7 @@ def lead_marks(events: pd.DataFrame) -> pd.DataFrame:
     kind[events["event_type"] == "complained"] = "complaint"
     kind[events["event_type"].isin(["failed", "undelivered"]) & code.isin(INVALID_NUMBER_CODES)] = "invalid_number"
     opted = events["event_type"] == "opted_out"
-    kind[opted] = "opt_out"
+    kind[opted] = OPT_OUT
     kind[opted & (events["provider"] == "unsubscribe")] = "unsubscribe_link"
     marks = events.assign(suppression=kind)[kind.notna()]
     reasons = {"hard_bounce": "hard bounce", "complaint": "spam complaint", "invalid_number": "invalid number",
@@ -117,7 +112,7 @@ def lead_marks(events: pd.DataFrame) -> pd.DataFrame:
 
 def suppression_rows(con: duckdb.DuckDBPyConnection, marks: pd.DataFrame, replies: pd.DataFrame, now: datetime) -> pd.DataFrame:
     """Suppression rows for opt-out replies and lead-ending events: the lead (or bare address) on every channel."""
-    opt_outs = replies[replies["intent"] == "opt_out"] if not replies.empty else replies
+    opt_outs = replies[replies["intent"] == OPT_OUT] if not replies.empty else replies
     parts = []
     if not opt_outs.empty:
         parts.append(pd.DataFrame({"lead_id": opt_outs["lead_id"], "address": opt_outs["from_address"], "reason": "opt_out",
@@ -131,11 +126,7 @@ def suppression_rows(con: duckdb.DuckDBPyConnection, marks: pd.DataFrame, replie
     if rows.empty:
         return rows
     # Suppress the lead's addresses too, so a re-imported or duplicated lead stays suppressed.
-    con.register("_sup", rows[["lead_id"]].astype("string"))
-    try:
-        contacts = con.execute("SELECT lead_id, email, phone FROM leads WHERE lead_id IN (SELECT lead_id FROM _sup)").df()
-    finally:
-        con.unregister("_sup")
+    contacts = events_store.lead_contacts(con, rows["lead_id"])
     rows = rows.merge(contacts, on="lead_id", how="left")
     rows["address"] = rows["address"].where(rows["address"].notna(), rows["email"].where(rows["email"].notna(), rows["phone"]))
     rows["channel"] = "all"
@@ -151,35 +142,19 @@ def store_and_react(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, replie
     stats.replies = insert_new(con, "replies", replies.assign(ingested_at=now)) if not replies.empty else 0
     record_inbound(con, replies, now)
     # A reply (other than an opt-out) ends the lead's sequence in that campaign.
-    stats.stopped = con.execute("""
-        UPDATE recipients SET status = 'replied', status_reason = 'replied: ' || p.intent, updated_at = ?
-        FROM (SELECT campaign_id, lead_id, arg_min(intent, received_at) AS intent FROM replies
-              WHERE intent <> 'opt_out' AND campaign_id IS NOT NULL GROUP BY ALL) p
-        WHERE recipients.campaign_id = p.campaign_id AND recipients.lead_id = p.lead_id AND recipients.status = 'active'
-    """, [now]).fetchall()[0][0]
+    stats.stopped = events_store.stop_replied_recipients(con, now)
     marks = lead_marks(events)
     if not replies.empty:
-        opt = replies[(replies["intent"] == "opt_out") & replies["lead_id"].notna()]
+        opt = replies[(replies["intent"] == OPT_OUT) & replies["lead_id"].notna()]
         marks = pd.concat([marks, pd.DataFrame({"event_id": opt["reply_id"], "lead_id": opt["lead_id"], "status": "opted_out",
                                                 "reason": "replied " + opt["body"].astype(str).str.slice(0, 40), "suppression": "opt_out",
                                                 "channel": opt["channel"]})], ignore_index=True)
     stats.suppressed = insert_new(con, "suppressions", suppression_rows(con, marks, replies, now))
     marks = marks[marks["lead_id"].notna()].drop_duplicates("lead_id")
     if not marks.empty:
-        con.register("_marks", marks[["lead_id", "status", "reason"]].astype("string"))
-        try:
-            changed = con.execute("""
-                UPDATE leads SET status = m.status, status_reason = m.reason FROM _marks m
-                WHERE leads.lead_id = m.lead_id AND leads.status = 'active' RETURNING leads.status
-            """).fetchall()
-            con.execute("""
-                UPDATE recipients SET status = 'paused', status_reason = 'lead ' || m.status || ': ' || m.reason, updated_at = ?
-                FROM _marks m WHERE recipients.lead_id = m.lead_id AND recipients.status = 'active'
-            """, [now])
-        finally:
-            con.unregister("_marks")
-        stats.opted_out = sum(1 for (s,) in changed if s == "opted_out")
-        stats.bounced = sum(1 for (s,) in changed if s == "invalid")
+        changed = events_store.mark_leads(con, marks, now)
+        stats.opted_out = changed.count("opted_out")
+        stats.bounced = changed.count("invalid")
     stats.paused_campaigns = pause_on_bounce_rate(con, events, now)
     stats.tickets = open_tickets(con, now)
     stats.notified = notify_owners(con, now)
@@ -194,67 +169,27 @@ def record_inbound(con: duckdb.DuckDBPyConnection, replies: pd.DataFrame, now: d
     if wa.empty:
         return
     latest = wa.sort_values("received_at").drop_duplicates("lead_id", keep="last")
-    frame = validate("inbound_windows", pd.DataFrame({"lead_id": latest["lead_id"], "last_inbound_at": latest["received_at"],
-                                                      "reply_id": latest["reply_id"], "updated_at": now}))
-    con.register("_inbound", frame)
-    try:
-        con.execute("""
-            INSERT INTO inbound_windows SELECT lead_id, last_inbound_at, reply_id, updated_at FROM _inbound
-            ON CONFLICT (lead_id) DO UPDATE SET last_inbound_at = excluded.last_inbound_at, reply_id = excluded.reply_id,
-                updated_at = excluded.updated_at WHERE excluded.last_inbound_at > inbound_windows.last_inbound_at
-        """)
-    finally:
-        con.unregister("_inbound")
+    events_store.upsert_inbound_windows(con, pd.DataFrame({"lead_id": latest["lead_id"], "last_inbound_at": latest["received_at"],
+                                                           "reply_id": latest["reply_id"], "updated_at": now}))
 
 
 def pause_on_bounce_rate(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, now: datetime) -> int:
     """Pause each running campaign (touched by new bounces) whose bounced/sent rate passed its threshold; say why."""
     if events.empty or not (events["event_type"] == "bounced").any():
         return 0
-    touched = events.loc[(events["event_type"] == "bounced") & events["campaign_id"].notna(), ["campaign_id"]].drop_duplicates()
+    touched = events.loc[(events["event_type"] == "bounced") & events["campaign_id"].notna(), "campaign_id"].drop_duplicates()
     if touched.empty:
         return 0
-    con.register("_touched", touched.astype("string"))
-    try:
-        over = con.execute("""
-            WITH rates AS (
-                SELECT c.campaign_id,
-                       coalesce(try_cast(json_extract_string(c.spec, '$.bounce_pause_threshold') AS DOUBLE), 0.05) AS threshold,
-                       (SELECT count(*) FROM sends s WHERE s.campaign_id = c.campaign_id AND s.status = 'sent') AS sent,
-                       (SELECT count(DISTINCT e.send_id) FROM delivery_events e
-                        WHERE e.campaign_id = c.campaign_id AND e.event_type = 'bounced') AS bounced
-                FROM campaigns c WHERE c.campaign_id IN (SELECT campaign_id FROM _touched) AND c.status = 'running'
-            )
-            SELECT campaign_id, format('bounce rate {:.1f}% ({} bounced of {} sent) passed the {:.1f}% threshold',
-                                       100.0 * bounced / sent, bounced, sent, 100.0 * threshold) AS reason
-            FROM rates WHERE sent >= ? AND bounced > threshold * sent ORDER BY campaign_id
-        """, [MIN_SENT_FOR_BOUNCE_PAUSE]).fetchall()
-    finally:
-        con.unregister("_touched")
+    over = events_store.campaigns_over_bounce_rate(con, touched, MIN_SENT_FOR_BOUNCE_PAUSE)
     # Through the lifecycle, so the pause is a legal move recorded in campaign_events (one per campaign paused).
     for campaign_id, reason in over:
         transition(con, campaign_id, "paused", reason, "pipeline", now)
     return len(over)
 
 
-_REPLY_CONTEXT = """
-    SELECT p.reply_id, p.campaign_id, p.lead_id, p.touch, p.channel, p.intent, p.body, p.from_address, p.received_at,
-           coalesce(l.owner_email, json_extract_string(c.spec, '$.owner_email')) AS owner_email,
-           coalesce(json_extract_string(c.spec, '$.reply_mode'), 'human') AS reply_mode,
-           coalesce(l.first_name || coalesce(' ' || l.last_name, ''), p.from_address) AS who,
-           l.company, c.goal, s.subject AS sent_subject, s.body AS sent_body
-    FROM replies p LEFT JOIN leads l ON l.lead_id = p.lead_id LEFT JOIN campaigns c ON c.campaign_id = p.campaign_id
-    LEFT JOIN sends s ON s.send_id = p.send_id
-    WHERE p.intent NOT IN ('opt_out', 'auto_reply', 'out_of_office')
-"""
-
-
 def open_tickets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     """Human reply mode (and unattributed replies): a ticket for the owner, with the campaign context."""
-    fresh = con.execute(_REPLY_CONTEXT + """
-        AND coalesce(json_extract_string(c.spec, '$.reply_mode'), 'human') = 'human'
-        AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.reply_id = p.reply_id)
-    """).df()
+    fresh = events_store.replies_for_tickets(con)
     if fresh.empty:
         return 0
     context = fresh.apply(lambda r: json.dumps({
@@ -273,33 +208,8 @@ def open_tickets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
 
 def notify_owners(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     """One notification per reply (not opt-outs) for the lead's owner, pointing at the ticket or the answer draft."""
-    fresh = con.execute("""
-        SELECT p.reply_id, p.campaign_id, p.lead_id, coalesce(l.owner_email, json_extract_string(c.spec, '$.owner_email')) AS owner_email,
-               coalesce(l.first_name || coalesce(' ' || l.last_name, ''), p.from_address) || ' replied'
-               || coalesce(' to ' || p.campaign_id || CASE WHEN p.touch = 0 THEN ' (our answer)' ELSE ' (touch ' || p.touch || ')' END,
-                           ' (no campaign matched)') || ' on ' || p.channel
-               || ', ' || p.intent || ': ' || p.body
-               || CASE WHEN coalesce(json_extract_string(c.spec, '$.reply_mode'), 'human') = 'ai' AND p.intent NOT IN ('auto_reply', 'out_of_office')
-                            AND p.lead_id IS NOT NULL
-                       THEN E'\n\nAn answer is drafted for ' || p.campaign_id || '.reply: '
-                            || CASE WHEN json_extract_string(c.spec, '$.approval') = 'auto' THEN 'it goes out on approval mode auto.'
-                                    ELSE 'review it with `outbound review list --campaign ' || p.campaign_id || ' --touch reply`.' END
-                       WHEN t.ticket_id IS NOT NULL THEN E'\n\nTicket ' || t.ticket_id || ' is open for you.' ELSE '' END AS message
-        FROM replies p LEFT JOIN leads l ON l.lead_id = p.lead_id LEFT JOIN campaigns c ON c.campaign_id = p.campaign_id
-        LEFT JOIN tickets t ON t.reply_id = p.reply_id
-        WHERE p.intent <> 'opt_out' AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.reply_id = p.reply_id)
-    """).df()
+    fresh = events_store.replies_to_notify(con)
     if fresh.empty:
         return 0
     fresh["notification_id"] = stable_ids("ntf", fresh["reply_id"])
     return insert_new(con, "notifications", fresh.assign(kind="reply", created_at=now, emailed_at=None))
-
-
-def replies_needing_answers(con: duckdb.DuckDBPyConnection, campaign_id: str | None = None) -> pd.DataFrame:
-    """AI reply mode: attributed replies that deserve an answer and have no answer draft yet, with what an answer needs."""
-    return con.execute(_REPLY_CONTEXT + """
-        AND json_extract_string(c.spec, '$.reply_mode') = 'ai' AND p.lead_id IS NOT NULL AND p.campaign_id IS NOT NULL
-        AND c.status NOT IN ('stopped', 'draft', 'scheduled') AND (?::VARCHAR IS NULL OR p.campaign_id = ?)
-        AND NOT EXISTS (SELECT 1 FROM drafts d WHERE d.reply_id = p.reply_id)
-        ORDER BY p.received_at, p.reply_id
-    """, [campaign_id, campaign_id]).df()

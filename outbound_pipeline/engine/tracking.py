@@ -1,33 +1,85 @@
-"""One batch of events and replies, from raw frames to stored rows and reactions.
+"""One tracking batch, from raw frames to stored rows and reactions.
 
-Shared by the per-campaign `track` asset (provider polling) and the `landed_records`
-asset (webhooks and polled inboxes): attribute (read), classify and compose (no
-connection open while a provider is called), then store and react in one transaction.
+A batch gathers what the providers report for the campaigns' messages (polling) and what
+landed from webhooks and polled inboxes. It is attributed (a read), classified (no
+connection open while a provider is called), then stored with every reaction in one
+transaction, and finally owners are emailed their notifications.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 
+import duckdb
 import pandas as pd
 
-from outbound_pipeline.engine.answers import draft_answers
 from outbound_pipeline.engine.attribution import attribute_events, attribute_replies
-from outbound_pipeline.engine.ingest import IngestStats, classify, new_replies, replies_needing_answers, store_and_react
+from outbound_pipeline.engine.ingest import IngestStats, classify, new_replies, poll_providers, store_and_react
+from outbound_pipeline.engine.landed import landed_frames
 from outbound_pipeline.engine.owner_email import email_owners
-from outbound_pipeline.providers.base import ChannelProvider, Composer, IntentClassifier
-from outbound_pipeline.store.warehouse import insert_new
+from outbound_pipeline.providers.base import ChannelProvider, IntentClassifier, ReceivedEmails
+from outbound_pipeline.store import events as events_store
+from outbound_pipeline.store import landing
+
+ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
-def process_batch(con_factory: Callable, events: pd.DataFrame, replies: pd.DataFrame, now: datetime, intent: IntentClassifier,
-                  composer: Composer, owner_email_provider: ChannelProvider | None = None, max_concurrency: int = 4) -> IngestStats:
+@dataclass
+class Gathered:
+    """A batch before ingestion: events and replies, plus what the landing read saw."""
+
+    events: pd.DataFrame
+    replies: pd.DataFrame
+    records: int = 0  # landed records read
+    to_cursor: str | None = None  # the landing position after them
+    unread: tuple[str, ...] = ()  # inbound emails that could not be fetched (not in `replies`)
+
+
+class LandingChanged(RuntimeError):
+    """The landing log no longer holds the batch the sensor saw; nothing was ingested."""
+
+
+def _concat(frames: Sequence[pd.DataFrame], key: str) -> pd.DataFrame:
+    parts = [f for f in frames if not f.empty]
+    if not parts:
+        return pd.DataFrame()
+    return parts[0] if len(parts) == 1 else landing.dedupe(pd.concat(parts, ignore_index=True), key)
+
+
+def gather(connect: ConnectionFactory, campaigns: Sequence[str], provider_named: Callable[[str], ChannelProvider], now: datetime,
+           landing_batch: tuple[str | None, int | None, str | None] | None, received: ReceivedEmails | None) -> Gathered:
+    """Poll the campaigns' providers and read the landing batch `(from_cursor, count, to_cursor)`, when given.
+
+    The batch is read exactly as the sensor saw it: same start, same count, and it must end where the sensor said.
+    """
+    polled_events, polled_replies = pd.DataFrame(), pd.DataFrame()
+    if campaigns:
+        with connect() as con:
+            sent = events_store.polled_sends(con, campaigns)
+        if not sent.empty:
+            polled_events, polled_replies = poll_providers(sent, provider_named, now)
+    if landing_batch is None:
+        return Gathered(polled_events, polled_replies)
+    from_cursor, count, to_cursor = landing_batch
+    records, end = landing.read_since(from_cursor, limit=count)
+    if to_cursor and end != to_cursor:
+        raise LandingChanged(f"the landing area changed under this batch: read up to {end}, the sensor saw {to_cursor}")
+    landed_events, landed_replies, unread = landed_frames(records, received)
+    return Gathered(events=_concat([polled_events, landed_events], "event_id"), replies=_concat([polled_replies, landed_replies], "reply_id"),
+                    records=len(records), to_cursor=end, unread=tuple(unread))
+
+
+def process_batch(connect: ConnectionFactory, events: pd.DataFrame, replies: pd.DataFrame, now: datetime, intent: IntentClassifier,
+                  owner_email_provider: ChannelProvider | None = None, max_concurrency: int = 4) -> IngestStats:
     """Store a batch once and apply everything it implies; safe to run again on the same batch."""
-    with con_factory() as con:
+    with connect() as con:
         events = attribute_events(con, events) if not events.empty else events
         replies = attribute_replies(con, new_replies(con, replies)) if not replies.empty else replies
     replies = classify(replies, intent.classify, max_concurrency)
-    with con_factory() as con:
+    with connect() as con:
         con.execute("BEGIN")
         try:
             stats = store_and_react(con, events, replies, now)
@@ -35,14 +87,10 @@ def process_batch(con_factory: Callable, events: pd.DataFrame, replies: pd.DataF
         except Exception:
             con.execute("ROLLBACK")
             raise
-        pending = replies_needing_answers(con)
-    answers = draft_answers(pending, composer, now, max_concurrency)
-    if not answers.empty:
-        with con_factory() as con:
-            stats.answers_drafted = insert_new(con, "drafts", answers)
-    stats.owners_emailed = email_owners(con_factory, owner_email_provider, now)
+    stats.owners_emailed = email_owners(connect, owner_email_provider, now)
     return stats
 
 
 def stats_metadata(stats: IngestStats) -> dict[str, int]:
+    """The batch's counts, for run metadata."""
     return {k: int(v) for k, v in vars(stats).items()}

@@ -7,6 +7,7 @@ from offline to real is a matter of credentials, never of code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -119,13 +120,41 @@ class ComposedDraft:
     flags: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ReplyToAnswer:
+    """A lead's reply to one of our messages, with what an answer needs to know."""
+
+    reply_id: str
+    campaign_id: str
+    lead_id: str
+    first_name: str
+    company: str
+    goal: str
+    touch: int | None  # the touch they replied to
+    channel: str  # the answer goes out on the channel the reply came in on
+    intent: str
+    body: str
+    we_sent: str | None = None  # the message they replied to
+
+
+@dataclass(frozen=True)
+class ComposedAnswer:
+    body: str
+    composer: str
+    cost_usd: float = 0.0
+
+
 @runtime_checkable
 class Composer(Protocol):
-    """Writes one grounded draft for one lead and touch."""
+    """Writes one grounded draft for one lead and touch, and answers to leads' replies."""
 
     name: str
 
     def compose(self, request: ComposeRequest) -> ComposedDraft: ...
+
+    def answer(self, reply: ReplyToAnswer) -> ComposedAnswer:
+        """The text of an answer to `reply` (drafted for approval, never sent from here)."""
+        ...
 
 
 # --------------------------------------------------------------------------- channels
@@ -203,12 +232,43 @@ class ChannelProvider(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- inbound
+
+
+@runtime_checkable
+class InboundSource(Protocol):
+    """A provider that lists the messages it received, so what webhooks missed can still be read."""
+
+    name: str
+
+    def poll_inbound(self, since: datetime, seen: Sequence[str] = ()) -> pd.DataFrame:
+        """Inbound messages received at or after `since` (minus the ids in `seen`, taken at exactly `since`), oldest first,
+        as unattributed replies rows."""
+        ...
+
+
+@runtime_checkable
+class ReceivedEmails(Protocol):
+    """A provider that receives email for us: lists what arrived (metadata only) and returns one email in full."""
+
+    name: str
+
+    def list_received(self, since: datetime, seen: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Received emails newer than `since` (plus those at exactly `since` not in `seen`), oldest first: id, from, to,
+        subject, message_id, created_at."""
+        ...
+
+    def get_received(self, email_id: str) -> dict[str, Any]:
+        """One received email with its text, html and headers."""
+        ...
+
+
 # --------------------------------------------------------------------------- replies
 
 
 @runtime_checkable
 class IntentClassifier(Protocol):
-    """Reads one inbound reply and names its intent (one of `intent_offline.INTENTS`); opt-out keywords always win."""
+    """Reads one inbound reply and names its intent (one of `domain.intents.INTENTS`); opt-out keywords always win."""
 
     name: str
 

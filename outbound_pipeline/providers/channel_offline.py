@@ -131,7 +131,7 @@ class OfflineChannel:
                 "segments": segments,
             }
             self._append(entry)
-            self._known[message.idempotency_key] = entry
+            self._load()[message.idempotency_key] = entry
             return self._result(entry)
 
     def lookup(self, message: OutboundMessage) -> SendResult | None:

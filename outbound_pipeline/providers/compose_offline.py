@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from outbound_pipeline.domain.voice import parse_voice
 from outbound_pipeline.ids import unit_interval
-from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest
+from outbound_pipeline.providers.base import ComposedAnswer, ComposedDraft, ComposeRequest, ReplyToAnswer
 
 LIMITS = {"email": 2000, "whatsapp": 1000, "sms": 320}
 
@@ -14,6 +14,14 @@ _OPENERS = {
     "last_touch": ["Last note from me, promise.", "Closing the loop on my earlier notes.", "I'll keep this one short."],
 }
 _TONES = {"introduce": "warm", "follow_up_on_signal": "helpful", "last_touch": "direct"}
+# Holding answers to a reply, by its intent: a person follows up with the substance.
+_HOLDING = {
+    "interested": "Thanks {first}, great to hear. Would Tuesday or Wednesday next week work for a 20-minute call? Happy to fit your calendar.",
+    "question": "Thanks for asking, {first}. Good question: let me get you a precise answer today.",
+    "not_now": "Understood, {first}, thanks for letting me know. I'll check back in a few months.",
+    "not_interested": "Thanks for the honest answer, {first}. I won't follow up on this again.",
+}
+_HOLDING_OTHERWISE = "Thanks for your reply, {first}. I'll get back to you shortly."
 
 
 def choose_channel(preferred: tuple[str, ...], available: tuple[str, ...]) -> str:
@@ -71,3 +79,7 @@ class RuleComposer:
             body = body[: LIMITS[channel] - 1] + "…"
         return ComposedDraft(channel=channel, tone=tone, cta=cta, subject=subject, body=body,
                              cited_snippet_ids=[snippet.snippet_id], composer=self.name)
+
+    def answer(self, reply: ReplyToAnswer) -> ComposedAnswer:
+        """A short holding answer that fits the reply's intent."""
+        return ComposedAnswer(body=_HOLDING.get(reply.intent, _HOLDING_OTHERWISE).format(first=reply.first_name), composer=self.name)

@@ -11,12 +11,23 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import openai
 from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
 
-from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest, ProviderError
+from outbound_pipeline.providers.base import (
+    ComposedAnswer,
+    ComposedDraft,
+    ComposeRequest,
+    LeadProfile,
+    ProviderError,
+    ReplyToAnswer,
+    Snippet,
+    StepBrief,
+)
 from outbound_pipeline.providers.sms_segments import count_segments
 
 EMAIL_BODY_MAX = 2000
@@ -289,13 +300,27 @@ class OpenAIComposer:
             raise ProviderError(self.name, code, f"no usable draft after a retry: {detail}")
         return self._draft(checked, request, cost)
 
+    def answer(self, reply: ReplyToAnswer) -> ComposedAnswer:
+        """The model's answer, grounded in their reply (the only snippet) and aware of what we sent them."""
+        lead = LeadProfile(lead_id=reply.lead_id, first_name=reply.first_name, last_name="", company=reply.company, role="")
+        grounding = Snippet("reply", "https://reply.invalid/" + reply.reply_id, "Their reply", reply.body)
+        request = ComposeRequest(
+            campaign_id=reply.campaign_id, goal=reply.goal, voice="", lead=lead,
+            step=StepBrief(touch=reply.touch if reply.touch is not None else 1, intent=f"answer their reply ({reply.intent})",
+                           channels=(reply.channel,)),
+            snippets=[grounding], available_channels=(reply.channel,),
+            previous_bodies=(reply.we_sent,) if reply.we_sent is not None else (),
+        )
+        draft = self.compose(request)
+        return ComposedAnswer(body=draft.body, composer=self.name, cost_usd=float(draft.cost_usd))
+
     def _complete(self, messages: list[dict[str, str]], response_format: dict[str, Any]) -> tuple[str | None, str | None, float]:
         """One chat completion: (content, refusal, cost in USD)."""
         try:
             completion = self._client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                response_format=response_format,  # type: ignore[arg-type]
+                messages=cast("list[ChatCompletionMessageParam]", messages),
+                response_format=cast("ResponseFormatJSONSchema", response_format),
             )
         except openai.APIStatusError as exc:
             raise self._provider_error(exc, exc.status_code) from None

@@ -8,7 +8,6 @@ unsubscribe headers and our own `Message-ID` (kept so replies can be threaded ba
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import pandas as pd
@@ -25,12 +24,11 @@ import resend
 from resend.exceptions import ResendError
 
 from outbound_pipeline.providers.base import OutboundMessage, ProviderError, SendResult
-from outbound_pipeline.providers.concurrency import RateLimiter, map_concurrently
+from outbound_pipeline.providers.concurrency import RateLimiter
 from outbound_pipeline.providers.retry import with_retries
 from outbound_pipeline.store.schema import columns
 
 DEFAULT_API_URL = "https://api.resend.com"
-BATCH_SIZE = 100  # Resend's limit per POST /emails/batch
 RECEIVING_PAGE = 100  # Resend's limit per GET /emails/receiving page
 # Idempotency keys live 24 h at Resend; past that a replay would send again.
 IDEMPOTENCY_WINDOW = timedelta(hours=23)
@@ -256,44 +254,10 @@ class ResendEmail:
         """
         params = self.params(message)
         try:
-            response = self._call(lambda: resend.Emails.send(params, {"idempotency_key": message.idempotency_key}))
+            response = self._call(lambda: resend.Emails.send(cast(resend.Emails.SendParams, params), {"idempotency_key": message.idempotency_key}))
         except ResendError as exc:
             return self._outcome(message, exc)
         return self._sent(message, response.get("id"))
-
-    def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
-        """`send` on up to `max_concurrency` threads, within `requests_per_second`; order kept."""
-        return map_concurrently(self.send, messages, max_workers=self.max_concurrency)
-
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
-        """Send through `POST /emails/batch`, 100 per request; results in input order.
-
-        Each chunk carries an idempotency key derived from its send ids, so calling again
-        with the same messages replays the stored answer. Batches are strict (all or
-        nothing): when Resend rejects a chunk for one bad email, that chunk is sent one
-        by one so each message gets its own outcome.
-        """
-        chunks = [list(messages[i : i + BATCH_SIZE]) for i in range(0, len(messages), BATCH_SIZE)]
-        results = map_concurrently(self._send_chunk, chunks, max_workers=self.max_concurrency)
-        return [result for chunk in results for result in chunk]
-
-    @staticmethod
-    def batch_key(chunk: Sequence[OutboundMessage]) -> str:
-        digest = hashlib.sha256("\x1f".join(m.idempotency_key for m in chunk).encode()).hexdigest()
-        return f"batch-{digest[:40]}"
-
-    def _send_chunk(self, chunk: list[OutboundMessage]) -> list[SendResult]:
-        params = [self.params(m) for m in chunk]
-        try:
-            response = self._call(lambda: resend.Batch.send(params, {"idempotency_key": self.batch_key(chunk)}))
-        except ResendError as exc:
-            if _is_retryable(exc) or exc.error_type in _ACCOUNT_TYPES or _status(exc) in (401, 403):
-                raise ProviderError(self.name, exc.error_type or str(exc.code), exc.message, _status(exc)) from exc
-            return [self.send(m) for m in chunk]
-        data = response.get("data") or []
-        if len(data) != len(chunk):
-            raise ProviderError(self.name, "batch_mismatch", f"asked for {len(chunk)} emails, got {len(data)} ids")
-        return [self._sent(m, item.get("id")) for m, item in zip(chunk, data, strict=True)]
 
     def lookup(self, message: OutboundMessage) -> SendResult | None:
         """Did Resend accept this send? Found by replaying it with the same idempotency key.
@@ -305,8 +269,7 @@ class ResendEmail:
         is rebuilt deterministically, so it matches; if it does not (edited meanwhile),
         Resend answers 409 and we report the send as already made. Keys expire after
         24 h, so for a send older than 23 h we answer None (unknown) rather than risk a
-        second email. Messages sent through `send_batch` were keyed per chunk, not per
-        send: record their results before relying on this.
+        second email.
         """
         if message.sent_at is not None:
             sent_at = message.sent_at if message.sent_at.tzinfo else message.sent_at.replace(tzinfo=UTC)

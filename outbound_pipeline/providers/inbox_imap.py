@@ -123,7 +123,7 @@ class ImapInbox:
             values = conn.response("UIDVALIDITY")[1]  # from the OK [UIDVALIDITY n] line of SELECT
             current = values[0].decode() if values and isinstance(values[0], bytes) else ""
             after = int(last) if validity == current else 0
-            typ, data = conn.uid("SEARCH", None, f"UID {after + 1}:*")
+            typ, data = conn.uid("SEARCH", "UID", f"{after + 1}:*")
             uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > after)[: self.batch]
             rows = []
             for uid in uids:

@@ -14,7 +14,7 @@ from typing import Any
 import openai
 from openai import OpenAI
 
-from outbound_pipeline.providers.intent_offline import INTENTS, classify_intent, is_opt_out
+from outbound_pipeline.domain.intents import INTENTS, classify_intent, is_opt_out
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class OpenAIIntentClassifier:
                 model=self.model,
                 temperature=0,
                 messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text[:4000]}],
-                response_format={"type": "json_schema", "json_schema": {"name": "reply_intent", "strict": True, "schema": SCHEMA}},  # type: ignore[arg-type]
+                response_format={"type": "json_schema", "json_schema": {"name": "reply_intent", "strict": True, "schema": SCHEMA}},
             )
             message = completion.choices[0].message
             intent = json.loads(message.content or "{}").get("intent") if not message.refusal else None

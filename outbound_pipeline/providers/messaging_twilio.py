@@ -22,7 +22,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from outbound_pipeline.ids import stable_id
+from outbound_pipeline.providers import twilio_payloads
 from outbound_pipeline.providers.base import OutboundMessage, ProviderError, SendResult, WhatsAppTemplate
 from outbound_pipeline.providers.concurrency import RateLimiter, map_concurrently
 from outbound_pipeline.providers.retry import with_retries
@@ -236,7 +236,7 @@ class TwilioMessaging:
             self._next_number += 1
         return number
 
-    def _create(self, message: OutboundMessage, params: dict[str, Any], pace: Callable[[], None], match: Callable[[Any], bool]) -> Any:
+    def _create(self, message: OutboundMessage, params: dict[str, Any], pace: Callable[[], object], match: Callable[[Any], bool]) -> Any:
         """POST one message; before re-posting after an ambiguous error, check it is not already there."""
         state: dict[str, Any] = {"ambiguous": False}
 
@@ -309,10 +309,6 @@ class TwilioMessaging:
         if message.channel == "sms":
             return self._send_sms(message)
         raise ValueError(f"twilio sends whatsapp and sms, not {message.channel!r} (send {message.send_id})")
-
-    def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
-        """`send` on up to `max_concurrency` threads; each SMS number still keeps its own pace."""
-        return map_concurrently(self.send, messages, max_workers=self.max_concurrency)
 
     def _base_params(self, to: str, sender: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {"to": to}
@@ -489,8 +485,8 @@ class TwilioMessaging:
                     detail["implied"] = True
                 events.append(
                     {
-                        # Same id scheme as the webhook landing area: a status seen both ways is one row.
-                        "event_id": stable_id("evt", msg.sid, event_type),
+                        # Same id as the status callback's: a status seen both ways is one row.
+                        "event_id": twilio_payloads.event_id(msg.sid, event_type),
                         "send_id": row.get("send_id"),
                         "campaign_id": row.get("campaign_id"),
                         "touch": row.get("touch"),
@@ -534,8 +530,8 @@ class TwilioMessaging:
             sender = str(getattr(msg, "from_", None) or "")
             rows.append({
                 "reply_id": msg.sid, "send_id": None, "campaign_id": None, "touch": None, "lead_id": None,
-                "channel": "whatsapp" if sender.startswith("whatsapp:") else "sms",
-                "from_address": sender.removeprefix("whatsapp:"), "body": msg.body or "", "intent": "unknown",
+                "channel": twilio_payloads.channel_of({"From": sender}),
+                "from_address": twilio_payloads.without_whatsapp_prefix(sender), "body": msg.body or "", "intent": "unknown",
                 "received_at": _naive_utc(at), "provider": self.name,
             })
         frame = pd.DataFrame(rows, columns=REPLY_COLUMNS)

@@ -1,11 +1,12 @@
-"""Retry with exponential backoff and full jitter, for 429s and 5xx only."""
+"""Retry with exponential backoff and full jitter, for 429s and 5xx only (tenacity)."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 T = TypeVar("T")
 
@@ -21,18 +22,18 @@ def with_retries(
     max_delay: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Call `call`; on a retryable error wait (honouring Retry-After when given) and try again.
+    """Call `call`; on a retryable error wait (honouring Retry-After when given) and try again, `attempts` calls at most.
 
     Anything not retryable (a 4xx other than 408/409/425/429) is raised at once: retrying
-    a request the provider rejected only repeats the rejection.
+    a request the provider rejected only repeats the rejection. The last error is raised as is.
     """
-    for attempt in range(attempts):
-        try:
-            return call()
-        except Exception as exc:
-            if attempt == attempts - 1 or not is_retryable(exc):
-                raise
-            hinted = retry_after(exc)
-            backoff = min(max_delay, base_delay * 2**attempt)
-            sleep(hinted if hinted is not None else random.uniform(0, backoff))
-    raise AssertionError("unreachable")
+    jitter = wait_random_exponential(multiplier=base_delay, max=max_delay)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        hinted = retry_after(error) if isinstance(error, Exception) else None
+        return hinted if hinted is not None else jitter(state)
+
+    retryable = retry_if_exception(lambda exc: isinstance(exc, Exception) and is_retryable(exc))
+    retrying = Retrying(retry=retryable, stop=stop_after_attempt(attempts), wait=wait, sleep=sleep, reraise=True)
+    return retrying(call)

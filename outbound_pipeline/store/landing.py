@@ -13,7 +13,7 @@ moved on to the newer file can never miss a line.
 
 Duplicates are expected (providers retry; Svix and Twilio both redeliver on
 timeouts). The landing area keeps every delivery; deduplication happens at
-ingestion by `event_id` / `reply_id` (`to_frames` drops repeats within a batch,
+ingestion by `event_id` / `reply_id` (`dedupe` drops repeats within a batch,
 and the warehouse insert skips keys it already holds).
 """
 
@@ -34,7 +34,6 @@ from typing import Any
 import pandas as pd
 
 from outbound_pipeline import settings
-from outbound_pipeline.ids import stable_id
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +41,6 @@ log = logging.getLogger(__name__)
 SOURCES = ("twilio_status", "twilio_inbound", "resend", "unsubscribe", "polled_reply")
 FILE_RE = re.compile(r"^events-(\d{10})\.jsonl$")
 LOCK_NAME = ".landing.lock"
-
-EVENT_COLUMNS = ["event_id", "send_id", "campaign_id", "touch", "lead_id", "channel", "event_type", "occurred_at", "provider", "detail"]
-REPLY_COLUMNS = [
-    "reply_id",
-    "send_id",
-    "campaign_id",
-    "touch",
-    "lead_id",
-    "channel",
-    "from_address",
-    "body",
-    "intent",
-    "received_at",
-    "provider",
-    "thread_refs",
-    "attribution",
-    "message_id",
-]
-
-# Twilio statuses worth a row; accepted/queued/sending/scheduled are intermediate and dropped.
-TWILIO_EVENT_TYPES = {"sent": "sent", "delivered": "delivered", "read": "read", "undelivered": "undelivered", "failed": "failed"}
-RESEND_EVENT_TYPES = {
-    "email.sent": "sent",
-    "email.delivered": "delivered",
-    "email.delivery_delayed": "delivery_delayed",
-    "email.opened": "opened",
-    "email.clicked": "clicked",
-    "email.bounced": "bounced",
-    "email.complained": "complained",
-    "email.failed": "failed",
-}
 
 _process_lock = threading.Lock()
 
@@ -230,206 +198,9 @@ def read_since(cursor: str | None, directory: Path | None = None, *, limit: int 
     return records, new_cursor
 
 
-# --------------------------------------------------------------------------- shaping
-
-
-def twilio_event_id(message_sid: str, status: str) -> str:
-    """The delivery_events id of a Twilio status: the same whether it came by webhook or by polling."""
-    return stable_id("evt", message_sid, status)
-
-
-def resend_event_id(email_id: str, event_type: str) -> str:
-    """The delivery_events id of a Resend event: one row per email and kind (repeat opens collapse)."""
-    return stable_id("evt", email_id, event_type)
-
-
-def unsubscribe_event_id(send_id: str) -> str:
-    return stable_id("evt", send_id, "opted_out")
-
-
-def _ts(value: Any) -> pd.Timestamp | None:
-    """A naive UTC timestamp (the warehouse convention), or None when unparseable."""
-    if value in (None, ""):
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return None
-    if ts.tzinfo is None:
-        return ts
-    return ts.tz_convert("UTC").tz_localize(None)
-
-
-def _strip_whatsapp(address: str) -> str:
-    return address[len("whatsapp:") :] if address.startswith("whatsapp:") else address
-
-
-def _twilio_channel(payload: dict[str, Any]) -> str:
-    numbers = (str(payload.get("To") or ""), str(payload.get("From") or ""))
-    return "whatsapp" if any(n.startswith("whatsapp:") for n in numbers) else "sms"
-
-
-def _resend_tags(data: dict[str, Any]) -> dict[str, str]:
-    """Resend tags arrive as a {name: value} object or as a [{name, value}] list; accept both."""
-    tags = data.get("tags") or {}
-    if isinstance(tags, dict):
-        return {str(k): str(v) for k, v in tags.items()}
-    if isinstance(tags, list):
-        return {str(t["name"]): str(t.get("value")) for t in tags if isinstance(t, dict) and "name" in t}
-    return {}
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _detail(**items: Any) -> str:
-    return json.dumps({k: v for k, v in items.items() if v not in (None, "", {})}, sort_keys=True)
-
-
-def _twilio_status_row(record: dict[str, Any]) -> dict[str, Any] | None:
-    payload = record["payload"]
-    status = str(payload.get("MessageStatus") or payload.get("SmsStatus") or "").lower()
-    event_type = TWILIO_EVENT_TYPES.get(status)
-    sid = payload.get("MessageSid") or payload.get("SmsSid")
-    if event_type is None or not sid:
-        return None
-    query = record.get("query") or {}
-    error_code = payload.get("ErrorCode")
-    return {
-        "event_id": twilio_event_id(sid, status),
-        "send_id": query.get("send_id"),
-        "campaign_id": None,
-        "touch": None,
-        "lead_id": None,
-        "channel": _twilio_channel(payload),
-        "event_type": event_type,
-        "occurred_at": _ts(record.get("received_at")),
-        "provider": "twilio",
-        "detail": _detail(
-            provider_message_id=sid,
-            error_code=error_code if error_code not in ("0", 0) else None,
-            landing_id=record.get("landing_id"),
-        ),
-    }
-
-
-def _resend_row(record: dict[str, Any]) -> dict[str, Any] | None:
-    payload = record["payload"]
-    event_type = RESEND_EVENT_TYPES.get(str(payload.get("type") or ""))
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    email_id = data.get("email_id")
-    if event_type is None or not email_id:
-        return None
-    tags = _resend_tags(data)
-    bounce = data.get("bounce") if isinstance(data.get("bounce"), dict) else {}
-    click = data.get("click") if isinstance(data.get("click"), dict) else {}
-    return {
-        "event_id": resend_event_id(email_id, event_type),
-        "send_id": tags.get("send_id"),
-        "campaign_id": tags.get("campaign_id"),
-        "touch": _int_or_none(tags.get("touch")),
-        "lead_id": tags.get("lead_id"),
-        "channel": "email",
-        "event_type": event_type,
-        "occurred_at": _ts(payload.get("created_at")) or _ts(record.get("received_at")),
-        "provider": "resend",
-        "detail": _detail(
-            provider_message_id=email_id,
-            bounce_type=bounce.get("type"),
-            bounce_message=bounce.get("message"),
-            link=click.get("link"),
-            landing_id=record.get("landing_id"),
-        ),
-    }
-
-
-def _unsubscribe_row(record: dict[str, Any]) -> dict[str, Any] | None:
-    payload = record["payload"]
-    send_id = payload.get("send_id")
-    if not send_id:
-        return None
-    return {
-        "event_id": unsubscribe_event_id(send_id),
-        "send_id": send_id,
-        "campaign_id": None,
-        "touch": None,
-        "lead_id": None,
-        "channel": payload.get("channel") or "email",
-        "event_type": "opted_out",
-        "occurred_at": _ts(record.get("received_at")),
-        "provider": "unsubscribe",
-        "detail": _detail(one_click=payload.get("one_click"), landing_id=record.get("landing_id")),
-    }
-
-
-def _twilio_reply_row(record: dict[str, Any]) -> dict[str, Any] | None:
-    payload = record["payload"]
-    sid = payload.get("MessageSid") or payload.get("SmsSid")
-    sender = payload.get("From")
-    if not sid or not sender:
-        return None
-    return {
-        "reply_id": sid,
-        "send_id": None,
-        "campaign_id": None,
-        "touch": None,
-        "lead_id": None,
-        "channel": _twilio_channel(payload),
-        "from_address": _strip_whatsapp(str(sender)),
-        "body": str(payload.get("Body") or ""),
-        "intent": "unknown",
-        "received_at": _ts(record.get("received_at")),
-        "provider": "twilio",
-    }
-
-
-_EVENT_SHAPERS = {"twilio_status": _twilio_status_row, "resend": _resend_row, "unsubscribe": _unsubscribe_row}
+# --------------------------------------------------------------------------- deduplication
 
 
 def dedupe(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     """Keep the first row per `key`: redelivered webhooks land twice but must count once."""
     return frame.drop_duplicates(subset=[key], keep="first").reset_index(drop=True)
-
-
-def _frame(rows: list[dict[str, Any]], columns: list[str], time_column: str) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["touch"] = frame["touch"].astype("Int64")
-    frame[time_column] = pd.to_datetime(frame[time_column]).astype("datetime64[ns]")
-    for col in columns:
-        if col not in ("touch", time_column):
-            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-    return frame
-
-
-def to_frames(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Landed records as (delivery_events, replies) rows, minus `ingested_at`.
-
-    Records that carry no event worth keeping (intermediate Twilio statuses,
-    unknown Resend types) are skipped; Resend `email.received` (an inbound email,
-    whose body must be fetched) is turned into a reply by `defs/track/inbound_email.py`. Rows are deduped
-    by `event_id` / `reply_id` within the batch; across batches the warehouse
-    insert skips ids it already holds. Attribution (campaign, lead) is left to
-    ingestion, which joins on `send_id` or on `provider_message_id` in `detail`.
-    """
-    events: list[dict[str, Any]] = []
-    replies: list[dict[str, Any]] = []
-    for record in records:
-        source = record.get("source")
-        if not isinstance(record.get("payload"), dict):
-            continue
-        if source == "twilio_inbound":
-            row = _twilio_reply_row(record)
-            if row is not None:
-                replies.append(row)
-        elif source in _EVENT_SHAPERS:
-            row = _EVENT_SHAPERS[source](record)
-            if row is not None:
-                events.append(row)
-    return (
-        dedupe(_frame(events, EVENT_COLUMNS, "occurred_at"), "event_id"),
-        dedupe(_frame(replies, REPLY_COLUMNS, "received_at"), "reply_id"),
-    )

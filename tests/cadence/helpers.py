@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, Driver
+from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, Driver, track_config
 from tests.conftest import add_campaign
 
 BASE = {
@@ -34,5 +34,5 @@ def simulate(driver: Driver, instance, campaign: str, start: datetime, days: flo
         for key in driver.track_and_plan(campaign, now):
             driver.run(TOUCH, now, key)
         now += tick
-    driver.run(TRACK, now, campaign)
+    driver.run(TRACK, now, run_config=track_config(campaign))
     return now

@@ -12,6 +12,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, ProviderError
+from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.providers.email_resend import EVENT_COLUMNS, REPLY_COLUMNS, ResendEmail, tag_value
 
 KEY = "re_test_123"
@@ -184,53 +185,6 @@ def test_idempotency_conflict_is_reported_as_already_sent(httpserver: HTTPServer
     assert len(httpserver.log) == 1
 
 
-def _batch_handler(request: Request) -> Response:
-    emails = json.loads(request.get_data())
-    ids = [{"id": f"id-{email['to'][0]}"} for email in emails]
-    return Response(json.dumps({"data": ids}), status=200, content_type="application/json")
-
-
-def test_send_batch_chunks_by_100_and_keeps_order(httpserver: HTTPServer, provider: ResendEmail) -> None:
-    httpserver.expect_request("/emails/batch", method="POST", headers={"Authorization": f"Bearer {KEY}"}).respond_with_handler(
-        _batch_handler
-    )
-    messages = [_message(i) for i in range(150)]
-
-    results = provider.send_batch(messages)
-
-    assert [r.send_id for r in results] == [m.send_id for m in messages]
-    assert [r.provider_message_id for r in results] == [f"id-{m.to}" for m in messages]
-    assert all(r.status == "sent" for r in results)
-    sizes = sorted(len(body) for body in _bodies(httpserver))
-    assert sizes == [50, 100]
-    keys = {req.headers["Idempotency-Key"] for req, _ in httpserver.log}
-    assert keys == {ResendEmail.batch_key(messages[:100]), ResendEmail.batch_key(messages[100:])}
-    assert len(keys) == 2
-    # A chunk's key is stable, so a re-run replays instead of re-sending.
-    assert ResendEmail.batch_key(messages[:100]) == ResendEmail.batch_key([_message(i) for i in range(100)])
-
-
-def test_rejected_batch_falls_back_to_single_sends(httpserver: HTTPServer, provider: ResendEmail) -> None:
-    httpserver.expect_request("/emails/batch").respond_with_json(
-        _error(422, "validation_error", "Invalid `to` field at index 1."), status=422
-    )
-
-    def single(request: Request) -> Response:
-        body = json.loads(request.get_data())
-        if body["to"] == ["broken"]:
-            return Response(json.dumps(_error(422, "validation_error", "Invalid `to` field.")), status=422, content_type="application/json")
-        return Response(json.dumps({"id": f"id-{body['to'][0]}"}), content_type="application/json")
-
-    httpserver.expect_request("/emails", method="POST").respond_with_handler(single)
-
-    results = provider.send_batch([_message(1), _message(2, to="broken"), _message(3)])
-
-    assert [r.status for r in results] == ["sent", "failed", "sent"]
-    assert results[0].provider_message_id == "id-ana1@example.com"
-    assert results[1].error_code == "validation_error"
-    assert [req.headers["Idempotency-Key"] for req, _ in httpserver.log[1:]] == ["snd_0001", "snd_0002", "snd_0003"]
-
-
 def test_lookup_replays_with_the_same_key(httpserver: HTTPServer, provider: ResendEmail) -> None:
     httpserver.expect_request("/emails", method="POST", headers={"Idempotency-Key": "snd_0003"}).respond_with_json({"id": "original-id"})
     found = provider.lookup(_message(3))
@@ -282,11 +236,11 @@ def test_two_clients_never_use_each_others_key(httpserver: HTTPServer) -> None:
             other.stop()
 
 
-def test_send_many_keeps_order_and_keys(httpserver: HTTPServer, provider: ResendEmail) -> None:
+def test_concurrent_sends_keep_order_and_keys(httpserver: HTTPServer, provider: ResendEmail) -> None:
     def answer(request: Request) -> Response:
         return Response(json.dumps({"id": f"id-{request.headers['Idempotency-Key']}"}), content_type="application/json")
 
     httpserver.expect_request("/emails", method="POST").respond_with_handler(answer)
     messages = [_message(i) for i in range(6)]
-    results = provider.send_many(messages)
+    results = map_concurrently(provider.send, messages, max_workers=provider.max_concurrency)
     assert [r.provider_message_id for r in results] == [f"id-{m.idempotency_key}" for m in messages]

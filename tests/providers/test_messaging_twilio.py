@@ -18,6 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, ProviderError, WhatsAppTemplate
+from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.providers.messaging_twilio import EVENT_COLUMNS, REPLY_COLUMNS, TwilioMessaging, inside_window, template_variables
 from outbound_pipeline.store.validation import validate
 
@@ -497,13 +498,13 @@ def test_lookup_retries_a_rate_limited_list(httpserver: HTTPServer, twilio: Twil
     assert len(sleeps) == 1
 
 
-def test_send_many_spreads_concurrent_sms_over_the_pool(httpserver: HTTPServer, sleeps: list[float]) -> None:
+def test_concurrent_sms_sends_spread_over_the_pool(httpserver: HTTPServer, sleeps: list[float]) -> None:
     httpserver.expect_request(MESSAGES, method="POST").respond_with_json(resource("SM9", LEAD, "x"), status=201)
     pool = ["+15550000001", "+15550000002"]
     provider = make(httpserver, sleeps, sms_from_numbers=pool, max_concurrency=4)
     messages = [_sms(i) for i in range(8)]
 
-    results = provider.send_many(messages)
+    results = map_concurrently(provider.send, messages, max_workers=provider.max_concurrency)
 
     assert [r.send_id for r in results] == [m.send_id for m in messages]
     senders = [f["From"] for f in forms(httpserver)]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
 from outbound_pipeline.defs.s6_track.sensors import landing_sensor
 from outbound_pipeline.domain.loader import get_campaign
-from outbound_pipeline.http import svix
+from outbound_pipeline.runner import TRACK
 from outbound_pipeline.store.warehouse import insert_new
 from tests.conftest import MONDAY_MORNING
 
@@ -64,7 +65,7 @@ def twilio_headers(url: str, params: dict[str, str], token: str = TOKEN) -> dict
 def resend_request(body: dict, msg_id: str, at: datetime, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     stamp = int(at.timestamp())
-    return raw, {"svix-id": msg_id, "svix-timestamp": str(stamp), "svix-signature": svix.sign(secret, msg_id, stamp, raw),
+    return raw, {"svix-id": msg_id, "svix-timestamp": str(stamp), "svix-signature": Webhook(secret).sign(msg_id, datetime.fromtimestamp(stamp, UTC), raw.decode()),
                  "content-type": "application/json"}
 
 
@@ -74,7 +75,7 @@ def ingest_landed(driver, instance: dg.DagsterInstance, now: datetime, cursor: s
     request = landing_sensor(context)
     if not isinstance(request, dg.RunRequest):
         return None
-    result = driver.run(["landed_records"], now, run_config=request.run_config)
+    result = driver.run(TRACK, now, run_config=request.run_config)
     assert result.success
     return context.cursor
 

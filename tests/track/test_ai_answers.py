@@ -66,6 +66,9 @@ def test_manual_answer_waits_for_review_then_goes_out_with_the_edited_text(launc
     campaign, replied_to = launched("manual")
     _land([_reply("SMlead1", replied_to["channel"], replied_to["to_address"], "Interesting. What does it cost per vehicle?", later(2))])
     ingest_landed(driver, instance, later(2.1))
+    # Tracking stores the reply; the plan opens the reply touch, whose run drafts the answer.
+    assert _plan(driver, campaign, later(2.1)) == [touch_key(campaign, 0)]
+    assert driver.run(TOUCH, later(2.1), touch_key(campaign, 0)).success
 
     (answer_id, channel, lead_id, reply_id), = _rows(db, "SELECT draft_id, channel, lead_id, reply_id FROM drafts WHERE touch = 0")
     assert (channel, lead_id, reply_id) == (replied_to["channel"], replied_to["lead_id"], "SMlead1")
@@ -123,10 +126,14 @@ def test_an_opted_out_lead_never_gets_its_answer(launched, driver, instance, db)
     campaign, replied_to = launched("manual")
     _land([_reply("SMq1", replied_to["channel"], replied_to["to_address"], "Which cities do you cover?", later(2))])
     cursor = ingest_landed(driver, instance, later(2.1))
+    assert _plan(driver, campaign, later(2.1)) == [touch_key(campaign, 0)]
+    assert driver.run(TOUCH, later(2.1), touch_key(campaign, 0)).success
     (answer_id,), = _rows(db, "SELECT draft_id FROM drafts WHERE touch = 0")
     assert _plan(driver, campaign, later(2.2)) == []  # opens the reply touch for reviewers; nothing to run yet
     _land([_reply("SMq2", replied_to["channel"], replied_to["to_address"], "stop!!", later(2.5))])
     ingest_landed(driver, instance, later(2.6), cursor)
+    assert _plan(driver, campaign, later(2.6)) == []  # an opt-out is not answered: the reply touch has nothing to draft
+    assert driver.run(TOUCH, later(2.6), touch_key(campaign, 0)).success
     assert launch_review(driver, touch_key(campaign, 0), {"reviewer": "dana", "approve": [answer_id]}, now=later(3)).success
     assert _rows(db, "SELECT status FROM sends WHERE touch = 0") == [("suppressed",)]
     assert _rows(db, "SELECT count(*) FROM drafts WHERE touch = 0") == [(1,)]  # no answer to the opt-out

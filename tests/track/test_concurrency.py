@@ -7,6 +7,7 @@ import threading
 import dagster as dg
 
 from outbound_pipeline.defs.s6_track.sensors import landing_sensor
+from outbound_pipeline.runner import TRACK
 from outbound_pipeline.store import landing
 from tests.conftest import MONDAY_MORNING, add_campaign
 from tests.track.helpers import later
@@ -42,9 +43,9 @@ def test_sensor_tick_during_a_writing_run(driver, instance, workdir, db):
         driver.base["warehouse"].__class__.connect = real_connect
     assert run_result["result"].success
     assert during_run >= 1  # at least one tick finished while the run held the database
-    assert all(isinstance(t, dg.RunRequest) and t.run_config["ops"]["landed_records"]["config"]["count"] == 1 for t in ticks)
+    assert all(isinstance(t, dg.RunRequest) and t.run_config["ops"]["track"]["config"]["count"] == 1 for t in ticks)
     # ...and the run that tick asked for then writes, after the other one, without colliding.
-    assert driver.run(["landed_records"], later(1), run_config=ticks[-1].run_config).success
+    assert driver.run(TRACK, later(1), run_config=ticks[-1].run_config).success
     with db() as con:
         assert con.execute("SELECT count(*) FROM replies").fetchall() == [(1,)]
         assert con.execute("SELECT count(*) FROM leads").fetchall()[0][0] > 200

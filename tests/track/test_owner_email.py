@@ -9,6 +9,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from outbound_pipeline.defs.resources import ChannelService
+from outbound_pipeline.runner import TRACK
 from tests.track.helpers import ANA, BEN, ingest_landed, later
 from tests.track.test_reactions import _land, _reply, _rows, seeded  # noqa: F401  (fixture)
 
@@ -66,14 +67,14 @@ def test_each_reply_emails_its_owner_once(seeded, resend_server, driver, instanc
 
     # A later run, with nothing new, emails nobody.
     assert ingest_landed(driver, instance, later(8), cursor) is None
-    assert driver.run(["landed_records"], later(8), run_config={"ops": {"landed_records": {"config": {"from_cursor": cursor}}}}).success
+    assert driver.run(TRACK, later(8), run_config={"ops": {"track": {"config": {"from_cursor": cursor}}}}).success
     assert len(resend_server.requests) == 2
 
     # A crash after Resend accepted but before `emailed_at` was written: the rerun asks again with the
     # same Idempotency-Key, so Resend answers the first email's id and nobody gets a second email.
     with db() as con:
         con.execute("UPDATE notifications SET emailed_at = NULL")
-    assert driver.run(["landed_records"], later(9), run_config={"ops": {"landed_records": {"config": {"from_cursor": cursor}}}}).success
+    assert driver.run(TRACK, later(9), run_config={"ops": {"track": {"config": {"from_cursor": cursor}}}}).success
     keys = [headers["Idempotency-Key"] for headers, _ in resend_server.requests]
     assert len(keys) == 4 and sorted(keys[2:]) == sorted(keys[:2])
     assert len(resend_server.by_key) == 2  # two distinct emails ever accepted

@@ -7,7 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from outbound_pipeline.defs.s6_track.landed import polled_records
+from outbound_pipeline.defs.partitions import open_touch
+from outbound_pipeline.domain.touches import REPLY_TOUCH, touch_key
+from outbound_pipeline.engine.landed import polled_records
 from outbound_pipeline.store import landing
 from tests.conftest import add_campaign
 from tests.track.helpers import ANA, BEN, CLEO, ingest_landed, later, seed_campaign, seed_leads, seed_sends, send_row
@@ -111,10 +113,13 @@ def test_reply_modes_human_ticket_and_ai_answer_draft(seeded, driver, instance, 
     _land([_reply("SMq", "whatsapp", ANA["phone"], "Yes, happy to talk. Send me a time", later(5))])
     ingest_landed(driver, instance, later(6))
     assert _rows(db, "SELECT count(*) FROM tickets") == [(0,)]
-    # The answer is a draft of the campaign's reply touch (touch 0), on the channel the reply came in on, citing the reply.
+    # The answer is a draft of the campaign's reply touch (touch 0), written by that touch's `drafts` run,
+    # on the channel the reply came in on, citing the reply.
+    open_touch(instance, "demo_drip", REPLY_TOUCH)
+    assert driver.run(["drafts"], later(6), touch_key("demo_drip", REPLY_TOUCH)).success
     (draft,) = _rows(db, "SELECT reply_id, lead_id, channel, touch, cited_snippet_ids, body FROM drafts")
     assert draft[:5] == ("SMq", "lead_ana", "whatsapp", 0, '["SMq"]') and "Ana" in draft[5]
-    assert _rows(db, "SELECT count(*) FROM approvals") == [(0,)]  # nothing is decided, or sent, by tracking
+    assert _rows(db, "SELECT count(*) FROM approvals") == [(0,)]  # nothing is decided, or sent, by tracking or drafting
     (message,) = _rows(db, "SELECT message FROM notifications")[0]
     assert "Ana Ruiz replied to demo_drip" in message and "An answer is drafted for demo_drip.reply" in message
 

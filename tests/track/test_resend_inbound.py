@@ -14,6 +14,7 @@ from outbound_pipeline.defs.resources import ChannelService
 from outbound_pipeline.defs.s6_track.sensors import landing_sensor
 from outbound_pipeline.http.app import create_app
 from outbound_pipeline.ids import stable_id
+from outbound_pipeline.runner import TRACK
 from tests.conftest import add_campaign
 from tests.track.helpers import CLEO, SECRET, TOKEN, ingest_landed, later, resend_request, seed_campaign, seed_leads, seed_sends, send_row
 from tests.track.test_reactions import _land, _reply, _rows
@@ -102,9 +103,9 @@ def test_an_unreadable_email_fails_the_run_and_a_re_execution_stores_it_once(wor
     context = dg.build_sensor_context(instance=instance)
     request = landing_sensor(context)
     with pytest.raises(dg.Failure, match="1 inbound emails could not be read"):
-        driver.run(["landed_records"], later(3), run_config=request.run_config)
+        driver.run(TRACK, later(3), run_config=request.run_config)
     assert _rows(db, "SELECT count(*) FROM replies") == [(0,)]
     driver.base["channels"] = good  # the key fixed: re-executing the same batch reads it, once
-    assert driver.run(["landed_records"], later(3), run_config=request.run_config).success
-    assert driver.run(["landed_records"], later(3), run_config=request.run_config).success
+    assert driver.run(TRACK, later(3), run_config=request.run_config).success
+    assert driver.run(TRACK, later(3), run_config=request.run_config).success
     assert _rows(db, "SELECT count(*), any_value(body) FROM replies") == [(1, "Yes, Thursday works. What does it cost?")]

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from outbound_pipeline.http import svix
+from outbound_pipeline.engine.landed import to_frames
 from outbound_pipeline.http.app import create_app
 from outbound_pipeline.store import landing
 
@@ -45,7 +46,7 @@ def _resend_request(body: dict, msg_id: str = "msg_2Abc", ts: datetime = NOW, se
     headers = {
         "svix-id": msg_id,
         "svix-timestamp": str(stamp),
-        "svix-signature": svix.sign(secret, msg_id, stamp, raw),
+        "svix-signature": Webhook(secret).sign(msg_id, datetime.fromtimestamp(stamp, UTC), raw.decode()),
         "content-type": "application/json",
     }
     return raw, headers
@@ -78,7 +79,7 @@ def test_signed_twilio_status_callback_is_landed(tmp_path: Path) -> None:
     assert record["landing_id"] == "SM0123:delivered"
     assert record["payload"] == STATUS
     assert record["received_at"] == NOW.isoformat()
-    events, _ = landing.to_frames([record])
+    events, _ = to_frames([record])
     assert events["event_type"].tolist() == ["delivered"] and events["channel"].tolist() == ["sms"]
 
 
@@ -89,7 +90,7 @@ def test_query_string_is_part_of_the_signed_url_and_kept(tmp_path: Path) -> None
     assert resp.status_code == 200
     [record] = _landed(tmp_path)
     assert record["query"] == {"send_id": "snd_42"}
-    assert landing.to_frames([record])[0]["send_id"].tolist() == ["snd_42"]
+    assert to_frames([record])[0]["send_id"].tolist() == ["snd_42"]
     # Same signature, different query: the URL no longer matches what was signed.
     resp = client.post("/webhooks/twilio/status?send_id=snd_99", data=STATUS, headers=_twilio_headers(url, STATUS))
     assert resp.status_code == 403
@@ -141,7 +142,7 @@ def test_inbound_message_answers_empty_twiml_and_lands_a_reply(tmp_path: Path) -
     assert resp.text.endswith("<Response/>")
     [record] = _landed(tmp_path)
     assert (record["source"], record["landing_id"]) == ("twilio_inbound", "SMin77")
-    _, replies = landing.to_frames([record])
+    _, replies = to_frames([record])
     assert replies[["reply_id", "from_address", "channel", "intent"]].values.tolist() == [["SMin77", "+34600111222", "whatsapp", "unknown"]]
     assert replies["body"].iloc[0] == params["Body"]
 
@@ -163,7 +164,7 @@ def test_signed_resend_webhook_is_landed(tmp_path: Path) -> None:
     [record] = _landed(tmp_path)
     assert (record["source"], record["landing_id"]) == ("resend", "msg_2Abc")
     assert record["payload"] == DELIVERED
-    events, _ = landing.to_frames([record])
+    events, _ = to_frames([record])
     assert events[["event_type", "send_id", "channel", "provider"]].values.tolist() == [["delivered", "snd_1", "email", "resend"]]
 
 
@@ -194,7 +195,7 @@ def test_unconfigured_or_malformed_resend_secret_refuses(tmp_path: Path) -> None
 def test_signed_but_not_json_is_a_bad_request(tmp_path: Path) -> None:
     raw = b"not json"
     stamp = int(NOW.timestamp())
-    headers = {"svix-id": "m", "svix-timestamp": str(stamp), "svix-signature": svix.sign(SECRET, "m", stamp, raw)}
+    headers = {"svix-id": "m", "svix-timestamp": str(stamp), "svix-signature": Webhook(SECRET).sign("m", datetime.fromtimestamp(stamp, UTC), raw.decode())}
     assert _client(tmp_path).post("/webhooks/resend", content=raw, headers=headers).status_code == 400
     assert _landed(tmp_path) == []
 
@@ -207,7 +208,7 @@ def test_a_redelivered_webhook_lands_twice_and_ingests_once(tmp_path: Path) -> N
         assert client.post("/webhooks/twilio/status", data=STATUS, headers=_twilio_headers(STATUS_URL, STATUS)).status_code == 200
     records = _landed(tmp_path)
     assert len(records) == 4  # the landing area keeps every delivery...
-    events, _ = landing.to_frames(records)
+    events, _ = to_frames(records)
     assert len(events) == 2 and events["event_id"].is_unique  # ...ingestion keeps one row per event_id
 
 
@@ -225,7 +226,7 @@ def test_one_click_unsubscribe_lands_an_opted_out_record(tmp_path: Path) -> None
     assert resp.status_code == 200
     [record] = _landed(tmp_path)
     assert record["source"] == "unsubscribe" and record["payload"] == {"send_id": "snd_77", "channel": "email", "one_click": True}
-    events, _ = landing.to_frames([record])
+    events, _ = to_frames([record])
     assert events[["event_type", "send_id", "channel"]].values.tolist() == [["opted_out", "snd_77", "email"]]
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from outbound_pipeline.engine.landed import EVENT_COLUMNS, WEBHOOK_REPLY_COLUMNS, to_frames
+from outbound_pipeline.providers import twilio_payloads
 from outbound_pipeline.store import landing
 from outbound_pipeline.store.validation import validate
 
@@ -181,11 +183,11 @@ def test_twilio_statuses_become_delivery_events(tmp_path: Path) -> None:
         _status("SM4", "failed", ErrorCode="63016", To="whatsapp:+15551230002"),
     ]:
         landing.append(rec, tmp_path, clock=_clock(T0))
-    events, replies = landing.to_frames(landing.read_since(None, tmp_path)[0])
-    assert list(events.columns) == landing.EVENT_COLUMNS and replies.empty
+    events, replies = to_frames(landing.read_since(None, tmp_path)[0])
+    assert list(events.columns) == EVENT_COLUMNS and replies.empty
     assert list(events["event_type"]) == ["sent", "delivered", "read", "undelivered", "failed"]
     assert list(events["channel"]) == ["sms", "sms", "whatsapp", "sms", "whatsapp"]
-    assert events["event_id"].iloc[1] == landing.twilio_event_id("SM1", "delivered")
+    assert events["event_id"].iloc[1] == twilio_payloads.event_id("SM1", "delivered")
     assert set(events["provider"]) == {"twilio"}
     assert events["occurred_at"].iloc[0] == pd.Timestamp("2026-11-23 17:05:00")
     detail = json.loads(events["detail"].iloc[3])
@@ -195,7 +197,7 @@ def test_twilio_statuses_become_delivery_events(tmp_path: Path) -> None:
 
 def test_send_id_from_the_signed_status_callback_query_is_kept() -> None:
     rec = {**_status("SM9", "delivered"), "query": {"send_id": "snd_abc"}, "received_at": T0.isoformat()}
-    events, _ = landing.to_frames([rec])
+    events, _ = to_frames([rec])
     assert events["send_id"].iloc[0] == "snd_abc"
 
 
@@ -230,7 +232,7 @@ def test_resend_events_map_types_tags_and_detail() -> None:
     records.append(
         {**_resend("msg_c", "email.clicked", email_id="e-3", click={"link": "https://example.com/a"}), "received_at": T0.isoformat()}
     )
-    events, _ = landing.to_frames(records)
+    events, _ = to_frames(records)
     assert list(events["event_type"]) == [*kinds.values(), "bounced", "clicked"]
     assert set(events["channel"]) == {"email"} and set(events["provider"]) == {"resend"}
     assert list(events["send_id"]) == ["snd_1"] * 8 + ["snd_2", None]
@@ -258,9 +260,9 @@ def test_inbound_twilio_messages_become_unattributed_replies() -> None:
             "received_at": T0.isoformat(),
         },
     ]
-    events, replies = landing.to_frames(records)
-    assert events.empty and list(events.columns) == landing.EVENT_COLUMNS
-    assert list(replies.columns) == landing.REPLY_COLUMNS
+    events, replies = to_frames(records)
+    assert events.empty and list(events.columns) == EVENT_COLUMNS
+    assert list(replies.columns) == WEBHOOK_REPLY_COLUMNS
     assert list(replies["reply_id"]) == ["SMin1", "SMin2"]
     assert list(replies["from_address"]) == ["+34600111222", "+15551230000"]
     assert list(replies["channel"]) == ["whatsapp", "sms"]
@@ -280,7 +282,7 @@ def test_a_redelivered_callback_lands_twice_but_becomes_one_row(tmp_path: Path) 
         )
     records, _ = landing.read_since(None, tmp_path)
     assert len(records) == 6
-    events, replies = landing.to_frames(records)
+    events, replies = to_frames(records)
     assert len(events) == 2 and events["event_id"].is_unique
     assert len(replies) == 1
 
@@ -295,7 +297,7 @@ def test_unsubscribe_records_become_opted_out_events() -> None:
         **landing.make_record("unsubscribe", "snd_1", {"send_id": "snd_1", "channel": "email", "one_click": True}),
         "received_at": T0.isoformat(),
     }
-    events, _ = landing.to_frames([rec, rec])
+    events, _ = to_frames([rec, rec])
     assert len(events) == 1
     row = events.iloc[0]
     assert (row["event_type"], row["send_id"], row["channel"]) == ("opted_out", "snd_1", "email")

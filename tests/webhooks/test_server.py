@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from twilio.request_validator import RequestValidator
 
+from outbound_pipeline.engine.landed import to_frames
 from outbound_pipeline.http.server import app_from_env
 from outbound_pipeline.store import landing
 
@@ -68,6 +69,6 @@ def test_signed_twilio_callback_over_real_http_is_landed(running_server: tuple[s
     # The 200 came back only after the line was fsynced, so it is readable now.
     records, cursor = landing.read_since(None, landing_dir)
     assert [(r["source"], r["landing_id"]) for r in records] == [("twilio_status", "SMreal1:read")]
-    events, _ = landing.to_frames(records)
+    events, _ = to_frames(records)
     assert events[["event_type", "channel"]].values.tolist() == [["read", "whatsapp"]]
     assert cursor is not None
