@@ -38,7 +38,10 @@ def _stage_definitions() -> dg.Definitions:
     )
 
 
-_stages = _stage_definitions()
-ASSETS = list(_stages.assets or [])
-ASSET_CHECKS = list(_stages.asset_checks or [])
-defs = dg.Definitions.merge(_stages, dg.Definitions(resources=default_resources()))
+def _definitions() -> tuple[dg.Definitions, list, list]:
+    stages = _stage_definitions()
+    return dg.Definitions.merge(stages, dg.Definitions(resources=default_resources())), list(stages.assets or []), list(stages.asset_checks or [])
+
+
+# One Definitions object at module scope: Dagster's loaders refuse a module with several.
+defs, ASSETS, ASSET_CHECKS = _definitions()

@@ -26,7 +26,7 @@ _TYPES = {
 }
 
 
-# A campaign's lifecycle statuses; the legal moves between them are in defs/cadence/lifecycle.py.
+# A campaign's lifecycle statuses; the legal moves between them are in domain/lifecycle.py.
 CAMPAIGN_STATUSES = ("draft", "scheduled", "running", "paused", "completed", "stopped")
 
 
