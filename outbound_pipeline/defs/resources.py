@@ -144,6 +144,8 @@ class ChannelService(dg.ConfigurableResource):
         if "resend" not in self._cache:
             from outbound_pipeline.providers.email_resend import ResendEmail
 
+            if not self.resend_api_key:
+                raise ValueError("Resend is not configured: set RESEND_API_KEY")
             self._cache["resend"] = ResendEmail(api_key=self.resend_api_key, from_address=self.email_from,
                                                 base_url=self.resend_base_url, unsubscribe_url=self.unsubscribe_url)
         return self._cache["resend"]
@@ -152,6 +154,8 @@ class ChannelService(dg.ConfigurableResource):
         if "twilio" not in self._cache:
             from outbound_pipeline.providers.messaging_twilio import TwilioMessaging
 
+            if not (self.twilio_account_sid and self.twilio_auth_token):
+                raise ValueError("Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
             self._cache["twilio"] = TwilioMessaging(
                 account_sid=self.twilio_account_sid, auth_token=self.twilio_auth_token,
                 messaging_service_sid=self.twilio_messaging_service_sid, whatsapp_from=self.whatsapp_from,
