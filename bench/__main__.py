@@ -47,12 +47,12 @@ def main() -> None:
     import dagster as dg
     import pandas as pd
 
-    from outbound_pipeline.defs.s8_metrics.assets import METRICS_SQL
     from outbound_pipeline.domain.lead_list import import_lead_list
     from outbound_pipeline.ids import stable_ids
     from outbound_pipeline.runner import LAUNCH, TOUCH, TRACK, Driver
     from outbound_pipeline.sample_data import write_leads_csv
     from outbound_pipeline.store import warehouse
+    from outbound_pipeline.store.metrics import METRICS_SQL
 
     n = args.leads
     print(f"outbound_pipeline benchmarks, {n:,} generated leads, data in {root}\n")

@@ -20,18 +20,20 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import pandas as pd
 
+from outbound_pipeline.domain.limits import OrgLimits, channel_rates
+from outbound_pipeline.domain.retry import WINDOW_CLOSED, retry_key
 from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.domain.touches import REPLY_TOUCH
 from outbound_pipeline.domain.windows import open_mask
-from outbound_pipeline.engine.limits import OrgLimits, admit, channel_rates
+from outbound_pipeline.engine.limits import admit
 from outbound_pipeline.engine.pacing import ChannelPacer
-from outbound_pipeline.engine.retries import WINDOW_CLOSED
 from outbound_pipeline.providers.base import ChannelProvider, OutboundMessage, SendResult, WhatsAppTemplate
 from outbound_pipeline.providers.concurrency import map_concurrently
-from outbound_pipeline.store.warehouse import update_from
+from outbound_pipeline.store import sends as store
 
 CHUNK = 200  # rows marked `sending` per commit: what a crash can leave to reconcile
 RESULT_COLUMNS = ["status", "provider_message_id", "message_id", "error_code", "error_message", "segments", "cost_usd", "sent_at", "updated_at"]
@@ -51,11 +53,6 @@ class DispatchStats:
     paced_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def retry_key(send_id: str, retries: object) -> str:
-    """Idempotency key: the send id, and a fresh key per retry (a re-send after a crash keeps its key)."""
-    return send_id if retries is None or pd.isna(retries) or int(retries) == 0 else f"{send_id}.r{int(retries)}"
-
-
 def _threading(row) -> tuple[str | None, tuple[str, ...]]:
     """An answer to an email reply: (In-Reply-To, References) pointing at the lead's message, when known."""
     parent = getattr(row, "reply_message_id", None)
@@ -67,7 +64,7 @@ def _threading(row) -> tuple[str | None, tuple[str, ...]]:
 
 
 def _window_closed(row) -> bool:
-    """Twilio said 63016 for this WhatsApp send (re-queued by `requeue_window_closed`): only the template may go out,
+    """Twilio said 63016 for this WhatsApp send (re-queued by `engine.retries`): only the template may go out,
     whatever our record of the lead's last inbound message says."""
     return row.channel == "whatsapp" and getattr(row, "error_code", None) == WINDOW_CLOSED
 
@@ -125,18 +122,9 @@ def skip_suppressed(con_factory: Callable, rows: pd.DataFrame, now: datetime) ->
     if rows.empty:
         return rows, 0
     with con_factory() as con:
-        con.register("_outgoing", rows[["send_id", "lead_id", "to_address", "channel"]].astype("string"))
-        try:
-            hits = con.execute("""
-                SELECT o.send_id, any_value('suppressed: ' || x.reason) AS error_message FROM _outgoing o
-                JOIN suppressions x ON (x.lead_id = o.lead_id OR lower(x.address) = lower(o.to_address))
-                                   AND x.channel IN ('all', o.channel)
-                GROUP BY o.send_id
-            """).df()
-            if not hits.empty:
-                update_from(con, "sends", hits.assign(status="suppressed", updated_at=now), "send_id", ["status", "error_message", "updated_at"])
-        finally:
-            con.unregister("_outgoing")
+        hits = store.suppression_hits(con, rows)
+        if not hits.empty:
+            store.update_sends(con, hits.assign(status="suppressed", updated_at=now), ["status", "error_message", "updated_at"])
     return rows[~rows["send_id"].isin(hits["send_id"])], len(hits)
 
 
@@ -151,26 +139,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     stats = DispatchStats()
     limits = limits or OrgLimits.from_env()
     with con_factory() as con:
-        rows = con.execute("""
-            SELECT s.*, w.last_inbound_at, t.reply_message_id, t.reply_thread_refs, rs.variant, l.timezone, l.status AS lead_status, l.owner_email, l.custom_vars, l.first_name, l.last_name, l.company,
-                   l.role, l.email, l.phone,
-                   CASE WHEN r.status = 'replied' AND s.touch = 0 THEN 'active'  -- the answer to their reply
-                        WHEN r.status = 'replied' AND EXISTS (SELECT 1 FROM recipient_steps rs WHERE rs.campaign_id = s.campaign_id
-                        AND rs.lead_id = s.lead_id AND rs.touch = s.touch AND rs.via LIKE 'replied:%')  -- a reply branch
-                        THEN 'active' ELSE r.status END AS recipient_status,
-                   CASE WHEN a.decision IN ('approved', 'edited')  -- defence in depth behind the outbox check
-                         AND (s.body IS DISTINCT FROM a.final_body OR s.subject IS DISTINCT FROM a.final_subject)
-                        THEN 'text differs from the approved text' ELSE a.decision END AS decision
-            FROM sends s JOIN leads l USING (lead_id)
-            LEFT JOIN recipients r ON r.campaign_id = s.campaign_id AND r.lead_id = s.lead_id
-            LEFT JOIN approvals a ON a.draft_id = s.draft_id
-            LEFT JOIN (SELECT lead_id, last_inbound_at FROM inbound_windows) w ON w.lead_id = s.lead_id
-            LEFT JOIN (SELECT d.draft_id, p.message_id AS reply_message_id, p.thread_refs AS reply_thread_refs
-                       FROM drafts d JOIN replies p ON p.reply_id = d.reply_id) t ON t.draft_id = s.draft_id
-            LEFT JOIN recipient_steps rs ON rs.campaign_id = s.campaign_id AND rs.lead_id = s.lead_id AND rs.touch = s.touch
-            WHERE s.campaign_id = ? AND s.touch = ? AND s.status IN ('pending', 'sending')
-            ORDER BY s.send_id
-        """, [spec.name, touch]).df()
+        rows = store.due_outbox(con, spec.name, touch)
     if rows.empty:
         return stats
 
@@ -178,12 +147,12 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     in_flight = rows[rows["status"] == "sending"]
     recovered: list[SendResult] = []
     for row in in_flight.itertuples(index=False):
-        found = provider_named(row.provider).lookup(to_message(row, spec, sent_at=row.updated_at))  # marked `sending` then
+        found = provider_named(str(row.provider)).lookup(to_message(row, spec, sent_at=cast(datetime, row.updated_at)))  # marked `sending` then
         if found is not None:
             recovered.append(found)
     if recovered:
         with con_factory() as con:
-            update_from(con, "sends", results_frame(recovered, now), "send_id", RESULT_COLUMNS)
+            store.update_sends(con, results_frame(recovered, now), RESULT_COLUMNS)
         stats.reconciled = len(recovered)
         rows = rows[~rows["send_id"].isin({r.send_id for r in recovered})]
 
@@ -197,7 +166,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         reason = reason.mask(~blocked["decision"].isin(["approved", "edited"]), blocked["decision"].fillna("no approval").astype(str))
         frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
         with con_factory() as con:
-            update_from(con, "sends", frame, "send_id", ["status", "error_message", "updated_at"])
+            store.update_sends(con, frame, ["status", "error_message", "updated_at"])
         stats.suppressed += len(blocked)
     rows = rows[approved & reachable]
     window_open = open_mask(spec.sending_window, rows["timezone"], now)
@@ -220,26 +189,16 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         marks = pd.DataFrame({"send_id": part["send_id"], "status": "sending", "provider": part["channel"].map({ch: p.name for ch, p in providers.items()}),
                               "attempts": part["attempts"] + 1, "updated_at": now})
         with con_factory() as con:
-            update_from(con, "sends", marks, "send_id", ["status", "provider", "attempts", "updated_at"])
+            store.update_sends(con, marks, ["status", "provider", "attempts", "updated_at"])
         messages = [(providers[row.channel], to_message(row, spec, sent_at=now)) for row in part.itertuples(index=False)]
         outcomes = map_concurrently(paced_call, messages, max_concurrency)
         done = [o for o in outcomes if isinstance(o, SendResult)]
         for (_, msg), outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 stats.uncertain.append(f"{msg.send_id}: {outcome}")
+        lead_marks = pd.DataFrame([(r.send_id, r.lead_status) for r in done if r.lead_status], columns=["send_id", "lead_status"])
         with con_factory() as con:
-            con.execute("BEGIN")
-            update_from(con, "sends", results_frame(done, now), "send_id", RESULT_COLUMNS)
-            marked = [(r.lead_status, r.send_id) for r in done if r.lead_status]
-            if marked:
-                flags = pd.DataFrame(marked, columns=["lead_status", "send_id"])
-                con.register("_marked", flags)
-                con.execute("""
-                    UPDATE leads SET status = m.lead_status, status_reason = 'provider: ' || s.error_code
-                    FROM _marked m JOIN sends s USING (send_id) WHERE leads.lead_id = s.lead_id AND leads.status = 'active'
-                """)
-                con.unregister("_marked")
-            con.execute("COMMIT")
+            store.record_results(con, results_frame(done, now), RESULT_COLUMNS, lead_marks)
         for r in done:
             if r.status == "sent":
                 stats.sent += 1

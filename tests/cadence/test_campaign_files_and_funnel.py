@@ -9,8 +9,8 @@ import dagster as dg
 from outbound_pipeline.defs.partitions import campaign_partitions
 from outbound_pipeline.defs.resources import CampaignCatalog
 from outbound_pipeline.defs.s1_audience.sensors import campaign_file_sensor
+from outbound_pipeline.domain.limits import OrgLimits
 from outbound_pipeline.engine.dispatch import dispatch
-from outbound_pipeline.engine.limits import OrgLimits
 from outbound_pipeline.providers.base import OutboundMessage, SendResult
 from outbound_pipeline.runner import LAUNCH
 from outbound_pipeline.store import warehouse

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from outbound_pipeline.domain.limits import OrgLimits, channel_rates
 from outbound_pipeline.domain.loader import parse_campaign
 from outbound_pipeline.engine.dispatch import dispatch
-from outbound_pipeline.engine.limits import OrgLimits, channel_rates
 from outbound_pipeline.engine.pacing import ChannelPacer
 from outbound_pipeline.providers.base import OutboundMessage, SendResult
 from outbound_pipeline.providers.concurrency import RateLimiter, map_concurrently

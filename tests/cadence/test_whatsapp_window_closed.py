@@ -2,7 +2,8 @@
 
 A free-text WhatsApp message accepted by Twilio can still fail later with 63016 (the 24-hour window
 was closed: our record of the lead's last message was stale). The next cadence plan re-queues it,
-whatever the campaign's `retry_attempts`, and the next touch run sends the approved Content template
+whatever the campaign's `retry_attempts` (the cadence plan finds it due, the touch's send run re-queues it), and that
+run sends the approved Content template
 (ContentSid, no Body) under a fresh idempotency key. A step without a template is left failed.
 """
 
@@ -17,7 +18,8 @@ import pandas as pd
 import pytest
 from werkzeug import Request, Response
 
-from outbound_pipeline.engine.retries import NO_TEMPLATE, requeue_retries, requeue_window_closed
+from outbound_pipeline.domain.retry import NO_TEMPLATE
+from outbound_pipeline.engine.retries import requeue_retries, requeue_window_closed
 from outbound_pipeline.runner import LAUNCH, TOUCH
 from outbound_pipeline.store import landing
 from outbound_pipeline.store.campaigns import campaign_spec
@@ -101,13 +103,13 @@ def test_63016_by_status_callback_resends_once_with_the_template(whatsapp_sent, 
     ingest_landed(driver, instance, later(0.5))
 
     plan = driver.run(["cadence_plan"], later(1), "demo_drip").asset_materializations_for_node("cadence_plan")[0].metadata
-    assert plan["retries_queued"].value == 1  # demo_drip sets no retry_attempts
+    assert plan["retries_due"].value == 1  # demo_drip sets no retry_attempts
     assert "demo_drip.t1" in plan["due_touches"].value
-    queued = _send(db, send["send_id"])
-    assert (queued["status"], queued["retries"], queued["error_code"]) == ("pending", 1, "63016")
+    assert _send(db, send["send_id"])["status"] == "sent"  # the plan only reads; the touch's send run re-queues
 
     before = len(fake.forms)
-    driver.run(TOUCH, later(1), "demo_drip.t1")
+    touch = driver.run(TOUCH, later(1), "demo_drip.t1")
+    assert touch.asset_materializations_for_node("sends")[0].metadata["retries_queued"].value == 1
     (again,) = fake.forms[before:]  # only that send went out again
     assert again["To"] == f"whatsapp:{send['to_address']}"
     assert again["ContentSid"] == TEMPLATE and "Body" not in again
@@ -118,7 +120,7 @@ def test_63016_by_status_callback_resends_once_with_the_template(whatsapp_sent, 
 
     # Once only: nothing more to re-queue, and the template failing with 63016 as well leaves it failed.
     assert driver.run(["cadence_plan"], later(2), "demo_drip").asset_materializations_for_node("cadence_plan")[0].metadata[
-        "retries_queued"].value == 0
+        "retries_due"].value == 0
     _land_63016(resent["provider_message_id"], send["to_address"])
     ingest_landed(driver, instance, later(2.5), None)
     with db() as con:

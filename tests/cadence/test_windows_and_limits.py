@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
+from outbound_pipeline.domain.limits import OrgLimits
 from outbound_pipeline.domain.loader import parse_campaign
 from outbound_pipeline.domain.spec import SendingWindow
 from outbound_pipeline.domain.windows import open_mask
-from outbound_pipeline.engine.limits import OrgLimits, admit
+from outbound_pipeline.engine.limits import admit
 from outbound_pipeline.store import warehouse
 from outbound_pipeline.store.warehouse import insert_new
 

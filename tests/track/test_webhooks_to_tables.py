@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from starlette.testclient import TestClient
 
-from outbound_pipeline.domain.funnel import current_statuses
 from outbound_pipeline.engine.dispatch import skip_suppressed
 from outbound_pipeline.http.app import create_app
+from outbound_pipeline.store.views import current_statuses
 from tests.conftest import add_campaign
 from tests.track.helpers import (
     ANA,

@@ -7,7 +7,7 @@ from outbound_pipeline.defs.s7_cadence.jobs import cadence_job
 
 
 def _campaigns(instance: dg.DagsterInstance) -> list[str]:
-    return list(instance.get_dynamic_partitions(campaign_partitions.name))
+    return list(campaign_partitions.get_partition_keys(dynamic_partitions_store=instance))
 
 
 @dg.schedule(job=cadence_job, cron_schedule="*/15 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING)

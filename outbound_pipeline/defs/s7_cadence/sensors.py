@@ -10,6 +10,6 @@ def due_touch_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventL
     """Run every touch that the latest cadence plan found work for."""
     materialization = asset_event.asset_materialization
     due = materialization.metadata.get("due_touches") if materialization else None
-    keys = list(due.value) if due is not None else []
+    keys = [str(k) for k in due.value] if due is not None and isinstance(due.value, list) else []
     for key in keys:
         yield dg.RunRequest(run_key=f"touch:{key}:{asset_event.run_id}", partition_key=key)
