@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from outbound_pipeline.domain.outbox import SENDABLE_DECISIONS
 from outbound_pipeline.domain.spec import CampaignSpec, Condition, parse_delay
 
 
@@ -104,7 +105,7 @@ def route(states: pd.DataFrame, spec: CampaignSpec, now: datetime) -> pd.DataFra
     _place(out, entry, "due", 1, "entry")
 
     started = ~fresh & reachable
-    unsent = states["decision"].isna() | (states["decision"].isin(["approved", "edited"])
+    unsent = states["decision"].isna() | (states["decision"].isin(SENDABLE_DECISIONS)
                                            & ~states["send_status"].isin(["sent", "failed", "suppressed"]))
     retry_left = (states["send_status"] == "failed") & (states["retries"] < spec.retry_attempts)
     out.loc[started & (unsent | retry_left), "state"] = "waiting"

@@ -25,6 +25,7 @@ from typing import cast
 import pandas as pd
 
 from outbound_pipeline.domain.limits import OrgLimits, channel_rates
+from outbound_pipeline.domain.outbox import SENDABLE_DECISIONS
 from outbound_pipeline.domain.retry import WINDOW_CLOSED, retry_key
 from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.domain.touches import REPLY_TOUCH
@@ -157,13 +158,13 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         rows = rows[~rows["send_id"].isin({r.send_id for r in recovered})]
 
     rows, stats.suppressed = skip_suppressed(con_factory, rows, now)
-    approved = rows["decision"].isin(["approved", "edited"])
+    approved = rows["decision"].isin(SENDABLE_DECISIONS)
     reachable = (rows["lead_status"] == "active") & (rows["recipient_status"] == "active")
     blocked = rows[~approved | ~reachable]
     if not blocked.empty:
         reason = pd.Series("lead is " + blocked["lead_status"].astype(str), index=blocked.index)
         reason = reason.mask((blocked["lead_status"] == "active"), "recipient is " + blocked["recipient_status"].astype(str))
-        reason = reason.mask(~blocked["decision"].isin(["approved", "edited"]), blocked["decision"].fillna("no approval").astype(str))
+        reason = reason.mask(~blocked["decision"].isin(SENDABLE_DECISIONS), blocked["decision"].fillna("no approval").astype(str))
         frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
         with con_factory() as con:
             store.update_sends(con, frame, ["status", "error_message", "updated_at"])

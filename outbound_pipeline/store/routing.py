@@ -7,9 +7,8 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from outbound_pipeline.store.views import with_views
-
-APPROVED = "('approved', 'edited')"
+from outbound_pipeline.domain.outbox import QUEUED_STATUSES, SENDABLE_DECISIONS
+from outbound_pipeline.store.views import sql_list, with_views
 
 # Per recipient: statuses, current step (its latest draft), that step's decision and send, what the send's
 # events say (`engaged`: opened, clicked or read; `undelivered`: failed, undelivered or bounced), its latest reply.
@@ -57,8 +56,8 @@ def approved_unsent(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: int
     where = "" if touch is None else f"AND d.touch = {int(touch)}"
     rows = con.execute(f"""
         SELECT d.touch, count(*) FROM drafts d JOIN approvals a USING (draft_id)
-        WHERE d.campaign_id = ? {where} AND a.decision IN {APPROVED}
-          AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.draft_id = d.draft_id AND s.status NOT IN ('pending', 'sending'))
+        WHERE d.campaign_id = ? {where} AND a.decision IN {sql_list(SENDABLE_DECISIONS)}
+          AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.draft_id = d.draft_id AND s.status NOT IN {sql_list(QUEUED_STATUSES)})
         GROUP BY d.touch
     """, [campaign_id]).fetchall()
     return {int(t): int(n) for t, n in rows}

@@ -13,12 +13,13 @@ import duckdb
 import pandas as pd
 
 from outbound_pipeline.domain.funnel import FAILED_EVENTS
+from outbound_pipeline.domain.outbox import QUEUED_STATUSES, SENDABLE_DECISIONS
 from outbound_pipeline.domain.retry import WINDOW_CLOSED
-from outbound_pipeline.store.views import is_event, with_views
+from outbound_pipeline.store.views import is_event, sql_list, with_views
 from outbound_pipeline.store.warehouse import insert_new, update_from
 
-APPROVED = "('approved', 'edited')"  # the decisions that let a draft go out
-QUEUED = "('pending', 'sending')"  # in the outbox: not handed over yet, or handed over with no answer recorded
+APPROVED = sql_list(SENDABLE_DECISIONS)
+QUEUED = sql_list(QUEUED_STATUSES)
 
 
 # --------------------------------------------------------------------------- the outbox
