@@ -16,9 +16,20 @@ from outbound_pipeline.http.app import create_app
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.runner import TRACK
 from tests.conftest import add_campaign
-from tests.track.helpers import CLEO, SECRET, TOKEN, ingest_landed, later, resend_request, seed_campaign, seed_leads, seed_sends, send_row
-from tests.track.test_reactions import _land, _reply, _rows
-from tests.track.test_webhooks_to_tables import Clock
+from tests.defs.s6_track.helpers import (
+    CLEO,
+    SECRET,
+    TOKEN,
+    ingest_landed,
+    later,
+    resend_request,
+    seed_campaign,
+    seed_leads,
+    seed_sends,
+    send_row,
+)
+from tests.defs.s6_track.test_reactions import _land, _reply, _rows
+from tests.defs.s6_track.test_webhooks_to_tables import Clock
 
 KEY = "re_inbound_key"
 OURS = "<snd_cleo_mail@routewise.example>"

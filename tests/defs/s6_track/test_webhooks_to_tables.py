@@ -11,7 +11,7 @@ from outbound_pipeline.engine.dispatch import skip_suppressed
 from outbound_pipeline.http.app import create_app
 from outbound_pipeline.store.views import current_statuses
 from tests.conftest import add_campaign
-from tests.track.helpers import (
+from tests.defs.s6_track.helpers import (
     ANA,
     BEN,
     CLEO,

@@ -13,8 +13,8 @@ from outbound_pipeline.defs.resources import PipelineClock
 from outbound_pipeline.defs.s1_audience.sensors import scheduled_launch_sensor
 from outbound_pipeline.domain.lifecycle import IllegalTransition
 from outbound_pipeline.runner import LAUNCH, TOUCH
-from tests.cadence.helpers import simulate, write_campaign
 from tests.conftest import MONDAY_MORNING, add_campaign
+from tests.defs.s7_cadence.helpers import simulate, write_campaign
 
 
 def one(db, sql: str, params: list | None = None):

@@ -10,7 +10,7 @@ from outbound_pipeline.defs.s6_track.sensors import landing_sensor
 from outbound_pipeline.runner import TRACK
 from outbound_pipeline.store import landing
 from tests.conftest import MONDAY_MORNING, add_campaign
-from tests.track.helpers import later
+from tests.defs.s6_track.helpers import later
 
 
 def test_sensor_tick_during_a_writing_run(driver, instance, workdir, db):

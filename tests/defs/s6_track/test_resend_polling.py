@@ -15,9 +15,9 @@ from werkzeug import Request, Response
 from outbound_pipeline.defs.resources import InboxService, PipelineClock
 from outbound_pipeline.defs.s6_track.sensors import inbound_poll_sensor
 from outbound_pipeline.store import landing
-from tests.track.helpers import ingest_landed, later
-from tests.track.test_reactions import _rows
-from tests.track.test_resend_inbound import EMAIL_ID, KEY, THEIRS, _webhook, received_email, world  # noqa: F401 (fixture)
+from tests.defs.s6_track.helpers import ingest_landed, later
+from tests.defs.s6_track.test_reactions import _rows
+from tests.defs.s6_track.test_resend_inbound import EMAIL_ID, KEY, THEIRS, _webhook, received_email, world  # noqa: F401 (fixture)
 
 NEWER = "b3f1a2c4-0000-4000-8000-000000000002"
 EARLIER = "b3f1a2c4-0000-4000-8000-000000000001"

@@ -15,8 +15,8 @@ from outbound_pipeline.providers.base import OutboundMessage, SendResult
 from outbound_pipeline.runner import LAUNCH
 from outbound_pipeline.store import warehouse
 from outbound_pipeline.store.campaigns import campaign_spec
-from tests.cadence.helpers import simulate, write_campaign
 from tests.conftest import MONDAY_MORNING, add_campaign
+from tests.defs.s7_cadence.helpers import simulate, write_campaign
 
 
 def test_campaign_file_sensor_adds_a_partition_per_valid_file_and_reports_invalid_ones(workdir, instance):

@@ -15,7 +15,7 @@ from outbound_pipeline.defs.s6_track.sensors import inbound_poll_sensor
 from outbound_pipeline.providers.inbox_imap import ImapInbox
 from outbound_pipeline.providers.messaging_twilio import TwilioMessaging
 from outbound_pipeline.store import landing
-from tests.track.imap_server import Mailbox, serve
+from tests.defs.s6_track.imap_server import Mailbox, serve
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"

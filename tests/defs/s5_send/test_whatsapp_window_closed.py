@@ -25,7 +25,7 @@ from outbound_pipeline.store import landing
 from outbound_pipeline.store.campaigns import campaign_spec
 from outbound_pipeline.store.warehouse import insert_new
 from tests.conftest import MONDAY_MORNING, add_campaign
-from tests.track.helpers import ingest_landed, later
+from tests.defs.s6_track.helpers import ingest_landed, later
 
 ACCOUNT = "AC" + "3" * 32
 SERVICE = "MG" + "4" * 32

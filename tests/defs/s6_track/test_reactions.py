@@ -12,7 +12,7 @@ from outbound_pipeline.domain.touches import REPLY_TOUCH, touch_key
 from outbound_pipeline.engine.landed import polled_records
 from outbound_pipeline.store import landing
 from tests.conftest import add_campaign
-from tests.track.helpers import ANA, BEN, CLEO, ingest_landed, later, seed_campaign, seed_leads, seed_sends, send_row
+from tests.defs.s6_track.helpers import ANA, BEN, CLEO, ingest_landed, later, seed_campaign, seed_leads, seed_sends, send_row
 
 
 def _reply(reply_id: str, channel: str, sender: str, body: str, at, provider: str = "twilio", refs: list[str] | None = None) -> dict:

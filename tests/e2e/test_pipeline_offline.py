@@ -33,6 +33,7 @@ def test_launch_imports_leads_freezes_audience_and_researches(driver, instance, 
     assert 200 < got["recipients"] < 293
 
 
+@pytest.mark.slow  # the whole demo campaign: run by CI with `./run test -m slow`
 def test_whole_campaign_runs_and_replied_leads_get_no_further_touch(driver, instance, db):
     result = run_demo("demo_drip", instance=instance, db_path=driver.base["warehouse"].path)
     m = result.metrics.set_index("touch")
@@ -76,6 +77,7 @@ def test_rematerialising_partitions_does_not_duplicate_rows(driver, instance, db
     assert len(driver.base["channels"].by_name("offline").accepted_keys()) == ledger_before  # nothing sent twice
 
 
+@pytest.mark.slow  # the whole demo campaign: run by CI with `./run test -m slow`
 def test_demo_is_deterministic(tmp_path, workdir, instance, monkeypatch):
     import dagster as dg
 
@@ -93,6 +95,7 @@ def test_unknown_campaign_partition_fails_clearly(driver, instance):
         driver.run(["campaigns"], MONDAY_MORNING, "no_such_campaign")
 
 
+@pytest.mark.slow  # the whole demo campaign: run by CI with `./run test -m slow`
 def test_demo_stays_offline_even_with_credentials_in_the_environment(workdir, instance, monkeypatch, tmp_path):
     for name in ("TAVILY_API_KEY", "OPENAI_API_KEY", "RESEND_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
         monkeypatch.setenv(name, "real-looking-secret")

@@ -14,9 +14,9 @@ from outbound_pipeline.defs.resources import ChannelService
 from outbound_pipeline.domain.touches import parse_touch_key, touch_key
 from outbound_pipeline.runner import LAUNCH, TOUCH
 from tests.conftest import MONDAY_MORNING, add_campaign
-from tests.review.helpers import launch_review, ledger
-from tests.track.helpers import CLEO, ingest_landed, later, seed_campaign, seed_leads, seed_sends, send_row
-from tests.track.test_reactions import _land, _reply, _rows
+from tests.defs.s4_review.helpers import launch_review, ledger
+from tests.defs.s6_track.helpers import CLEO, ingest_landed, later, seed_campaign, seed_leads, seed_sends, send_row
+from tests.defs.s6_track.test_reactions import _land, _reply, _rows
 
 CAMPAIGN_YAML = """\
 name: {name}

@@ -7,7 +7,7 @@ import pytest
 from outbound_pipeline.providers.channel_offline import OfflineChannel
 from outbound_pipeline.runner import TOUCH
 from tests.conftest import MONDAY_MORNING
-from tests.review.helpers import failure_message, launch_review, ledger
+from tests.defs.s4_review.helpers import failure_message, launch_review, ledger
 
 
 def table(db, sql: str, params: list | None = None):

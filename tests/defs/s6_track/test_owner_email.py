@@ -10,8 +10,8 @@ from werkzeug import Request, Response
 
 from outbound_pipeline.defs.resources import ChannelService
 from outbound_pipeline.runner import TRACK
-from tests.track.helpers import ANA, BEN, ingest_landed, later
-from tests.track.test_reactions import _land, _reply, _rows, seeded  # noqa: F401  (fixture)
+from tests.defs.s6_track.helpers import ANA, BEN, ingest_landed, later
+from tests.defs.s6_track.test_reactions import _land, _reply, _rows, seeded  # noqa: F401  (fixture)
 
 KEY = "re_owner_test_key"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from outbound_pipeline.cli.main import main
-from tests.track.helpers import ANA, BEN, ingest_landed, later
-from tests.track.test_reactions import _land, _reply, _rows, seeded  # noqa: F401  (fixture)
+from tests.defs.s6_track.helpers import ANA, BEN, ingest_landed, later
+from tests.defs.s6_track.test_reactions import _land, _reply, _rows, seeded  # noqa: F401  (fixture)
 
 
 @pytest.fixture

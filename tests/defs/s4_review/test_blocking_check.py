@@ -8,8 +8,8 @@ from outbound_pipeline.domain.review import ReviewRequest
 from outbound_pipeline.engine.review_queue import record_decisions
 from outbound_pipeline.store.warehouse import insert_new
 from tests.conftest import MONDAY_MORNING
-from tests.review.helpers import launch_review, ledger, materialize
-from tests.review.test_modes import draft_ids, table
+from tests.defs.s4_review.helpers import launch_review, ledger, materialize
+from tests.defs.s4_review.test_modes import draft_ids, table
 
 
 def smuggle_into_outbox(db, draft_id: str) -> str:

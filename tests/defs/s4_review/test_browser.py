@@ -22,7 +22,7 @@ from outbound_pipeline import settings
 from outbound_pipeline.defs.partitions import campaign_partitions, touch_partitions
 from outbound_pipeline.runner import LAUNCH, TOUCH, Driver
 from tests.conftest import MONDAY_MORNING
-from tests.review.conftest import write_campaign
+from tests.defs.s4_review.conftest import write_campaign
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -8,8 +8,8 @@ import pytest
 from outbound_pipeline.cli.main import main
 from outbound_pipeline.defs.partitions import touch_partitions
 from tests.conftest import MONDAY_MORNING
-from tests.review.helpers import ledger
-from tests.review.test_modes import draft_ids, handed, table
+from tests.defs.s4_review.helpers import ledger
+from tests.defs.s4_review.test_modes import draft_ids, handed, table
 
 
 @pytest.fixture

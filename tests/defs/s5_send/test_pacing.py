@@ -16,8 +16,8 @@ from outbound_pipeline.providers.concurrency import RateLimiter, map_concurrentl
 from outbound_pipeline.runner import LAUNCH
 from outbound_pipeline.store import warehouse
 from outbound_pipeline.store.campaigns import campaign_spec
-from tests.cadence.helpers import write_campaign
 from tests.conftest import MONDAY_MORNING, add_campaign
+from tests.defs.s7_cadence.helpers import write_campaign
 
 SPEC = parse_campaign("""
 name: paced
