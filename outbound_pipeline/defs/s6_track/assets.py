@@ -10,6 +10,8 @@ from outbound_pipeline.providers.base import ChannelProvider, ReceivedEmails
 from outbound_pipeline.store import events as events_store
 
 GROUP = "s6_track"
+# What tracking reads: sends to attribute events and replies; leads, recipients and campaigns to react to them.
+READS = ["sends", "leads", "recipients", "campaigns"]
 REACTIONS = "Written with delivery_events and replies, in the same transaction, by `track`."
 
 
@@ -37,17 +39,17 @@ def _email_provider(channels: ChannelService) -> ChannelProvider | None:
 @dg.multi_asset(
     name="track",
     specs=[
-        dg.AssetSpec("delivery_events", deps=["sends"], group_name=GROUP, kinds={"duckdb"},
+        dg.AssetSpec("delivery_events", deps=READS, group_name=GROUP, kinds={"duckdb"},
                      description="What happened to each message: sent, delivered, opened, read, bounced, opted out, failed."),
-        dg.AssetSpec("replies", deps=["sends"], group_name=GROUP, kinds={"duckdb"},
+        dg.AssetSpec("replies", deps=READS, group_name=GROUP, kinds={"duckdb"},
                      description="Inbound replies with their intent; a reply ends the lead's sequence and notifies its owner."),
-        dg.AssetSpec("suppressions", deps=["sends"], group_name=GROUP, kinds={"duckdb"},
+        dg.AssetSpec("suppressions", deps=READS, group_name=GROUP, kinds={"duckdb"},
                      description="Leads and addresses never to contact again (opt-outs, hard bounces, complaints). " + REACTIONS),
-        dg.AssetSpec("inbound_windows", deps=["sends"], group_name=GROUP, kinds={"duckdb"},
+        dg.AssetSpec("inbound_windows", deps=READS, group_name=GROUP, kinds={"duckdb"},
                      description="Each lead's latest inbound WhatsApp message (the 24-hour window). " + REACTIONS),
-        dg.AssetSpec("tickets", deps=["sends"], group_name=GROUP, kinds={"duckdb"},
+        dg.AssetSpec("tickets", deps=READS, group_name=GROUP, kinds={"duckdb"},
                      description="A ticket per reply that needs a person (human reply mode). " + REACTIONS),
-        dg.AssetSpec("notifications", deps=["sends"], group_name=GROUP, kinds={"duckdb"},
+        dg.AssetSpec("notifications", deps=READS, group_name=GROUP, kinds={"duckdb"},
                      description="One notification per reply for the lead's owner, emailed when an email provider is set. " + REACTIONS),
     ],
     pool="duckdb",
