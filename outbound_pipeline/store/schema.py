@@ -21,7 +21,7 @@ TABLES: dict[str, str] = {
         timezone      VARCHAR,               -- IANA zone, from the file or inferred from the phone
         owner_email   VARCHAR,               -- who hears about replies
         custom_vars   VARCHAR NOT NULL,      -- JSON object of columns beyond the known ones
-        status        VARCHAR NOT NULL,      -- active | invalid | bounced | opted_out
+        status        VARCHAR NOT NULL,      -- active | invalid (hard bounce, complaint, invalid number) | opted_out
         status_reason VARCHAR,
         imported_at   TIMESTAMP NOT NULL
     """,

@@ -40,7 +40,7 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
     "leads": {
         "phone": [pa.Check.str_matches(E164)],
         "email": [pa.Check.str_contains("@")],
-        "status": [_isin("active", "invalid", "bounced", "opted_out")],
+        "status": [_isin("active", "invalid", "opted_out")],
         "first_name": [pa.Check.str_length(min_value=1)],
     },
     "campaigns": {
