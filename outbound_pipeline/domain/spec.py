@@ -13,6 +13,7 @@ CHANNELS: tuple[Channel, ...] = ("email", "whatsapp", "sms")  # every channel a 
 _DELAY = re.compile(r"^\s*(\d+)\s*(m|min|h|d|bd)\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_STEPS = 100  # a campaign longer than this is a mistake; it also bounds the step-graph checks
 
 
 def parse_delay(text: str | int) -> tuple[int, str]:
@@ -172,7 +173,7 @@ class CampaignSpec(_Strict):
     from_name: str | None = None
     audience: Audience
     sending_window: SendingWindow = Field(default_factory=SendingWindow)
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     batch_spot_check: int = Field(default=5, ge=0)
     end_after: str | None = None  # oneshot: the campaign ends this long after launch (same units as delays)
     retry_attempts: int = Field(default=0, ge=0, le=10)
@@ -231,27 +232,30 @@ class CampaignSpec(_Strict):
         return [(None, touch + 1)]
 
     def _cycle(self) -> list[str]:
-        """The first cycle in the step graph, as step names, or []."""
+        """The first cycle in the step graph, as step names, or [].
+
+        Depth-first with an explicit stack, so a long chain of steps cannot exhaust Python's recursion limit.
+        """
         names = self.step_names
-        state: dict[int, str] = {}
-
-        def visit(touch: int, path: list[int]) -> list[int]:
-            state[touch] = "open"
-            for _, nxt in self.successors(touch):
-                if state.get(nxt) == "open":
-                    return [*path[path.index(nxt):], nxt] if nxt in path else [touch, nxt]
-                if nxt not in state:
-                    found = visit(nxt, [*path, nxt])
-                    if found:
-                        return found
-            state[touch] = "done"
-            return []
-
-        for touch in range(1, len(self.steps) + 1):
-            if touch not in state:
-                found = visit(touch, [touch])
-                if found:
-                    return [names[t - 1] for t in found]
+        done: set[int] = set()
+        for start in range(1, len(self.steps) + 1):
+            if start in done:
+                continue
+            path, on_path = [start], {start}
+            pending = [iter([t for _, t in self.successors(start)])]
+            while pending:
+                nxt = next(pending[-1], None)
+                if nxt is None:
+                    pending.pop()
+                    finished = path.pop()
+                    on_path.discard(finished)
+                    done.add(finished)
+                elif nxt in on_path:
+                    return [names[t - 1] for t in [*path[path.index(nxt):], nxt]]
+                elif nxt not in done:
+                    path.append(nxt)
+                    on_path.add(nxt)
+                    pending.append(iter([t for _, t in self.successors(nxt)]))
         return []
 
     @property

@@ -30,3 +30,23 @@ def test_due_touch_sensor_requests_the_touches_the_cadence_plan_found(driver, in
         repeat = due_touch_sensor(again)
     again_requested = repeat.run_requests if hasattr(repeat, "run_requests") else list(repeat or [])
     assert not [r for r in again_requested if isinstance(r, dg.RunRequest)]  # one plan, one request
+
+
+def test_a_campaign_file_that_breaks_the_loader_never_stops_the_others(workdir, instance):
+    from outbound_pipeline.defs.resources import CampaignCatalog
+    from outbound_pipeline.defs.s1_audience.sensors import campaign_file_sensor
+    from tests.defs.s7_cadence.helpers import write_campaign
+
+    write_campaign(workdir, "aaa_long", type="drip", steps=[{"name": f"s{i}", "intent": "introduce", "next": [{"goto": f"s{i + 1}"}]}
+                                                            for i in range(1, 1000)] + [{"name": "s1000", "intent": "introduce"}])
+    write_campaign(workdir, "spring", type="drip", steps=[{"name": "intro", "intent": "introduce"}])
+    (workdir / "campaigns" / "bomb.yaml").write_text("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True)), encoding="utf-8")
+    context = dg.build_sensor_context(instance=instance, resources={"catalog": CampaignCatalog(campaigns_dir=str(workdir / "campaigns"))})
+    result = campaign_file_sensor(context)
+    [request] = result.dynamic_partitions_requests
+    assert list(request.partition_keys) == ["demo_drip", "spring"]
+    reason = result.skip_reason.skip_message
+    assert "2 invalid campaign file(s)" in reason
+    assert "aaa_long.yaml: the campaign has 1000 steps; a campaign may have at most 100" in reason
+    assert "bomb.yaml: the campaign file expands to more than 50,000 values" in reason

@@ -4,7 +4,8 @@
 `campaigns` partition for every valid campaign file that has none yet. It requests no run:
 launching stays an explicit act (`launch_job` on the partition in the UI, or
 `outbound campaign launch`). A file that does not load is named in the sensor's skip reason
-and log with the loader's error (file and field), and gets no partition until it is fixed.
+and log with the loader's error (file and field), and gets no partition until it is fixed;
+the other files are added all the same, whatever is wrong with that one.
 """
 
 
@@ -31,6 +32,9 @@ def scan_campaign_files(directory: str | Path) -> tuple[list[str], list[str]]:
             spec = load_campaign_file(path)
         except CampaignSpecError as exc:
             errors.append(str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - the loader's own defect must not hide the other files
+            errors.append(f"{path}: could not be loaded: {type(exc).__name__}: {exc}")
             continue
         if spec.name not in names:
             names.append(spec.name)
