@@ -7,8 +7,9 @@ The protocol, per chunk of messages:
 4. results are written back (`sent` / `failed`) and committed.
 
 A crash between 2 and 4 leaves rows in `sending`. The next run asks the provider
-whether it already accepted each one (`lookup`) and only sends what it did not,
-again under the same idempotency key, so nothing is ever sent twice.
+whether it already accepted each one (`reconcile`, else `lookup`) and only sends what it
+did not, again under the same idempotency key, so nothing is ever sent twice. A row the
+provider cannot answer for stays in `sending` until a later run can ask again.
 
 Admitted messages are paced per channel (`pacing.py`): every concurrent call of the run waits
 on its channel's shared rate limiter before reaching the provider.
@@ -118,6 +119,39 @@ def results_frame(results: list[SendResult], now: datetime) -> pd.DataFrame:
     })
 
 
+def _accepted(provider: ChannelProvider, message: OutboundMessage) -> SendResult | None:
+    """The provider's own record of `message`: a result, None when it never accepted it, raising when it cannot tell.
+
+    Providers that can be unsure (Twilio's list unreachable, a Resend key past its lifetime) say so through
+    `reconcile`; `lookup` folds "unknown" into None, which is only safe to act on for providers without `reconcile`.
+    """
+    reconcile = getattr(provider, "reconcile", None)
+    return reconcile(message) if callable(reconcile) else provider.lookup(message)
+
+
+def reconcile_in_flight(provider_named: Callable[[str], ChannelProvider], in_flight: pd.DataFrame, spec: CampaignSpec,
+                        stats: DispatchStats) -> tuple[list[SendResult], set[str]]:
+    """Crash recovery: rows left in `sending` may already be with the provider.
+
+    Returns what the provider already accepted, and the send ids it could not answer for: those stay in
+    `sending` (listed in `stats.uncertain`) and are neither recorded nor sent again in this run, since
+    sending one the provider did accept would deliver it twice. The rest go out again as usual.
+    """
+    recovered: list[SendResult] = []
+    unknown: set[str] = set()
+    for row in in_flight.itertuples(index=False):
+        message = to_message(row, spec, sent_at=cast(datetime, row.updated_at))  # marked `sending` then
+        try:
+            found = _accepted(provider_named(str(row.provider)), message)
+        except Exception as exc:
+            unknown.add(row.send_id)
+            stats.uncertain.append(f"{row.send_id}: not reconciled: {exc}")
+            continue
+        if found is not None:
+            recovered.append(found)
+    return recovered, unknown
+
+
 def skip_suppressed(con_factory: Callable, rows: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, int]:
     """Mark rows whose lead or address is on the suppression list (opt-outs, complaints...) `suppressed`; return the rest."""
     if rows.empty:
@@ -144,18 +178,12 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     if rows.empty:
         return stats
 
-    # Crash recovery: rows left in `sending` may already be with the provider.
-    in_flight = rows[rows["status"] == "sending"]
-    recovered: list[SendResult] = []
-    for row in in_flight.itertuples(index=False):
-        found = provider_named(str(row.provider)).lookup(to_message(row, spec, sent_at=cast(datetime, row.updated_at)))  # marked `sending` then
-        if found is not None:
-            recovered.append(found)
+    recovered, unknown = reconcile_in_flight(provider_named, rows[rows["status"] == "sending"], spec, stats)
     if recovered:
         with con_factory() as con:
             store.update_sends(con, results_frame(recovered, now), RESULT_COLUMNS)
         stats.reconciled = len(recovered)
-        rows = rows[~rows["send_id"].isin({r.send_id for r in recovered})]
+    rows = rows[~rows["send_id"].isin({r.send_id for r in recovered} | unknown)]
 
     rows, stats.suppressed = skip_suppressed(con_factory, rows, now)
     approved = rows["decision"].isin(SENDABLE_DECISIONS)

@@ -259,7 +259,7 @@ class ResendEmail:
             return self._outcome(message, exc)
         return self._sent(message, response.get("id"))
 
-    def lookup(self, message: OutboundMessage) -> SendResult | None:
+    def reconcile(self, message: OutboundMessage) -> SendResult | None:
         """Did Resend accept this send? Found by replaying it with the same idempotency key.
 
         Resend has no search by our key, but answers a repeated key with the original
@@ -268,15 +268,20 @@ class ResendEmail:
         outbox wanted (the send was approved and recorded before the crash). The payload
         is rebuilt deterministically, so it matches; if it does not (edited meanwhile),
         Resend answers 409 and we report the send as already made. Keys expire after
-        24 h, so for a send older than 23 h we answer None (unknown) rather than risk a
-        second email.
+        24 h, so for a send older than 23 h, and when Resend cannot be asked, this raises
+        ProviderError (unknown) rather than risk a second email.
         """
         if message.sent_at is not None:
             sent_at = message.sent_at if message.sent_at.tzinfo else message.sent_at.replace(tzinfo=UTC)
             if self._clock() - sent_at > IDEMPOTENCY_WINDOW:
-                return None
+                raise ProviderError(self.name, "idempotency_window_passed",
+                                    f"send {message.send_id} was attempted over {IDEMPOTENCY_WINDOW} ago: its key may have expired")
+        return self.send(message)
+
+    def lookup(self, message: OutboundMessage) -> SendResult | None:
+        """`reconcile`, with an unknown outcome folded into None."""
         try:
-            return self.send(message)
+            return self.reconcile(message)
         except ProviderError:
             return None
 

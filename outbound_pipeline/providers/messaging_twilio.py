@@ -421,12 +421,13 @@ class TwilioMessaging:
                 return item
         return None
 
-    def lookup(self, message: OutboundMessage) -> SendResult | None:
+    def reconcile(self, message: OutboundMessage) -> SendResult | None:
         """Did Twilio already accept this send? Reconciled by listing messages to the recipient.
 
         Twilio has no idempotency key, so we match on recipient, time (since `sent_at`)
         and content: the exact body, or for a template the lead's values inside the
-        rendered text. None when nothing matches or Twilio cannot be asked.
+        rendered text. None when Twilio's list has no such message; ProviderError when
+        Twilio cannot be asked, since sending again then could deliver twice.
         """
         if message.channel == "whatsapp":
             match = self._whatsapp_match(message)
@@ -437,14 +438,23 @@ class TwilioMessaging:
 
         try:
             found = self._find(message, match)
-        except (TwilioException, requests.RequestException):
-            return None
+        except TwilioException as exc:
+            raise ProviderError(self.name, str(_code(exc)) if _code(exc) else None, _message_text(exc), _status(exc)) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(self.name, "connection", str(exc)) from exc
         if found is None:
             return None
         if message.channel == "sms":
             segments = count_segments(message.body)[1]
             return self._result(message, found, segments=segments, cost=segments * self.sms_price_per_segment_usd, flags=[])
         return self._result(message, found, segments=None, cost=self.whatsapp_price_usd, flags=[])
+
+    def lookup(self, message: OutboundMessage) -> SendResult | None:
+        """`reconcile`, with "Twilio cannot be asked" folded into None (unknown)."""
+        try:
+            return self.reconcile(message)
+        except ProviderError:
+            return None
 
     # ------------------------------------------------------------------ events
 
