@@ -182,3 +182,23 @@ def sniff_delimiter(sample: str) -> str:
         if score > best_score:
             best, best_score = delimiter, score
     return best
+
+
+# A cell a spreadsheet would run: `=...` always; `+`, `-` or `@` when what follows is not a plain number or phone
+# and carries a call, a sheet reference or a DDE pipe (`@SUM(A1)`, `+cmd|' /C calc'!A0`, `-2+3+HYPERLINK(...)`).
+FORMULA_START = ("=", "+", "-", "@")
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9\s().,/-]*$")
+_FORMULA_MARKS = re.compile(r"[(!|=]")
+
+
+def looks_like_formula(value: str) -> bool:
+    """Whether a cell reads as a spreadsheet formula rather than data; such text is never put into a message as written.
+
+    `+1 555 0100` and `-12.5` are data; `=HYPERLINK("http://x","click")`, `@SUM(A1:A9)` and `+cmd|'/C calc'!A0` are formulas.
+    """
+    text = value.lstrip()
+    if not text.startswith(FORMULA_START):
+        return False
+    if text.startswith("="):
+        return True
+    return not _PLAIN_NUMBER.match(text) and bool(_FORMULA_MARKS.search(text))

@@ -1,18 +1,21 @@
-"""Read a lead list (CSV or CRM extract) into clean leads and reported rejects.
+"""Read a contact file (CSV or CRM extract) into clean leads and reported lines.
 
-Every input line ends up in exactly one place: a lead, or a reject with its line
-number and reason. Nothing is dropped silently.
+Every row ends up in exactly one place: imported as a lead (perhaps with a field-level warning),
+skipped as a duplicate, or rejected, each with its line number and reason; rows read = imported +
+skipped + rejected. A broken line (an unterminated quote, say) is reported on its own and reading goes
+on at the next line, so one stray quote never swallows the rest of the file. Nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -20,34 +23,89 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import timezone as phone_timezone
 
+from outbound_pipeline.domain.contact_csv import (
+    FULL_NAME,
+    canonical_header,
+    decode_lead_file,
+    describe_duplicates,
+    duplicate_headers,
+    looks_like_formula,
+    sniff_delimiter,
+    with_split_name,
+)
 from outbound_pipeline.ids import stable_id
 
 KNOWN = ("first_name", "last_name", "email", "phone", "company", "role", "country", "timezone", "owner_email")
-ALIASES = {
-    "firstname": "first_name", "first": "first_name", "given_name": "first_name", "name": "first_name",
-    "lastname": "last_name", "last": "last_name", "surname": "last_name", "family_name": "last_name",
-    "e_mail": "email", "email_address": "email", "mail": "email",
-    "mobile": "phone", "phone_number": "phone", "mobile_phone": "phone", "whatsapp": "phone", "telephone": "phone",
-    "organisation": "company", "organization": "company", "account": "company", "company_name": "company",
-    "title": "role", "job_title": "role", "position": "role",
-    "country_code": "country", "tz": "timezone", "time_zone": "timezone", "owner": "owner_email", "lead_owner": "owner_email",
-}
+# What happened to a reported line: imported with a field left out, skipped as a duplicate, or not imported at all.
+WARNING, SKIPPED, REJECTED = "warning", "skipped", "rejected"
+KINDS = (WARNING, SKIPPED, REJECTED)
+T = TypeVar("T")
 
 
 class LeadListError(ValueError):
-    """The file as a whole cannot be read as a lead list (missing, not text, no usable header)."""
+    """The file as a whole cannot be read as a lead list (missing, empty, no usable header, a column named twice)."""
 
 
 @dataclass(frozen=True)
 class ImportResult:
+    """The leads of a file, its reported lines (`lead_rejects` rows of kind warning, skipped or rejected) and file-level warnings."""
+
     leads: pd.DataFrame
     rejects: pd.DataFrame
     lines_read: int
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, kind: str) -> int:
+        return 0 if self.rejects.empty else int((self.rejects["kind"] == kind).sum())
+
+    @property
+    def imported(self) -> int:
+        return len(self.leads)
+
+    @property
+    def skipped(self) -> int:
+        return self.count(SKIPPED)
+
+    @property
+    def rejected(self) -> int:
+        return self.count(REJECTED)
+
+    @property
+    def warned(self) -> int:
+        return self.count(WARNING)
+
+    @property
+    def invalid_phones(self) -> int:
+        """Imported phones in E.164 form that `phonenumbers` does not know as assigned (fictional 555 numbers, say)."""
+        return 0 if self.leads.empty else int((self.leads["phone"].notna() & ~self.leads["phone_valid"].fillna(True).astype(bool)).sum())
+
+    def summary(self) -> dict[str, int]:
+        """Rows read, imported, skipped and rejected (read = imported + skipped + rejected), plus warnings and unverified phones."""
+        return {"read": self.lines_read, "imported": self.imported, "skipped": self.skipped, "rejected": self.rejected,
+                "warnings": self.warned, "phones_not_valid": self.invalid_phones}
 
 
 def normalise_header(name: str) -> str:
-    key = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-    return ALIASES.get(key, key)
+    """The lead field a header names (aliases of sales tools and phone systems), else its own key: a custom variable."""
+    return canonical_header(name)
+
+
+def parse_phone(raw: str, region: str) -> tuple[str, bool]:
+    """(E.164, valid) of a phone number that has a possible length for its region; raises ValueError with a reason otherwise.
+
+    `valid` is whether `phonenumbers` knows the number as assigned: a fictional +1 555 number is possible but not valid,
+    so it imports flagged rather than being refused.
+    """
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"phone {raw!r} cannot be parsed: {exc}") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(f"phone {raw!r} is not a possible number for region {region}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), phonenumbers.is_valid_number(number)
 
 
 def normalise_phone(raw: str, region: str) -> str:
@@ -106,94 +164,207 @@ def infer_timezone(given: str, phone: str | None, country: str | None = None) ->
     return MAIN_ZONE.get(country or "")
 
 
-def _read_rows(text: str) -> tuple[list[str], list[tuple[int, list[str] | None, str | None]]]:
-    """(header, [(line_number, fields or None, error)]) keeping physical line numbers."""
-    reader = csv.reader(io.StringIO(text), strict=True)
+
+
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
+
+
+class _LineFeed:
+    """The file's physical lines for csv.reader, with a position that can be moved back to resynchronise after a broken line.
+
+    NUL bytes are removed as lines are handed out; the lines that had one are remembered for a warning.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = _PHYSICAL_LINE.findall(text)
+        self.pos = 0
+        self.nul_lines: set[int] = set()
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        line = self.lines[self.pos]
+        self.pos += 1
+        if "\x00" in line:
+            self.nul_lines.add(self.pos)
+            line = line.replace("\x00", "")
+        return line
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int                   # physical line the row starts on (the header is line 1)
+    fields: list[str] | None    # None: the line could not be read as CSV
+    error: str | None = None
+    had_nul: bool = False
+
+
+def read_rows(text: str, delimiter: str = ",") -> tuple[list[str], list[_Row]]:
+    """(header, rows) with physical line numbers; blank lines are left out.
+
+    A row that cannot be parsed, or a quoted field that runs over several lines and leaves the row with the
+    wrong number of fields (an unterminated quote), is reported on its first line, and reading starts again
+    on the line after it: one broken quote costs one row, not the rest of the file. A quoted field that spans
+    lines and closes properly (a note with a line break) is an ordinary row.
+    """
+    feed = _LineFeed(text)
+    reader = csv.reader(feed, delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         raise LeadListError("the file is empty: expected a header line") from None
     except csv.Error as exc:
         raise LeadListError(f"line 1: the header is not valid CSV: {exc}") from None
-    rows: list[tuple[int, list[str] | None, str | None]] = []
-    while True:
-        start = reader.line_num + 1
+    if feed.pos > 1:
+        raise LeadListError("line 1: the header has a quote that is not closed on its line; fix the header and import again")
+    rows: list[_Row] = []
+    while feed.pos < len(feed.lines):
+        start = feed.pos
         try:
             fields = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            rows.append((start, None, f"malformed CSV: {exc}"))
-            break  # the reader cannot resynchronise after a broken quote; the rest is in this reject
+            rows.append(_Row(start + 1, None, _broken(start + 1, str(exc))))
+            feed.pos = start + 1
+            continue
+        spanned = feed.pos - start
+        if spanned > 1 and len(fields) != len(header):
+            rows.append(_Row(start + 1, None, _broken(start + 1, f"a quoted field runs over {spanned} lines and leaves {len(fields)} "
+                                                                   f"fields instead of {len(header)}")))
+            feed.pos = start + 1
+            continue
         if not any(f.strip() for f in fields):
-            continue  # blank line, nothing to import or report
-        rows.append((start, fields, None))
+            continue
+        had_nul = any(line in feed.nul_lines for line in range(start + 1, feed.pos + 1))
+        rows.append(_Row(start + 1, fields, None, had_nul))
     return header, rows
 
 
-def import_lead_list(path: str | Path, default_region: str = "US", imported_at: datetime | None = None) -> ImportResult:
-    """Parse, validate and de-duplicate a lead list. Raises LeadListError only for whole-file problems."""
-    path = Path(path)
+def _broken(line: int, detail: str) -> str:
+    if "unexpected end of data" in detail or "field larger than field limit" in detail:
+        detail = "a quote opened on this line is never closed (or a field runs longer than the CSV field limit)"
+    return f"malformed CSV on line {line}: {detail}; this line is left out and reading resumes on line {line + 1}"
+
+
+def read_text(path: Path) -> tuple[str, list[str]]:
+    """The file's text and warnings about its encoding; whole-file problems raise LeadListError."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise LeadListError(f"lead list {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise LeadListError(f"lead list {path} is not UTF-8 text (byte {exc.start}); export it as UTF-8 CSV") from None
-    raw_header, rows = _read_rows(text)
+    except IsADirectoryError:
+        raise LeadListError(f"lead list {path} is a directory, not a file") from None
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")) and data.count(b"\x00") > len(data[:4096]) // 4:
+        raise LeadListError(f"lead list {path} is not a text file (it is mostly NUL bytes); export it as CSV")
+    return decode_lead_file(data)
+
+
+def import_lead_list(path: str | Path, default_region: str = "US", imported_at: datetime | None = None) -> ImportResult:
+    """Parse, validate and de-duplicate a contact file. Raises LeadListError only for whole-file problems.
+
+    Encodings other than UTF-8 and semicolon- or tab-separated files are read, with a file-level warning.
+    """
+    path = Path(path)
+    text, warnings = read_text(path)
+    delimiter = sniff_delimiter(text[:65536])
+    if delimiter != ",":
+        warnings.append(f"the file is {'semicolon' if delimiter == ';' else 'tab'}-separated; read with that delimiter")
+    raw_header, rows = read_rows(text, delimiter)
+    duplicates = duplicate_headers(raw_header)
+    if duplicates:
+        raise LeadListError(f"lead list {path.name}: {describe_duplicates(duplicates)}; rename or remove one of each and import again")
     header = [normalise_header(h) for h in raw_header]
-    if "first_name" not in header or not ({"email", "phone"} & set(header)):
-        raise LeadListError(f"lead list {path}: header needs first_name and email or phone; found {', '.join(raw_header)}")
-    imported_at = imported_at or datetime.now().replace(microsecond=0)
-    source = path.name
-    leads: list[dict] = []
-    rejects: list[dict] = []
-    seen: dict[str, int] = {}
+    if not ({"first_name", FULL_NAME} & set(header)) or not ({"email", "phone"} & set(header)):
+        raise LeadListError(f"lead list {path}: header needs a name (first_name or name) and email or phone; found {', '.join(raw_header)}")
+    return _LeadReader(path.name, default_region, imported_at or datetime.now().replace(microsecond=0), warnings).read(header, rows)
 
-    def reject(line: int, reason: str, raw: object) -> None:
-        rejects.append({"source_list": source, "line_number": line, "reason": reason, "raw": json.dumps(raw, ensure_ascii=False), "imported_at": imported_at})
 
-    for line, fields, error in rows:
-        if fields is None:
-            reject(line, error or "malformed CSV", text.splitlines()[line - 1 :][:3])
-            continue
+class _LeadReader:
+    """Turns parsed rows into leads and reported lines; one instance per file."""
+
+    def __init__(self, source: str, default_region: str, imported_at: datetime, warnings: list[str]) -> None:
+        self.source, self.default_region, self.imported_at, self.warnings = source, default_region, imported_at, warnings
+        self.leads: list[dict] = []
+        self.reports: list[dict] = []
+        self.seen: dict[str, int] = {}
+
+    def report(self, line: int, kind: str, reasons: list[str], raw: object) -> None:
+        self.reports.append({"source_list": self.source, "line_number": line, "reason": "; ".join(reasons), "kind": kind,
+                             "raw": json.dumps(raw, ensure_ascii=False), "imported_at": self.imported_at})
+
+    def read(self, header: list[str], rows: list[_Row]) -> ImportResult:
+        for row in rows:
+            self.row(header, row)
+        if self.warnings:
+            self.report(1, WARNING, self.warnings, {"file": self.source})
+        leads = pd.DataFrame(self.leads)
+        if not leads.empty:
+            leads["phone_valid"] = leads["phone_valid"].astype("boolean")
+        rejects = pd.DataFrame(self.reports, columns=["source_list", "line_number", "reason", "kind", "raw", "imported_at"])
+        return ImportResult(leads, rejects, lines_read=len(rows), warnings=list(self.warnings))
+
+    def row(self, header: list[str], row: _Row) -> None:
+        if row.fields is None:
+            self.report(row.line, REJECTED, [row.error or "malformed CSV"], {"line": row.line})
+            return
+        fields = row.fields
+        if len(fields) > len(header) and not any(f.strip() for f in fields[len(header):]):
+            fields = fields[:len(header)]  # trailing empty cells a spreadsheet added
         if len(fields) != len(header):
-            reject(line, f"expected {len(header)} fields, found {len(fields)}", fields)
-            continue
+            self.report(row.line, REJECTED, [f"expected {len(header)} fields, found {len(fields)}"], fields)
+            return
+        notes = ["a NUL byte was removed from the row"] if row.had_nul else []
         record = {k: v.strip() for k, v in zip(header, fields, strict=True)}
-        problems = []
+        for key, value in record.items():
+            if value and looks_like_formula(value):
+                notes.append(f"{key} {value[:40]!r} looks like a spreadsheet formula and was left out")
+                record[key] = ""
+        record = with_split_name(record)
         if not record.get("first_name"):
-            problems.append("first_name is empty")
-        email = phone = None
-        if record.get("email"):
-            try:
-                email = normalise_email(record["email"])
-            except ValueError as exc:
-                problems.append(str(exc))
-        country = (record.get("country") or default_region).upper()
-        if record.get("phone"):
-            try:
-                phone = normalise_phone(record["phone"], country if len(country) == 2 else default_region)
-            except ValueError as exc:
-                problems.append(str(exc))
-        if not problems and not email and not phone:
-            problems.append("no email and no phone: the lead cannot be reached")
-        if problems:
-            reject(line, "; ".join(problems), record)
-            continue
-        identity = (email or "").lower() or phone
-        duplicate_of = seen.get(f"e:{email.lower()}" if email else "") or seen.get(f"p:{phone}" if phone else "")
-        if duplicate_of:
-            reject(line, f"duplicate of line {duplicate_of} (same {'email' if email and seen.get('e:' + email.lower()) else 'phone'})", record)
-            continue
+            self.report(row.line, REJECTED, ["first_name is empty", *notes], record)
+            return
+        country = (record.get("country") or self.default_region).upper()
+        region = country if len(country) == 2 else self.default_region
+        email, email_problem = _checked(normalise_email, record.get("email", ""))
+        phone_parts, phone_problem = _checked(lambda raw: parse_phone(raw, region), record.get("phone", ""))
+        problems = [p for p in (email_problem, phone_problem) if p]
+        if not email and not phone_parts:
+            self.report(row.line, REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + notes, record)
+            return
+        phone, phone_valid = phone_parts if phone_parts else (None, None)
+        notes = [f"{p}: the lead is kept with its {'phone' if p is email_problem else 'email'}" for p in problems] + notes
+        duplicate = self.duplicate_of(email, phone)
+        if duplicate:
+            self.report(row.line, SKIPPED, [duplicate, *notes], record)
+            return
         if email:
-            seen[f"e:{email.lower()}"] = line
+            self.seen[f"e:{email.lower()}"] = row.line
         if phone:
-            seen[f"p:{phone}"] = line
+            self.seen[f"p:{phone}"] = row.line
+        if notes:
+            self.report(row.line, WARNING, notes, record)
+        self.leads.append(self.lead(record, row.line, email, phone, phone_valid, country))
+
+    def duplicate_of(self, email: str | None, phone: str | None) -> str | None:
+        by_email = self.seen.get(f"e:{email.lower()}") if email else None
+        by_phone = self.seen.get(f"p:{phone}") if phone else None
+        if by_email:
+            return f"duplicate of line {by_email} (same email)"
+        if by_phone:
+            return f"duplicate of line {by_phone} (same phone)"
+        return None
+
+    def lead(self, record: dict[str, str], line: int, email: str | None, phone: str | None, phone_valid: bool | None,
+             country: str) -> dict:
         custom = {k: v for k, v in record.items() if k not in KNOWN and v != ""}
-        leads.append({
-            "lead_id": stable_id("lead", identity),
-            "source_list": source,
+        region = country if len(country) == 2 else None
+        return {
+            "lead_id": lead_id_for(email, phone),
+            "source_list": self.source,
             "source_line": line,
             "first_name": record["first_name"],
             "last_name": record.get("last_name") or None,
@@ -201,12 +372,69 @@ def import_lead_list(path: str | Path, default_region: str = "US", imported_at: 
             "phone": phone,
             "company": record.get("company") or None,
             "role": record.get("role") or None,
-            "country": country if len(country) == 2 else None,
-            "timezone": infer_timezone(record.get("timezone", ""), phone, country if len(country) == 2 else None),
+            "country": region,
+            "timezone": infer_timezone(record.get("timezone", ""), phone, region),
             "owner_email": record.get("owner_email") or None,
             "custom_vars": json.dumps(custom, ensure_ascii=False, sort_keys=True),
             "status": "active",
             "status_reason": None,
-            "imported_at": imported_at,
+            "imported_at": self.imported_at,
+            "phone_valid": phone_valid,
+        }
+
+
+def lead_id_for(email: str | None, phone: str | None) -> str:
+    """A contact's stable id: from its email (case-insensitive) when it has one, else from its phone."""
+    return stable_id("lead", (email or "").lower() or phone)
+
+
+def _checked(parse: Callable[[str], T], raw: str) -> tuple[T | None, str | None]:
+    """(parsed, None), (None, reason) when `parse` refuses the value, (None, None) for an empty value."""
+    if not raw:
+        return None, None
+    try:
+        return parse(raw), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def skip_list_duplicates(result: ImportResult, list_name: str, members: pd.DataFrame) -> ImportResult:
+    """The result with leads already in the list (same contact, email or phone, from another file) moved to skipped lines.
+
+    `members` has the list's current contacts from other files: lead_id, email, phone, source_file, line.
+    """
+    if result.leads.empty or members.empty:
+        return result
+    where: dict[str, str] = {}
+    for member in members.itertuples(index=False):
+        origin = f"{member.source_file} line {member.line}"
+        where.setdefault(f"id:{member.lead_id}", f"already in list {list_name!r} ({origin})")
+        if isinstance(member.email, str):
+            where.setdefault(f"e:{member.email.lower()}", f"already in list {list_name!r} with the same email ({origin})")
+        if isinstance(member.phone, str):
+            where.setdefault(f"p:{member.phone}", f"already in list {list_name!r} with the same phone ({origin})")
+    reasons: dict[int, str] = {}
+    for lead in result.leads.itertuples(index=False):
+        keys = [f"id:{lead.lead_id}"] + ([f"e:{lead.email.lower()}"] if isinstance(lead.email, str) else []) + (
+            [f"p:{lead.phone}"] if isinstance(lead.phone, str) else [])
+        found = next((where[k] for k in keys if k in where), None)
+        if found:
+            reasons[int(str(lead.source_line))] = found
+    if not reasons:
+        return result
+    leads = result.leads[~result.leads["source_line"].isin(list(reasons))].reset_index(drop=True)
+    skipped_rows = result.leads[result.leads["source_line"].isin(list(reasons))]
+    rejects = result.rejects.copy()
+    earlier = rejects[rejects["line_number"].isin(list(reasons)) & (rejects["kind"] == WARNING)].set_index("line_number")["reason"]
+    rejects = rejects[~(rejects["line_number"].isin(list(reasons)) & (rejects["kind"] == WARNING))]
+    added = []
+    for row in skipped_rows.to_dict("records"):
+        line = int(row["source_line"])
+        added.append({
+            "source_list": row["source_list"], "line_number": line, "kind": SKIPPED,
+            "reason": "; ".join([reasons[line], *([str(earlier[line])] if line in earlier.index else [])]),
+            "raw": json.dumps({k: row[k] for k in ("first_name", "last_name", "email", "phone", "company")}, ensure_ascii=False, default=str),
+            "imported_at": row["imported_at"],
         })
-    return ImportResult(pd.DataFrame(leads), pd.DataFrame(rejects), lines_read=len(rows))
+    rejects = pd.concat([rejects, pd.DataFrame(added)], ignore_index=True).sort_values("line_number", kind="stable").reset_index(drop=True)
+    return ImportResult(leads, rejects, result.lines_read, result.warnings)

@@ -6,7 +6,11 @@ import re
 from datetime import time, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from outbound_pipeline.domain.audience import campaign_lists, combined_segment
+from outbound_pipeline.domain.segments import Segment
 
 Channel = Literal["email", "whatsapp", "sms"]
 CHANNELS: tuple[Channel, ...] = ("email", "whatsapp", "sms")  # every channel a campaign can use, in default preference order
@@ -131,9 +135,42 @@ class Step(_Strict):
 
 
 class Audience(_Strict):
-    lead_list: str = Field(min_length=1)
+    """Who the campaign targets, frozen at launch: the leads of its lists that its segment (and filter) select.
+
+    `lead_list` is a file imported at launch into the list named after it; `lists` are contact lists filled with
+    `outbound contacts import`. At least one of the two is needed.
+    """
+
+    lists: list[str] = Field(default_factory=list)
+    lead_list: str = Field(default="", validate_default=True)
     default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     filter: dict[str, str | int | list[str | int]] = Field(default_factory=dict)
+    segment: Segment | None = None
+
+    @field_validator("lists")
+    @classmethod
+    def _lists(cls, lists: list[str]) -> list[str]:
+        blank = [n for n in lists if not n.strip()]
+        if blank:
+            raise ValueError("a list name cannot be empty")
+        return [n.strip() for n in lists]
+
+    @field_validator("lead_list")
+    @classmethod
+    def _source(cls, lead_list: str, info: ValidationInfo) -> str:
+        if not lead_list.strip() and not info.data.get("lists"):
+            raise PydanticCustomError("missing", "Field required (or name contact lists under audience.lists)")
+        return lead_list.strip()
+
+    @property
+    def list_names(self) -> list[str]:
+        """The lists the audience is drawn from: the lead_list file's own list first, then `lists`."""
+        return campaign_lists(self.lead_list, self.lists)
+
+    @property
+    def effective_segment(self) -> Segment:
+        """The filter's conditions and the segment's together."""
+        return combined_segment(self.filter, self.segment)
 
 
 class SendingWindow(_Strict):

@@ -45,6 +45,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "notifications record when they were emailed", _add_columns("notifications", "emailed_at")),
     Migration(7, "tickets record who closed them, when and why", _add_columns("tickets", "closed_at", "closed_by", "close_note")),
     Migration(8, "campaign events carry a per-campaign sequence", _add_columns("campaign_events", "seq")),
+    Migration(9, "contact lists: list membership (existing leads join the list named after their file), phone validity, "
+                 "reported lines of kind warning, skipped or rejected",
+              (f"CREATE TABLE IF NOT EXISTS list_members ({TABLES['list_members']})",
+               *_add_columns("leads", "phone_valid"), *_add_columns("lead_rejects", "kind"),
+               "INSERT INTO list_members SELECT source_list, lead_id, source_list, source_line, imported_at FROM leads ON CONFLICT DO NOTHING",
+               "UPDATE lead_rejects SET kind = 'rejected' WHERE kind IS NULL")),
 )
 
 

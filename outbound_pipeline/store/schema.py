@@ -23,7 +23,8 @@ TABLES: dict[str, str] = {
         custom_vars   VARCHAR NOT NULL,      -- JSON object of columns beyond the known ones
         status        VARCHAR NOT NULL,      -- active | invalid (hard bounce, complaint, invalid number) | opted_out
         status_reason VARCHAR,
-        imported_at   TIMESTAMP NOT NULL
+        imported_at   TIMESTAMP NOT NULL,
+        phone_valid   BOOLEAN                -- the phone is a number phonenumbers knows as assigned (FALSE: possible only, e.g. 555)
     """,
     "lead_rejects": """
         source_list   VARCHAR NOT NULL,
@@ -31,7 +32,16 @@ TABLES: dict[str, str] = {
         reason        VARCHAR NOT NULL,
         raw           VARCHAR NOT NULL,      -- the row as read, JSON
         imported_at   TIMESTAMP NOT NULL,
+        kind          VARCHAR,               -- rejected (not imported) | skipped (duplicate) | warning (imported, a field left out); NULL: rejected
         PRIMARY KEY (source_list, line_number)
+    """,
+    "list_members": """
+        list_name     VARCHAR NOT NULL,      -- a contact list (`outbound contacts import FILE --list NAME`, or a campaign's lead_list file name)
+        lead_id       VARCHAR NOT NULL,
+        source_file   VARCHAR NOT NULL,      -- the file that added the contact to the list
+        line          INTEGER NOT NULL,      -- its line in that file
+        added_at      TIMESTAMP NOT NULL,
+        PRIMARY KEY (list_name, lead_id)
     """,
     "campaigns": """
         campaign_id   VARCHAR PRIMARY KEY,

@@ -156,11 +156,33 @@ def segment_where(segment: Segment | None, now: datetime) -> tuple[str, list[obj
 
 def select_segment(con: duckdb.DuckDBPyConnection, list_names: list[str], segment: Segment | None, now: datetime,
                    active_only: bool = True) -> pd.DataFrame:
-    """The `leads` rows of the given lists that the segment selects, in list and line order.
+    """The `leads` rows in any of the given lists that the segment selects, each once, in list order then line order.
 
-    Only active leads by default: bounced, invalid and opted-out leads are never a campaign's audience.
+    Membership comes from `list_members`; only active leads by default: bounced, invalid and opted-out leads
+    are never a campaign's audience.
     """
     where, params = segment_where(segment, now)
     status = "l.status = 'active'" if active_only else "TRUE"
-    sql = f"SELECT l.* FROM leads l WHERE list_contains(?::VARCHAR[], l.source_list) AND {status} AND ({where}) ORDER BY l.source_list, l.source_line"
-    return con.execute(sql, [list(list_names), *params]).df()
+    sql = f"""
+        WITH member AS (
+            SELECT lead_id, list_position(?::VARCHAR[], list_name) AS list_rank, line FROM list_members
+            WHERE list_contains(?::VARCHAR[], list_name)
+            QUALIFY row_number() OVER (PARTITION BY lead_id ORDER BY list_position(?::VARCHAR[], list_name), line) = 1
+        )
+        SELECT l.* FROM leads l JOIN member m USING (lead_id)
+        WHERE {status} AND ({where}) ORDER BY m.list_rank, m.line, l.lead_id"""
+    names = list(list_names)
+    return con.execute(sql, [names, names, names, *params]).df()
+
+
+def count_in_lists(con: duckdb.DuckDBPyConnection, list_names: list[str], active_only: bool = True) -> int:
+    """How many distinct (active) leads the lists hold, before any segment."""
+    status = "l.status = 'active'" if active_only else "TRUE"
+    sql = f"SELECT count(DISTINCT m.lead_id) FROM list_members m JOIN leads l USING (lead_id) WHERE list_contains(?::VARCHAR[], m.list_name) AND {status}"
+    return int(con.execute(sql, [list(list_names)]).fetchall()[0][0])
+
+
+def existing_lists(con: duckdb.DuckDBPyConnection, list_names: list[str]) -> list[str]:
+    """Those of the names that are lists with at least one member."""
+    rows = con.execute("SELECT DISTINCT list_name FROM list_members WHERE list_contains(?::VARCHAR[], list_name)", [list(list_names)]).fetchall()
+    return [n for n in list_names if n in {r[0] for r in rows}]

@@ -23,6 +23,7 @@ _TYPES = {
     "BIGINT": "Int64",
     "DOUBLE": pa.Float64,
     "TIMESTAMP": "datetime64[ns]",
+    "BOOLEAN": "boolean",
 }
 
 
@@ -43,6 +44,7 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
         "status": [_isin("active", "invalid", "opted_out")],
         "first_name": [pa.Check.str_length(min_value=1)],
     },
+    "lead_rejects": {"kind": [_isin("warning", "skipped", "rejected")], "line_number": [pa.Check.ge(1)]},
     "campaigns": {
         "type": [_isin("drip", "oneshot", "followup")],
         "approval_mode": [_isin("manual", "batch", "auto")],
@@ -108,6 +110,7 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
 UNIQUE: dict[str, list[str]] = {
     "leads": ["lead_id"],
     "lead_rejects": ["source_list", "line_number"],
+    "list_members": ["list_name", "lead_id"],
     "recipients": ["campaign_id", "lead_id"],
     "research_snippets": ["campaign_id", "lead_id", "snippet_id"],
     "drafts": ["draft_id"],

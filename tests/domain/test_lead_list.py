@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outbound_pipeline.domain.lead_list import LeadListError, import_lead_list, normalise_phone
 from outbound_pipeline.store.validation import validate
@@ -50,10 +53,13 @@ def test_bad_rows_are_reported_with_line_and_reason_and_nothing_is_lost(tmp_path
     ]) + "\n")
     result = import_lead_list(path, default_region="ES")
     reasons = dict(zip(result.rejects["line_number"], result.rejects["reason"], strict=True))
+    kinds = dict(zip(result.rejects["line_number"], result.rejects["kind"], strict=True))
     assert sorted(result.leads["source_line"]) == [2, 8]
     assert set(reasons) == {3, 4, 5, 6, 7, 9, 10, 12}
+    assert {line for line, kind in kinds.items() if kind == "skipped"} == {7, 9}
+    assert result.summary() == {"read": 10, "imported": 2, "skipped": 2, "rejected": 6, "warnings": 0, "phones_not_valid": 0}
     assert "email 'not-an-email' is invalid" in reasons[3]
-    assert "not a valid number" in reasons[4]
+    assert "not a possible number" in reasons[4]
     assert reasons[5] == "first_name is empty"
     assert reasons[6] == "no email and no phone: the lead cannot be reached"
     assert reasons[7] == "duplicate of line 2 (same email)"
@@ -82,8 +88,9 @@ def test_lead_ids_are_stable_across_files_and_reimports(tmp_path):
 @pytest.mark.parametrize(("content", "message"), [
     (None, "does not exist"),
     (b"", "empty"),
-    (b"\xff\xfe\x00garbage", "not UTF-8"),
-    (b"company,role\nAcme,COO\n", "header needs first_name and email or phone"),
+    (b"\x00" * 64, "not a text file"),
+    (b"company,role\nAcme,COO\n", r"header needs a name \(first_name or name\) and email or phone"),
+    (b"name,phone_number,Mobile\nAna,+34612345678,+34612345679\n", "'phone' from columns 'phone_number', 'Mobile'"),
 ])
 def test_whole_file_problems_are_clear_errors(tmp_path, content, message):
     path = tmp_path / "leads.csv"
@@ -97,3 +104,139 @@ def test_normalise_phone_explains_what_is_wrong():
     with pytest.raises(ValueError, match="cannot be parsed"):
         normalise_phone("call me", "US")
     assert normalise_phone("+1 (415) 555-2671", "GB") == "+14155552671"  # an explicit country code wins over the region
+
+
+# --------------------------------------------------------------------------- seed 004's files, as written there
+
+SEED_UPLOAD = """phone_number,name,email,company,deal_stage,notes
++15551234567,John Doe,john@example.com,Acme Corp,proposal,VIP customer
+5559876543,Jane Smith,jane@example.com,Beta Inc,discovery,Follow up on quote
+(555) 555-0100,Bob Wilson,,Gamma LLC,lead,New lead from website
+"""
+SEED_END_TO_END = """phone_number,name,email,company,demo_date
++15551234567,Alice Johnson,alice@acme.com,Acme Corp,2026-02-18
++15559876543,Bob Martinez,bob@beta.io,Beta Inc,2026-02-19
++15555550100,Carol Lee,carol@gamma.co,Gamma LLC,2026-02-20
+"""
+
+
+def test_seed_upload_csv_imports_three_contacts_in_e164_with_variables(tmp_path):
+    result = import_lead_list(write(tmp_path, SEED_UPLOAD, header=""), "US")
+    leads = result.leads
+    assert list(leads["phone"]) == ["+15551234567", "+15559876543", "+15555550100"]
+    assert list(leads["first_name"]) == ["John", "Jane", "Bob"] and list(leads["last_name"]) == ["Doe", "Smith", "Wilson"]
+    assert list(leads["company"]) == ["Acme Corp", "Beta Inc", "Gamma LLC"]
+    assert json.loads(leads.loc[0, "custom_vars"]) == {"deal_stage": "proposal", "notes": "VIP customer"}
+    assert list(leads["phone_valid"]) == [False, False, False]  # fictional 555 numbers import, flagged
+    assert pd.isna(leads.loc[2, "email"])
+    assert result.summary() == {"read": 3, "imported": 3, "skipped": 0, "rejected": 0, "warnings": 0, "phones_not_valid": 3}
+    validate("leads", leads)
+
+
+def test_seed_end_to_end_csv_imports_three_contacts_with_their_demo_dates(tmp_path):
+    leads = import_lead_list(write(tmp_path, SEED_END_TO_END, header=""), "US").leads
+    assert list(leads["phone"]) == ["+15551234567", "+15559876543", "+15555550100"]
+    assert [json.loads(v)["demo_date"] for v in leads["custom_vars"]] == ["2026-02-18", "2026-02-19", "2026-02-20"]
+    assert list(leads["email"]) == ["alice@acme.com", "bob@beta.io", "carol@gamma.co"]
+
+
+def test_a_real_number_is_marked_valid(tmp_path):
+    leads = import_lead_list(write(tmp_path, "+14155552671,Ana Ruiz,\n+15551234567,Ben Ode,\n", header="phone_number,name,email\n"), "US").leads
+    assert list(leads["phone_valid"]) == [True, False]
+
+
+# --------------------------------------------------------------------------- broken files lose no rows
+
+
+def test_an_unterminated_quote_costs_its_own_line_and_the_rest_of_the_file_is_read(tmp_path):
+    rows = [f"Person {i},p{i}@x.example,+1415555{i:04d}" for i in range(10_000)]
+    body = '"Broken Quote,b@x.example,+14155552671\n' + "\n".join(rows) + "\n"
+    result = import_lead_list(write(tmp_path, body, header="name,email,phone_number\n"), "US")
+    assert result.summary()["read"] == 10_001
+    assert result.imported == 10_000 and result.rejected == 1
+    reject = result.rejects[result.rejects["kind"] == "rejected"].iloc[0]
+    assert reject["line_number"] == 2
+    assert "quote opened on this line is never closed" in reject["reason"] and "resumes on line 3" in reject["reason"]
+
+
+def test_a_quote_closed_on_a_later_line_is_reported_and_reading_resynchronises(tmp_path):
+    body = ('Ana,"Lopez,ana@x.example\n'            # line 2: quote closed only on line 4
+            'Bo,Ray,bo@x.example\n'
+            'Cy,"Ode",cy@x.example\n'
+            'Di,"two\nlines",di@x.example\n')      # lines 5-6: a proper multi-line field
+    result = import_lead_list(write(tmp_path, body, header="first_name,last_name,email\n"), "US")
+    assert sorted(result.leads["source_line"]) == [3, 4, 5]
+    assert result.leads.set_index("source_line").loc[5, "last_name"] == "two\nlines"
+    assert list(result.rejects["line_number"]) == [2]
+    assert result.lines_read == result.imported + result.skipped + result.rejected
+
+
+def test_a_bad_phone_with_a_good_email_keeps_the_lead_and_warns_and_the_other_way_round(tmp_path):
+    body = "Ana,ana@x.example,12\nBo,not-an-email,+14155552671\nCy,nope,34\n"
+    result = import_lead_list(write(tmp_path, body, header="name,email,phone\n"), "US")
+    leads = result.leads.set_index("source_line")
+    assert leads.loc[2, "email"] == "ana@x.example" and pd.isna(leads.loc[2, "phone"])
+    assert leads.loc[3, "phone"] == "+14155552671" and pd.isna(leads.loc[3, "email"])
+    reported = result.rejects.set_index("line_number")
+    assert reported.loc[2, "kind"] == "warning" and "phone '12'" in reported.loc[2, "reason"] and "kept with its email" in reported.loc[2, "reason"]
+    assert reported.loc[3, "kind"] == "warning" and "email 'not-an-email' is invalid" in reported.loc[3, "reason"]
+    assert reported.loc[4, "kind"] == "rejected" and "email 'nope'" in reported.loc[4, "reason"] and "phone '34'" in reported.loc[4, "reason"]
+    validate("lead_rejects", result.rejects)
+
+
+def test_nul_bytes_are_removed_and_formulas_are_never_imported_as_written(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_bytes(b'name,email,company,notes\nAna Ruiz,ana@x.example,Ac\x00me,"=HYPERLINK(""http://evil.example"",""click"")"\n'
+                     b"Bo Ray,bo@x.example,@SUM(A1:A9),-12.5\nCy Ode,cy@x.example,+cmd|' /C calc'!A0,+1 555 0100\n")
+    result = import_lead_list(path, "US")
+    leads = result.leads.set_index("source_line")
+    assert leads.loc[2, "company"] == "Acme" and "notes" not in json.loads(leads.loc[2, "custom_vars"])
+    assert pd.isna(leads.loc[3, "company"]) and json.loads(leads.loc[3, "custom_vars"]) == {"notes": "-12.5"}
+    assert pd.isna(leads.loc[4, "company"]) and json.loads(leads.loc[4, "custom_vars"]) == {"notes": "+1 555 0100"}
+    reasons = result.rejects.set_index("line_number")["reason"]
+    assert "NUL byte" in reasons[2] and "notes '=HYPERLINK" in reasons[2] and "formula" in reasons[2]
+    assert "company '@SUM(A1:A9)'" in reasons[3] and "formula" in reasons[4]
+    assert set(result.rejects["kind"]) == {"warning"}
+
+
+def test_latin1_and_semicolon_files_are_read_with_a_warning(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes("Vorname;Nachname;E-Mail;Firma\nJosé;Müller;jose@x.example;Größe GmbH\n".replace("Vorname", "first_name")
+                     .replace("Nachname", "last_name").replace("Firma", "Company").encode("latin-1"))
+    result = import_lead_list(path, "DE")
+    assert result.leads.loc[0, "first_name"] == "José" and result.leads.loc[0, "last_name"] == "Müller"
+    assert result.leads.loc[0, "company"] == "Größe GmbH"
+    assert any("not UTF-8" in w for w in result.warnings) and any("semicolon" in w for w in result.warnings)
+    file_warning = result.rejects.set_index("line_number").loc[1]
+    assert file_warning["kind"] == "warning" and "semicolon" in file_warning["reason"]
+
+
+def test_utf8_with_bom_reads_without_warning(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + SEED_UPLOAD.encode())
+    result = import_lead_list(path, "US")
+    assert result.imported == 3 and result.warnings == [] and result.rejects.empty
+
+
+CELL = st.text(alphabet=st.sampled_from(list('ab ,;"\n\x00=@+-1@.x')), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(CELL, min_size=1, max_size=5), max_size=12))
+def test_every_row_read_is_imported_skipped_or_rejected(rows):
+    """Whatever the text after a valid header, rows read = imported + skipped + rejected, and nothing raises."""
+    import tempfile
+
+    text = "name,email,phone,notes\n" + "\n".join(",".join(cells) for cells in rows) + "\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gen.csv"
+        path.write_text(text, encoding="utf-8")
+        try:
+            result = import_lead_list(path, "US")
+        except LeadListError:
+            return  # a whole-file error (the sniffer picked another delimiter and the header lost its fields) is explicit
+    assert result.lines_read == result.imported + result.skipped + result.rejected
+    assert result.imported == len(set(result.leads["lead_id"])) if result.imported else True
+    reported_lines = set(result.rejects.loc[result.rejects["kind"] != "warning", "line_number"]) if not result.rejects.empty else set()
+    imported_lines = set(result.leads["source_line"]) if result.imported else set()
+    assert not reported_lines & imported_lines

@@ -34,7 +34,7 @@ LEADS = [
 @pytest.fixture
 def con() -> Iterator[duckdb.DuckDBPyConnection]:
     connection = duckdb.connect(":memory:")
-    for table in ("leads", "sends", "replies", "delivery_events"):
+    for table in ("leads", "list_members", "sends", "replies", "delivery_events"):
         connection.execute(f"CREATE TABLE {table} ({TABLES[table]})")
     for line, (lead_id, source, first, last, email, phone, company, role, country, custom) in enumerate(LEADS, start=2):
         connection.execute(
@@ -43,6 +43,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
             [lead_id, source, line, first, last, email, phone, company, role, country, json.dumps(custom), IMPORTED])
     connection.execute("INSERT INTO leads (lead_id, source_list, source_line, first_name, custom_vars, status, imported_at)"
                        " VALUES ('zed', 'a.csv', 99, 'Zed', '{}', 'opted_out', ?)", [IMPORTED])
+    join_lists(connection)
     send(connection, "s_ana", "ana", "sent", NOW - timedelta(days=2))
     send(connection, "s_bob", "bob", "sent", NOW - timedelta(days=20))
     send(connection, "s_cat", "cat", "failed", None)
@@ -55,6 +56,12 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
     reply(connection, "r3", None, NOW - timedelta(hours=1))  # unattributed
     yield connection
     connection.close()
+
+
+def join_lists(con: duckdb.DuckDBPyConnection) -> None:
+    """Each lead becomes a member of the list named after its file, as a campaign's lead_list import makes it."""
+    con.execute("DELETE FROM list_members")
+    con.execute("INSERT INTO list_members SELECT source_list, lead_id, source_list, source_line, imported_at FROM leads")
 
 
 def send(con: duckdb.DuckDBPyConnection, send_id: str, lead_id: str, status: str, sent_at: datetime | None) -> None:
@@ -165,6 +172,13 @@ def test_sql_selects_what_the_rules_select(con: duckdb.DuckDBPyConnection, store
     for i, value in enumerate(stored):
         con.execute("INSERT INTO leads (lead_id, source_list, source_line, first_name, custom_vars, status, imported_at)"
                     " VALUES (?, 'p.csv', ?, 'P', ?, 'active', ?)", [f"p{i}", i + 2, json.dumps({"v": value}), IMPORTED])
+    join_lists(con)
     segment = Segment.model_validate([condition])
     expected = sorted(f"p{i}" for i, value in enumerate(stored) if fields_hold(segment, {}, {"v": value}))
     assert sorted(select_segment(con, ["p.csv"], segment, NOW)["lead_id"]) == expected
+
+
+def test_a_contact_in_several_lists_is_selected_once_in_the_first_lists_order(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("INSERT INTO list_members VALUES ('vip', 'eve', 'vip.csv', 2, ?), ('vip', 'ana', 'vip.csv', 3, ?)", [IMPORTED, IMPORTED])
+    assert list(select_segment(con, ["vip", "a.csv"], None, NOW)["lead_id"]) == ["eve", "ana", "bob", "cat"]
+    assert list(select_segment(con, ["vip"], Segment.model_validate([{"field": "country", "op": "eq", "value": "fr"}]), NOW)["lead_id"]) == ["eve"]

@@ -1,4 +1,4 @@
-"""Stage 1, audience: launch a campaign, import its lead list, freeze its audience."""
+"""Stage 1, audience: launch a campaign, import its lead list into the contact base, freeze its audience from its lists and segment."""
 
 from collections.abc import Iterator
 
@@ -6,11 +6,11 @@ import dagster as dg
 
 from outbound_pipeline.defs.partitions import campaign_partitions, open_touch
 from outbound_pipeline.defs.resources import CampaignCatalog, PipelineClock, Warehouse
-from outbound_pipeline.domain.audience import audience_mask
+from outbound_pipeline.domain.audience import lead_list_name
 from outbound_pipeline.domain.lead_list import import_lead_list
 from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED
 from outbound_pipeline.store import campaigns as campaign_store
-from outbound_pipeline.store import contacts
+from outbound_pipeline.store import contacts, segments
 
 GROUP = "s1_import"
 
@@ -47,34 +47,47 @@ def campaigns(context: dg.AssetExecutionContext, catalog: CampaignCatalog, wareh
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec("leads", deps=["campaigns"], description="Clean, de-duplicated leads (E.164 phones, validated emails).",
-                     group_name=GROUP, kinds={"duckdb"}),
-        dg.AssetSpec("lead_rejects", deps=["campaigns"], description="Every lead-list line that was not imported, with its reason.",
-                     group_name=GROUP, kinds={"duckdb"}),
+        dg.AssetSpec("leads", deps=["campaigns"], group_name=GROUP, kinds={"duckdb"},
+                     description="The contact base: one row per person (E.164 phones, validated emails), and the lists each is in."),
+        dg.AssetSpec("lead_rejects", deps=["campaigns"], group_name=GROUP, kinds={"duckdb"},
+                     description="Every contact-file line not imported as written: rejected, skipped as a duplicate, or imported with a warning."),
     ],
     partitions_def=campaign_partitions, pool="duckdb", can_subset=True,
 )
 def import_leads(context: dg.AssetExecutionContext, warehouse: Warehouse, catalog: CampaignCatalog,
                  clock: PipelineClock) -> Iterator[dg.MaterializeResult]:
-    """Import the campaign's lead list. New leads are added, known ones refreshed without touching their status."""
+    """Import the campaign's lead_list file into the list named after it; a campaign drawing only on `lists` imports nothing.
+
+    New contacts are added, known ones refreshed without touching their status; contacts the list already has from
+    another file are skipped and reported.
+    """
     with warehouse.connect() as con:
         spec = campaign_store.campaign_spec(con, context.partition_key)
+    if not spec.audience.lead_list:
+        yield from _selected(context, {
+            "leads": {"lead_list": "none", "lists": dg.MetadataValue.json(spec.audience.list_names)},
+            "lead_rejects": {"rejected": 0},
+        })
+        return
     result = import_lead_list(catalog.lead_list_path(spec), spec.audience.default_region, imported_at=clock.now())
-    source = result.leads["source_list"].iloc[0] if not result.leads.empty else spec.audience.lead_list.rsplit("/", 1)[-1]
     with warehouse.connect() as con:
-        added = contacts.upsert_leads(con, result.leads)
-        contacts.replace_rejects(con, source, result.rejects)
+        done = contacts.import_into_list(con, lead_list_name(spec.audience.lead_list), result, clock.now())
+    result = done.result
     rejects = result.rejects
     reasons = {str(k): int(v) for k, v in rejects["reason"].str.split(":").str[0].value_counts().items()} if not rejects.empty else {}
-    preview = rejects[["line_number", "reason"]].assign(reason=rejects["reason"].str.replace("|", "\\|", regex=False)) if not rejects.empty else None
+    preview = rejects[["line_number", "kind", "reason"]].assign(reason=rejects["reason"].str.replace("|", "\\|", regex=False)) \
+        if not rejects.empty else None
+    summary = result.summary()
     yield from _selected(context, {
         "leads": {
-            "lines_read": result.lines_read, "imported": len(result.leads), "new_leads": added,
+            "list": done.list_name, "lines_read": summary["read"], "imported": summary["imported"], "skipped": summary["skipped"],
+            "rejected": summary["rejected"], "new_leads": done.new_contacts, "phones_not_valid": summary["phones_not_valid"],
             "with_email": int(result.leads["email"].notna().sum()) if not result.leads.empty else 0,
             "with_phone": int(result.leads["phone"].notna().sum()) if not result.leads.empty else 0,
+            "file_warnings": dg.MetadataValue.json(result.warnings),
         },
         "lead_rejects": {
-            "rejected": len(rejects),
+            "rejected": summary["rejected"], "skipped": summary["skipped"], "warnings": summary["warnings"],
             "preview": dg.MetadataValue.md(
                 preview.head(50).to_markdown(index=False) + (f"\n\n_{len(preview) - 50} more rows not shown_" if len(preview) > 50 else "")
                 if preview is not None else "none"),
@@ -85,7 +98,11 @@ def import_leads(context: dg.AssetExecutionContext, warehouse: Warehouse, catalo
 
 @dg.asset(partitions_def=campaign_partitions, group_name=GROUP, pool="duckdb", deps=["campaigns", "leads"], kinds={"duckdb"})
 def recipients(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PipelineClock) -> dg.MaterializeResult:
-    """The campaign's audience, frozen at its first materialisation after launch: later lead edits do not change who is targeted."""
+    """The campaign's audience: the leads of its lists its segment selects, frozen at the first materialisation after launch.
+
+    Later imports and lead edits do not change who is targeted. A list the audience names that has no contacts is an error,
+    so a typo in a list name never launches a campaign to nobody.
+    """
     campaign_id = context.partition_key
     with warehouse.connect() as con:
         spec = campaign_store.campaign_spec(con, campaign_id)
@@ -94,7 +111,14 @@ def recipients(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: P
         frozen = contacts.recipient_count(con, campaign_id)
         if frozen:
             return dg.MaterializeResult(metadata={"recipients": frozen, "frozen": True, "added": 0})
-        leads = contacts.active_leads_of_list(con, spec.audience.lead_list.rsplit("/", 1)[-1])
-        chosen = leads[audience_mask(leads, spec.audience.filter)]
+        lists = spec.audience.list_names
+        missing = [n for n in spec.audience.lists if n not in segments.existing_lists(con, lists)]
+        if missing:
+            raise dg.Failure(f"campaign {campaign_id!r}: audience list(s) {', '.join(repr(n) for n in missing)} have no contacts; "
+                             f"import them with `outbound contacts import FILE --list NAME` (known lists: "
+                             f"{', '.join(contacts.list_names(con)) or 'none'})")
+        chosen = segments.select_segment(con, lists, spec.audience.effective_segment, clock.now())
+        in_lists = segments.count_in_lists(con, lists)
         added = contacts.freeze_audience(con, campaign_id, chosen["lead_id"], clock.now())
-    return dg.MaterializeResult(metadata={"recipients": added, "frozen": False, "added": added, "filtered_out": len(leads) - len(chosen)})
+    return dg.MaterializeResult(metadata={"recipients": added, "frozen": False, "added": added, "filtered_out": in_lists - len(chosen),
+                                          "lists": dg.MetadataValue.json(lists)})
