@@ -144,7 +144,7 @@ def reconcile_in_flight(provider_named: Callable[[str], ChannelProvider], in_fli
         try:
             found = _accepted(provider_named(str(row.provider)), message)
         except Exception as exc:
-            unknown.add(row.send_id)
+            unknown.add(str(row.send_id))
             stats.uncertain.append(f"{row.send_id}: not reconciled: {exc}")
             continue
         if found is not None:

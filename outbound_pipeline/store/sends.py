@@ -48,6 +48,14 @@ def queued_count(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: int) -
                            [campaign_id, touch]).fetchall()[0][0])
 
 
+def touch_sends(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: int) -> pd.DataFrame:
+    """Every send row of one touch with its outcome: what an audit of the outbox against a provider's records reads."""
+    return con.execute("""
+        SELECT send_id, channel, to_address, body, status, provider, provider_message_id, attempts
+        FROM sends WHERE campaign_id = ? AND touch = ? ORDER BY send_id
+    """, [campaign_id, touch]).df()
+
+
 def unapproved_queued(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Outbox rows that must not go out: no approval, a rejected draft, or a text other than the approved one."""
     return con.execute(f"""
