@@ -8,7 +8,7 @@ so the same definitions run a demo on a laptop and a real campaign in production
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
@@ -121,6 +121,7 @@ class ChannelService(dg.ConfigurableResource):
     resend_base_url: str | None = None
     email_from: str = "Sam Rivera <sam@routewise.example>"
     unsubscribe_url: str = "http://127.0.0.1:8787/unsubscribe?send_id={send_id}"
+    unsubscribe_secret: str | None = None  # OUTBOUND_UNSUBSCRIBE_SECRET; None: the generated file the receiver also reads
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_messaging_service_sid: str | None = None
@@ -137,8 +138,15 @@ class ChannelService(dg.ConfigurableResource):
         if "offline" not in self._cache:
             from outbound_pipeline.providers.channel_offline import OfflineChannel
 
-            self._cache["offline"] = OfflineChannel(self.offline_ledger_dir)
+            self._cache["offline"] = OfflineChannel(self.offline_ledger_dir, unsubscribe_link=self._unsubscribe_link())
         return self._cache["offline"]
+
+    def _unsubscribe_link(self) -> Callable[[str], str]:
+        """Unsubscribe URLs carrying the token the webhook receiver checks."""
+        from outbound_pipeline.http import unsubscribe_tokens
+
+        secret = unsubscribe_tokens.checked(self.unsubscribe_secret) if self.unsubscribe_secret else unsubscribe_tokens.load_secret()
+        return unsubscribe_tokens.link_builder(self.unsubscribe_url, secret)
 
     def _resend(self) -> ChannelProvider:
         if "resend" not in self._cache:
@@ -147,7 +155,8 @@ class ChannelService(dg.ConfigurableResource):
             if not self.resend_api_key:
                 raise ValueError("Resend is not configured: set RESEND_API_KEY")
             self._cache["resend"] = ResendEmail(api_key=self.resend_api_key, from_address=self.email_from,
-                                                base_url=self.resend_base_url, unsubscribe_url=self.unsubscribe_url)
+                                                base_url=self.resend_base_url, unsubscribe_url=self.unsubscribe_url,
+                                                unsubscribe_link=self._unsubscribe_link())
         return self._cache["resend"]
 
     def _twilio(self) -> ChannelProvider:
@@ -235,6 +244,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             resend_api_key=_env("RESEND_API_KEY"),
             resend_base_url=os.environ.get("RESEND_API_URL"),
             unsubscribe_url=os.environ.get("OUTBOUND_UNSUBSCRIBE_URL", "http://127.0.0.1:8787/unsubscribe?send_id={send_id}"),
+            unsubscribe_secret=_env("OUTBOUND_UNSUBSCRIBE_SECRET"),
             email_from=os.environ.get("OUTBOUND_EMAIL_FROM", "Sam Rivera <sam@routewise.example>"),
             twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
             twilio_auth_token=_env("TWILIO_AUTH_TOKEN"),

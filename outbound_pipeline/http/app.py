@@ -1,41 +1,49 @@
 """The webhook receiver: a small Starlette app that verifies provider callbacks and lands them.
 
-Every route verifies before it stores: a request with a bad or missing
-signature, or for a provider whose secret is not configured, gets 403 and
-leaves no trace. Accepted events are appended (and fsynced) to the landing
-area before the 2xx goes back, so an acknowledged event survives a crash;
-anything else gets a non-2xx and the provider retries. The app never opens
-DuckDB and never logs secrets or signatures.
+Every route verifies before it stores: a provider callback needs its provider's
+signature (403 when it is bad or missing, or when that provider's secret is not
+configured), an unsubscribe needs the HMAC token we put in the link (403 without
+it), and `/healthz` changes nothing. Bodies are read as a stream and refused with
+413 as soon as they pass `MAX_BODY_BYTES`, chunked or not; JSON deeper than
+`MAX_JSON_DEPTH` is refused with 400 before it is parsed. Accepted events are
+appended to the landing area with group commit (one write and one fsync for all
+requests arriving together) and each 2xx goes back only after the fsync covering
+its line, so an acknowledged event survives a crash; anything else gets a non-2xx
+and the provider retries. The app never opens DuckDB and never logs secrets,
+signatures or tokens.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import ImmutableMultiDict
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from twilio import request_validator as twilio_rv
 
-from outbound_pipeline.http import svix
+from outbound_pipeline.http import svix, unsubscribe_tokens
 from outbound_pipeline.store import landing
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 64
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SEND_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# A JSON string (escapes included) or one bracket: brackets inside strings do not nest.
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 def _utcnow() -> datetime:
@@ -51,31 +59,77 @@ class _Rejected(Exception):
         self.reason = reason
 
 
+def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether brackets nest deeper than `limit`, found without recursion (json.loads recurses per level)."""
+    depth = 0
+    for match in _JSON_NESTING.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 for anything else (too deep, not JSON, not an object)."""
+    if json_depth_exceeds(body):
+        raise _Rejected(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, an int of over 4300 digits
+        raise _Rejected(400, "body is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise _Rejected(400, "body is not a JSON object")
+    return payload
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, read chunk by chunk and abandoned (413) as soon as it passes `limit`.
+
+    A declared Content-Length over the limit is refused before reading anything; a
+    chunked body is refused after at most `limit` bytes plus one chunk.
+    """
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _Rejected(413, "body too large")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _Rejected(413, "body too large")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise _Rejected(400, "client went away mid-body") from exc
+    return b"".join(chunks)
+
+
 def create_app(
     twilio_auth_token: str | None,
     resend_webhook_secret: str | None,
     landing_dir: Path,
     public_base_url: str | None = None,
     clock: Callable[[], datetime] = _utcnow,
+    *,
+    unsubscribe_secret: str | None = None,
 ) -> Starlette:
     """Build the receiver.
 
     `public_base_url` (e.g. `https://hooks.example.com`) is what Twilio was told
     to call; behind a proxy the request URL differs from it and Twilio's
     signature, which covers the URL, would never match otherwise. `clock` drives
-    both the Svix freshness window and `received_at`.
+    both the Svix freshness window and `received_at`. `unsubscribe_secret` keys the
+    unsubscribe tokens; None loads it as the senders do (`unsubscribe_tokens.load_secret`).
     """
     landing_dir = Path(landing_dir)
     base_url = public_base_url.rstrip("/") if public_base_url else None
-
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise _Rejected(413, "body too large")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise _Rejected(413, "body too large")
-        return body
+    twilio_validator = twilio_rv.RequestValidator(twilio_auth_token) if twilio_auth_token else None
+    unsub_secret = unsubscribe_secret if unsubscribe_secret is not None else unsubscribe_tokens.load_secret()
+    committer = landing.GroupCommitter(landing_dir, clock=clock)
 
     def signed_url(request: Request) -> str:
         if base_url is None:
@@ -84,7 +138,7 @@ def create_app(
         return base_url + request.url.path + (f"?{query}" if query else "")
 
     async def verified_twilio_params(request: Request) -> ImmutableMultiDict:
-        if not twilio_auth_token:
+        if twilio_validator is None:
             raise _Rejected(403, "twilio auth token not configured")
         signature = request.headers.get(twilio_rv.SIGNATURE_HEADER)
         if not signature:
@@ -94,13 +148,12 @@ def create_app(
             params = ImmutableMultiDict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
         except UnicodeDecodeError as exc:
             raise _Rejected(403, "undecodable form body") from exc
-        validator = twilio_rv.RequestValidator(twilio_auth_token)
-        get_algorithm = getattr(twilio_rv, "get_signature_algorithm", None)  # newer SDKs: SharedKey / HMAC_SHA256
-        settings_header = request.headers.get(getattr(twilio_rv, "SIGNATURE_SETTINGS_HEADER", ""), "")
-        if get_algorithm is not None and settings_header:
-            valid = validator.validate(signed_url(request), params, signature, algorithm=get_algorithm(settings_header))
-        else:
-            valid = validator.validate(signed_url(request), params, signature)
+        settings_header = request.headers.get(twilio_rv.SIGNATURE_SETTINGS_HEADER, "")
+        algorithm = twilio_rv.get_signature_algorithm(settings_header) if settings_header else None
+        try:
+            valid = twilio_validator.validate(signed_url(request), params, signature, algorithm=algorithm)
+        except (ValueError, UnicodeError) as exc:  # e.g. a Host header with a non-numeric port
+            raise _Rejected(403, "unverifiable request URL") from exc
         if not valid:
             raise _Rejected(403, "bad X-Twilio-Signature")
         return params
@@ -114,20 +167,22 @@ def create_app(
 
     async def land(record: dict[str, Any]) -> dict[str, Any]:
         try:
-            stored = await run_in_threadpool(landing.append, record, landing_dir, clock=clock)
+            stored = await asyncio.wrap_future(committer.submit(record))
         except OSError as exc:
-            log.exception("could not land a %s event", record.get("source"))
+            log.error("could not land a %s event: %s", record.get("source"), exc)
             raise _Rejected(503, "landing area unavailable") from exc
-        log.info("landed %s event %s", stored["source"], stored["landing_id"])
+        log.debug("landed %s event %s", stored["source"], stored["landing_id"])
         return stored
 
-    def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
                 return await handler(request)
             except _Rejected as rejected:
                 log.warning("rejected %s %s: %s", request.method, request.url.path, rejected.reason)
-                return PlainTextResponse(_STATUS_TEXT.get(rejected.status, "rejected"), status_code=rejected.status)
+                # Close the connection: the server would otherwise keep reading (and discarding) an unread body.
+                return PlainTextResponse(_STATUS_TEXT.get(rejected.status, "rejected"), status_code=rejected.status,
+                                         headers={"Connection": "close"})
 
         return endpoint
 
@@ -161,33 +216,32 @@ def create_app(
             raise _Rejected(403, str(exc)) from exc
         except ValueError as exc:  # the configured secret itself is malformed
             raise _Rejected(403, "resend webhook secret is malformed") from exc
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _Rejected(400, "body is not JSON") from exc
-        if not isinstance(payload, dict):
-            raise _Rejected(400, "body is not a JSON object")
-        await land(landing.make_record("resend", msg_id, payload))
+        await land(landing.make_record("resend", msg_id, parse_json_object(body)))
         return JSONResponse({"ok": True})
 
-    def send_id_of(request: Request) -> str:
+    def verified_send_id(request: Request) -> tuple[str, str]:
+        """(send_id, token) from the query, or 400 for a malformed send id and 403 for a token that is not ours."""
         send_id = request.query_params.get("send_id", "")
         if not SEND_ID_RE.match(send_id):
             raise _Rejected(400, "missing or malformed send_id")
-        return send_id
+        token = request.query_params.get("token", "")
+        if not unsubscribe_tokens.valid(unsub_secret, send_id, token):
+            raise _Rejected(403, "missing or wrong unsubscribe token")
+        return send_id, token
 
     async def unsubscribe_page(request: Request) -> Response:
         # A GET never unsubscribes: mail scanners prefetch links. It shows a one-button form instead.
-        send_id = html.escape(send_id_of(request), quote=True)
+        send_id, token = verified_send_id(request)
+        action = html.escape(f"/unsubscribe?send_id={quote(send_id, safe='')}&token={token}", quote=True)
         return HTMLResponse(
             "<!doctype html><title>Unsubscribe</title>"
-            f'<form method="post" action="/unsubscribe?send_id={send_id}">'
+            f'<form method="post" action="{action}">'
             '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
             "<p>Stop receiving these messages?</p><button type=submit>Unsubscribe</button></form>"
         )
 
     async def unsubscribe(request: Request) -> Response:
-        send_id = send_id_of(request)
+        send_id, _ = verified_send_id(request)
         body = await read_body(request)
         one_click = b"List-Unsubscribe=One-Click" in body
         payload = {"send_id": send_id, "channel": "email", "one_click": one_click}
@@ -205,7 +259,9 @@ def create_app(
         Route("/unsubscribe", guarded(unsubscribe), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.landing = committer
+    return app
 
 
 _STATUS_TEXT = {400: "bad request", 403: "forbidden", 413: "payload too large", 503: "unavailable"}

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 from starlette.applications import Starlette
 
 from outbound_pipeline import settings
+from outbound_pipeline.http import unsubscribe_tokens
 from outbound_pipeline.http.app import create_app
 
 log = logging.getLogger(__name__)
 
 
 def app_from_env() -> Starlette:
-    """The receiver built from TWILIO_AUTH_TOKEN, RESEND_WEBHOOK_SECRET, OUTBOUND_PUBLIC_BASE_URL, OUTBOUND_LANDING_DIR."""
+    """The receiver built from TWILIO_AUTH_TOKEN, RESEND_WEBHOOK_SECRET, OUTBOUND_UNSUBSCRIBE_SECRET (else the generated
+    file beside the DuckDB, as the senders use), OUTBOUND_PUBLIC_BASE_URL and OUTBOUND_LANDING_DIR."""
     twilio_token = os.environ.get("TWILIO_AUTH_TOKEN") or None
     resend_secret = os.environ.get("RESEND_WEBHOOK_SECRET") or None
     public_base_url = os.environ.get("OUTBOUND_PUBLIC_BASE_URL") or None
@@ -28,8 +31,24 @@ def app_from_env() -> Starlette:
     for name, configured in (("Twilio", twilio_token), ("Resend", resend_secret)):
         if not configured:
             log.warning("%s webhook secret not set: its callbacks will be refused with 403", name)
+    unsubscribe_secret = unsubscribe_tokens.load_secret()
+    if not os.environ.get(unsubscribe_tokens.SECRET_ENV):
+        log.info("unsubscribe tokens keyed by the secret in %s (set %s to use your own)", unsubscribe_tokens.secret_path(),
+                 unsubscribe_tokens.SECRET_ENV)
     log.info("landing accepted webhooks in %s (public base URL: %s)", landing_dir, public_base_url or "request URL")
-    return create_app(twilio_token, resend_secret, landing_dir, public_base_url)
+    return create_app(twilio_token, resend_secret, landing_dir, public_base_url, unsubscribe_secret=unsubscribe_secret)
+
+
+_TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]+")
+
+
+class RedactUnsubscribeTokens(logging.Filter):
+    """Access-log lines show request URLs; an unsubscribe token in one would let a log reader opt that lead out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 def serve(host: str = "127.0.0.1", port: int = 8787) -> None:
@@ -37,6 +56,7 @@ def serve(host: str = "127.0.0.1", port: int = 8787) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("uvicorn.access").addFilter(RedactUnsubscribeTokens())
     uvicorn.run(app_from_env(), host=host, port=port, proxy_headers=True, log_level="info")
 
 

@@ -14,8 +14,10 @@ import fcntl
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -69,8 +71,11 @@ class OfflineChannel:
     channels = ("email", "whatsapp", "sms")
     simulated = True  # dispatch paces it on a simulated clock: nothing waits
 
-    def __init__(self, ledger_dir: str | Path | None = None):
+    def __init__(self, ledger_dir: str | Path | None = None, unsubscribe_link: Callable[[str], str] | None = None):
+        """`unsubscribe_link` (send id -> URL with the receiver's token) is recorded with every email, as the
+        `List-Unsubscribe` header a real provider would have sent."""
         self.ledger_path = Path(ledger_dir or settings.offline_ledger_dir()) / "accepted.jsonl"
+        self.unsubscribe_link = unsubscribe_link
         self._lock = threading.Lock()
         self._known: dict[str, dict] | None = None
 
@@ -120,7 +125,7 @@ class OfflineChannel:
             failed = u[0] < FUNNEL[message.channel]["fail"]
             segments = max(1, -(-len(message.body) // 153)) if message.channel == "sms" else None
             code, reason = FAIL_CODE.get(message.channel, (None, None)) if failed else (None, None)
-            entry = {
+            entry: dict[str, Any] = {
                 "idempotency_key": message.idempotency_key,
                 "send_id": message.send_id,
                 "provider_message_id": stable_id("off", message.idempotency_key),
@@ -130,9 +135,17 @@ class OfflineChannel:
                 "cost_usd": 0.0 if failed else COST_USD[message.channel] * (segments or 1),
                 "segments": segments,
             }
+            if message.channel == "email" and self.unsubscribe_link is not None:
+                entry["headers"] = self.unsubscribe_headers(message.send_id)
             self._append(entry)
             self._load()[message.idempotency_key] = entry
             return self._result(entry)
+
+    def unsubscribe_headers(self, send_id: str) -> dict[str, str]:
+        """The RFC 8058 one-click headers an email for `send_id` carries (empty without a link builder)."""
+        if self.unsubscribe_link is None:
+            return {}
+        return {"List-Unsubscribe": f"<{self.unsubscribe_link(send_id)}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
     def lookup(self, message: OutboundMessage) -> SendResult | None:
         with self._lock:

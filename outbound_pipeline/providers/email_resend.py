@@ -142,13 +142,17 @@ class ResendEmail:
         base_delay: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        unsubscribe_link: Callable[[str], str] | None = None,
     ):
+        """`unsubscribe_link` (send id -> URL) builds links carrying the receiver's token
+        (`http.unsubscribe_tokens.link_builder`); without it the bare `unsubscribe_url` template is used."""
         self.api_key = api_key
         self.from_address = from_address
         # The SDK reads RESEND_API_URL only at import time; we pass the URL on every call instead.
         self.base_url = (base_url or os.environ.get("RESEND_API_URL") or DEFAULT_API_URL).rstrip("/")
         self.unsubscribe_url = unsubscribe_url
         self.unsubscribe_mailto = unsubscribe_mailto
+        self.unsubscribe_link = unsubscribe_link
         self.max_concurrency = max_concurrency
         self.max_attempts = max_attempts
         self.base_delay = base_delay
@@ -165,7 +169,11 @@ class ResendEmail:
         return f"<{_MSGID_UNSAFE.sub('_', message.send_id)}@{self.message_id_domain}>"
 
     def _list_unsubscribe(self, message: OutboundMessage) -> str:
-        entries = [f"<{self.unsubscribe_url.format(send_id=quote(message.send_id, safe=''))}>"]
+        if self.unsubscribe_link is not None:
+            url = self.unsubscribe_link(message.send_id)
+        else:
+            url = self.unsubscribe_url.format(send_id=quote(message.send_id, safe=""))
+        entries = [f"<{url}>"]
         if self.unsubscribe_mailto:
             mailto = self.unsubscribe_mailto.format(send_id=message.send_id)
             if not mailto.startswith("mailto:"):

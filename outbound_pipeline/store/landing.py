@@ -6,6 +6,8 @@ JSON-lines files, fsynced before the HTTP 200, and a sensor later reads them
 with `read_since`, keeping its place in a Dagster cursor ("file:byte_offset").
 
 Layout: `<dir>/events-YYYYMMDDHH.jsonl`, one file per UTC hour, append-only.
+The receiver lands through a `GroupCommitter`: concurrent requests share one write
+and one fsync, each acknowledged only once the fsync covering its line is done.
 Writers serialise on a process lock plus an exclusive `fcntl.flock` on
 `<dir>/.landing.lock`, and pick the hour file *inside* that lock: once a newer
 hour file exists no writer will touch an older one again, so a reader that has
@@ -24,9 +26,12 @@ import fcntl
 import json
 import logging
 import os
+import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,6 +91,20 @@ def file_for(moment: datetime) -> str:
     return f"events-{moment.astimezone(UTC):%Y%m%d%H}.jsonl"
 
 
+def _checked(record: dict[str, Any]) -> dict[str, Any]:
+    if record.get("source") not in SOURCES:
+        raise ValueError(f"unknown landing source {record.get('source')!r}")
+    if not record.get("landing_id"):
+        raise ValueError("a landed record needs a landing_id")
+    if not isinstance(record.get("payload"), dict):
+        raise ValueError("a landed record needs a dict payload")
+    return record
+
+
+def _line(stored: dict[str, Any]) -> bytes:
+    return (json.dumps(stored, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+
+
 def append(record: dict[str, Any], directory: Path | None = None, *, clock: Callable[[], datetime] = _utcnow) -> dict[str, Any]:
     """Append one record durably and return it as stored.
 
@@ -93,20 +112,30 @@ def append(record: dict[str, Any], directory: Path | None = None, *, clock: Call
     when the file is new), so the caller may acknowledge the provider.
     `received_at` is stamped here, inside the lock, from `clock`.
     """
-    if record.get("source") not in SOURCES:
-        raise ValueError(f"unknown landing source {record.get('source')!r}")
-    if not record.get("landing_id"):
-        raise ValueError("a landed record needs a landing_id")
-    if not isinstance(record.get("payload"), dict):
-        raise ValueError("a landed record needs a dict payload")
+    return append_many([record], directory, clock=clock)[0]
+
+
+def append_many(records: list[dict[str, Any]], directory: Path | None = None, *,
+                clock: Callable[[], datetime] = _utcnow) -> list[dict[str, Any]]:
+    """Append several records with one write and one fsync; return them as stored, in order.
+
+    All or nothing for the caller: when this returns every line is on disk; when it
+    raises, none of them may be acknowledged (some may have landed: ingestion dedupes).
+    One `received_at` (and so one hour file) for the whole group, read inside the lock.
+    """
+    for record in records:
+        _checked(record)
+    if not records:
+        return []
     directory = Path(directory) if directory is not None else settings.landing_dir()
     if not directory.is_dir():
         directory.mkdir(parents=True, exist_ok=True)
         _fsync_dir(directory.parent)
     with _locked(directory):
         now = clock()
-        stored = {**record, "received_at": now.astimezone(UTC).isoformat()}
-        line = (json.dumps(stored, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        received_at = now.astimezone(UTC).isoformat()
+        stored = [{**record, "received_at": received_at} for record in records]
+        data = b"".join(_line(s) for s in stored)
         path = directory / file_for(now)
         created = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -114,14 +143,90 @@ def append(record: dict[str, Any], directory: Path | None = None, *, clock: Call
             size = os.fstat(fd).st_size
             if size and _last_byte(path, size) != b"\n":
                 # A writer died mid-line; end that fragment so ours starts on a fresh line.
-                line = b"\n" + line
-            _write_all(fd, line)
+                data = b"\n" + data
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
         if created:
             _fsync_dir(directory)
     return stored
+
+
+class GroupCommitter:
+    """Lands records from many concurrent requests with one write and one fsync per group.
+
+    `submit` queues a record and returns a future that resolves, to the stored record,
+    only after the fsync covering its line (or fails with the OSError, and then the
+    request must not be acknowledged). One writer thread drains the queue: whatever
+    arrived while the previous group was being written, plus what arrives within
+    `linger_s`, goes out together, so under load the fsync cost is shared and an idle
+    receiver adds at most `linger_s` to a request. The thread stops when idle and starts
+    again on the next record. Other processes are still serialised by the file lock.
+    """
+
+    def __init__(self, directory: Path, *, clock: Callable[[], datetime] = _utcnow, linger_s: float = 0.002,
+                 max_group: int = 512, idle_s: float = 1.0):
+        self.directory = Path(directory)
+        self.clock = clock
+        self.linger_s = linger_s
+        self.max_group = max_group
+        self.idle_s = idle_s
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[dict[str, Any]]]] = queue.SimpleQueue()
+        self._state = threading.Lock()
+        self._running = False
+        self.groups_written = 0
+
+    def submit(self, record: dict[str, Any]) -> Future[dict[str, Any]]:
+        """Queue one record (ValueError at once when it is malformed)."""
+        _checked(record)
+        future: Future[dict[str, Any]] = Future()
+        with self._state:
+            self._queue.put((record, future))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="landing-group-commit", daemon=True).start()
+        return future
+
+    def _next_group(self) -> list[tuple[dict[str, Any], Future[dict[str, Any]]]] | None:
+        try:
+            first = self._queue.get(timeout=self.idle_s)
+        except queue.Empty:
+            with self._state:
+                if self._queue.empty():  # `submit` enqueues under this lock: nothing can slip in unseen
+                    self._running = False
+                    return None
+            return []
+        group = [first]
+        deadline = time.monotonic() + self.linger_s
+        while len(group) < self.max_group:
+            try:
+                group.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                group.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return group
+
+    def _run(self) -> None:
+        while (group := self._next_group()) is not None:
+            if not group:
+                continue
+            try:
+                stored = append_many([record for record, _ in group], self.directory, clock=self.clock)
+            except Exception as exc:  # every waiter must hear about it (OSError mostly), none may hang
+                for _, future in group:
+                    future.set_exception(exc)
+                continue
+            self.groups_written += 1
+            for (_, future), line in zip(group, stored, strict=True):
+                future.set_result(line)
 
 
 def _last_byte(path: Path, size: int) -> bytes:

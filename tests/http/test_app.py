@@ -14,11 +14,13 @@ from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from outbound_pipeline.engine.landed import to_frames
+from outbound_pipeline.http import unsubscribe_tokens
 from outbound_pipeline.http.app import create_app
 from outbound_pipeline.store import landing
 
 TOKEN = "twilio-auth-token-for-tests"
 SECRET = "whsec_" + base64.b64encode(b"resend-webhook-key-for-tests-32b").decode()
+UNSUBSCRIBE_SECRET = "unsubscribe-secret-for-tests-0123456789"
 NOW = datetime(2026, 11, 23, 17, 5, 0, tzinfo=UTC)
 STATUS_URL = "http://testserver/webhooks/twilio/status"
 STATUS = {
@@ -32,7 +34,8 @@ STATUS = {
 
 
 def _client(tmp_path: Path, **kwargs) -> TestClient:
-    options = {"twilio_auth_token": TOKEN, "resend_webhook_secret": SECRET, "landing_dir": tmp_path, "clock": lambda: NOW, **kwargs}
+    options = {"twilio_auth_token": TOKEN, "resend_webhook_secret": SECRET, "landing_dir": tmp_path, "clock": lambda: NOW,
+               "unsubscribe_secret": UNSUBSCRIBE_SECRET, **kwargs}
     return TestClient(create_app(**options))
 
 
@@ -221,8 +224,14 @@ def test_oversized_bodies_are_refused(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- unsubscribe, health, failures
 
 
+def _unsubscribe_url(send_id: str, secret: str = UNSUBSCRIBE_SECRET) -> str:
+    return unsubscribe_tokens.link("/unsubscribe?send_id={send_id}", secret, send_id)
+
+
 def test_one_click_unsubscribe_lands_an_opted_out_record(tmp_path: Path) -> None:
-    resp = _client(tmp_path).post("/unsubscribe?send_id=snd_77", data={"List-Unsubscribe": "One-Click"})
+    url = _unsubscribe_url("snd_77")
+    assert "send_id=snd_77&token=" in url
+    resp = _client(tmp_path).post(url, data={"List-Unsubscribe": "One-Click"})
     assert resp.status_code == 200
     [record] = _landed(tmp_path)
     assert record["source"] == "unsubscribe" and record["payload"] == {"send_id": "snd_77", "channel": "email", "one_click": True}
@@ -230,11 +239,35 @@ def test_one_click_unsubscribe_lands_an_opted_out_record(tmp_path: Path) -> None
     assert events[["event_type", "send_id", "channel"]].values.tolist() == [["opted_out", "snd_77", "email"]]
 
 
-def test_unsubscribe_get_shows_a_form_and_lands_nothing(tmp_path: Path) -> None:
-    resp = _client(tmp_path).get("/unsubscribe?send_id=snd_77")
+def test_unsubscribe_get_shows_a_form_posting_to_the_same_signed_url_and_lands_nothing(tmp_path: Path) -> None:
+    client = _client(tmp_path)
+    url = _unsubscribe_url("snd_77")
+    resp = client.get(url)
     assert resp.status_code == 200
-    assert 'method="post"' in resp.text and "send_id=snd_77" in resp.text
+    assert 'method="post"' in resp.text and f'action="{url.replace("&", "&amp;")}"' in resp.text
     assert _landed(tmp_path) == []
+    # The form's button posts back to that URL (a browser sends the hidden field as the body).
+    assert client.post(url, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert [r["payload"]["send_id"] for r in _landed(tmp_path)] == ["snd_77"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("?send_id=snd_77", id="no-token"),
+        pytest.param("?send_id=snd_77&token=", id="empty-token"),
+        pytest.param("?send_id=snd_77&token=" + "A" * 43, id="wrong-token"),
+        pytest.param("?send_id=snd_77&token=" + unsubscribe_tokens.token(UNSUBSCRIBE_SECRET, "snd_78"), id="token-of-another-send"),
+        pytest.param("?send_id=snd_77&token=" + unsubscribe_tokens.token("someone-elses-secret-0123", "snd_77"), id="other-secret"),
+        pytest.param("?send_id=snd_77&token=" + unsubscribe_tokens.token(UNSUBSCRIBE_SECRET, "snd_77")[:-1], id="truncated"),
+        pytest.param("?send_id=snd_77&token=%00%FF" + "A" * 41, id="garbage-bytes"),
+    ],
+)
+def test_a_forged_unsubscribe_gets_403_and_lands_nothing(tmp_path: Path, query: str) -> None:
+    client = _client(tmp_path)
+    assert client.post(f"/unsubscribe{query}", data={"List-Unsubscribe": "One-Click"}).status_code == 403
+    assert client.get(f"/unsubscribe{query}").status_code == 403
+    assert _landed(tmp_path) == [] and landing.landed_files(tmp_path) == []
 
 
 @pytest.mark.parametrize("query", ["", "?send_id=", "?send_id=%3Cscript%3E"])
@@ -255,7 +288,7 @@ def test_when_landing_fails_the_provider_gets_503_to_retry(tmp_path: Path, monke
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(landing, "append", broken)
+    monkeypatch.setattr(landing, "append_many", broken)
     resp = _client(tmp_path).post("/webhooks/twilio/status", data=STATUS, headers=_twilio_headers(STATUS_URL, STATUS))
     assert resp.status_code == 503
 

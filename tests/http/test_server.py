@@ -18,6 +18,7 @@ from outbound_pipeline.http.server import app_from_env
 from outbound_pipeline.store import landing
 
 TOKEN = "real-server-test-token"
+UNSUBSCRIBE_SECRET = "real-server-unsubscribe-secret-0123"
 
 
 def _free_port() -> int:
@@ -33,6 +34,7 @@ def running_server(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, Path]]:
     monkeypatch.delenv("RESEND_WEBHOOK_SECRET", raising=False)
     monkeypatch.delenv("OUTBOUND_PUBLIC_BASE_URL", raising=False)
     monkeypatch.setenv("OUTBOUND_LANDING_DIR", str(landing_dir))
+    monkeypatch.setenv("OUTBOUND_UNSUBSCRIBE_SECRET", UNSUBSCRIBE_SECRET)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app_from_env(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -72,3 +74,14 @@ def test_signed_twilio_callback_over_real_http_is_landed(running_server: tuple[s
     events, _ = to_frames(records)
     assert events[["event_type", "channel"]].values.tolist() == [["read", "whatsapp"]]
     assert cursor is not None
+
+
+def test_access_log_lines_never_show_an_unsubscribe_token() -> None:
+    import logging
+
+    from outbound_pipeline.http.server import RedactUnsubscribeTokens
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "POST", "/unsubscribe?send_id=snd_1&token=abcDEF_-123", "1.1", 200), None)
+    assert RedactUnsubscribeTokens().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "POST /unsubscribe?send_id=snd_1&token=[redacted] HTTP/1.1" 200'
