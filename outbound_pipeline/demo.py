@@ -61,12 +61,27 @@ def run_demo(campaign: str = "demo_drip", instance: dg.DagsterInstance | None = 
 
 
 def format_metrics(metrics: pd.DataFrame) -> str:
-    """The metrics table as a person reads it: counts, then rates as percentages."""
+    """The metrics table as a person reads it: counts, rates as percentages, response time in hours, money in dollars.
+
+    Message counts (sent, delivered, opened, read, bounced) count messages; lead counts (reached, replied, cta, opted_out,
+    converted) count leads, as the rates beside them divide them (definitions in `domain.metrics`).
+    """
     shown = metrics.copy()
     shown["touch"] = shown["touch"].map(lambda t: "all" if t == 0 else str(t))
     for col in [c for c in shown.columns if c.endswith("_rate")]:
         shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else f"{v:.1%}")
-    shown["cost_usd"] = shown["cost_usd"].map(lambda v: f"{v:.2f}")
-    cols = ["campaign_id", "touch", "sent", "delivered", "delivery_rate", "opened", "open_rate", "read", "read_rate", "replied",
-            "reply_rate", "replied_to_cta", "reply_to_cta_rate", "opted_out", "opt_out_rate", "bounced", "bounce_rate", "failed", "cost_usd"]
-    return shown[cols].to_string(index=False)
+    for col in ("cost_usd", "cost_per_reply_usd", "cost_per_conversion_usd"):
+        if col in shown.columns:
+            shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else f"{float(v):.2f}")
+    for col in ("response_median_s", "response_p90_s"):
+        if col in shown.columns:
+            shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else f"{v / 3600:.1f}h")
+    names = {"delivery_rate": "delivery", "open_rate": "open", "read_rate": "read%", "leads_reached": "reached", "reply_rate": "reply",
+             "replied_to_cta": "cta", "reply_to_cta_rate": "cta%", "opt_out_rate": "opt-out", "bounce_rate": "bounce",
+             "conversion_rate": "conversion", "response_median_s": "resp.med", "response_p90_s": "resp.p90", "cost_usd": "cost",
+             "cost_per_reply_usd": "per_reply"}
+    cols = [c for c in ("campaign_id", "touch", "sent", "delivered", "delivery_rate", "opened", "open_rate", "read", "read_rate", "leads_reached",
+                        "replied", "reply_rate", "replied_to_cta", "reply_to_cta_rate", "opted_out", "opt_out_rate", "bounced", "bounce_rate",
+                        "converted", "conversion_rate", "response_median_s", "response_p90_s", "cost_usd", "cost_per_reply_usd")
+            if c in shown.columns]
+    return shown[cols].rename(columns=names).to_string(index=False)

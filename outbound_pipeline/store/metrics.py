@@ -8,67 +8,131 @@ with their cost in the whole-campaign row.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 import duckdb
 import pandas as pd
 
 from outbound_pipeline.domain.funnel import step_graph
+from outbound_pipeline.domain.metrics import ALL, RATES
 from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.store.validation import validate
-from outbound_pipeline.store.views import with_views
+from outbound_pipeline.store.views import REPLIED, view_definitions, with_views
 from outbound_pipeline.store.warehouse import replace_where
 
-# Per send, what happened to it; then counted per touch and for the campaign as a whole (touch 0).
-# `opened` is email opens and clicks (the open rate is over delivered emails); `read` is WhatsApp's read receipt.
-METRICS_SQL = f"""
-{with_views("send_outcomes", "send_replies")}, per_send AS (
-    SELECT o.campaign_id, o.touch, o.channel, o.cost_usd,
-           o.status = 'sent' AS sent,
-           o.status = 'failed' OR o.failed AS failed,
-           o.delivered, o.opened, o.read AS was_read, o.bounced,
-           coalesce(r.replied, false) AS replied,
-           coalesce(r.replied_to_cta, false) AS to_cta,
-           o.opted_out OR coalesce(r.opted_out, false) AS opted_out
-    FROM send_outcomes o LEFT JOIN send_replies r USING (send_id)
-    WHERE o.status IN ('sent', 'failed') AND o.touch > 0  -- touch 0: answers to replies, counted apart
-), answers AS (
-    SELECT campaign_id, count(*) FILTER (WHERE status = 'sent') AS answers_sent, sum(cost_usd) AS cost
-    FROM sends WHERE touch = 0 AND status IN ('sent', 'failed') GROUP BY campaign_id
-), grouped AS (
-    SELECT campaign_id, coalesce(touch, 0) AS touch,
-           count(*) FILTER (WHERE sent) AS sent,
-           count(*) FILTER (WHERE delivered) AS delivered,
-           count(*) FILTER (WHERE failed) AS failed,
-           count(*) FILTER (WHERE bounced) AS bounced,
-           count(*) FILTER (WHERE opened) AS opened,
-           count(*) FILTER (WHERE was_read) AS read,
-           count(*) FILTER (WHERE replied) AS replied,
-           count(*) FILTER (WHERE to_cta) AS replied_to_cta,
-           count(*) FILTER (WHERE opted_out) AS opted_out,
-           count(*) FILTER (WHERE delivered AND channel = 'email') AS delivered_email,
-           count(*) FILTER (WHERE delivered AND channel = 'whatsapp') AS delivered_whatsapp,
-           sum(cost_usd) AS send_cost
-    FROM per_send GROUP BY GROUPING SETS ((campaign_id, touch), (campaign_id))
-), other_cost AS (
-    SELECT campaign_id, touch, sum(cost_usd) AS cost FROM drafts GROUP BY ALL
+# The tables as they stood at `$cutoff`: every rollup counts "as of" a moment, so a past day's figures can be
+# recomputed at any time and come out the same. A send not yet handed over (or settled) at the cutoff is still queued.
+AS_OF = """
+    sends AS (SELECT * REPLACE (CASE WHEN coalesce(sent_at, updated_at) >= $cutoff THEN 'pending' ELSE status END AS status)
+              FROM main.sends WHERE recorded_at < $cutoff),
+    delivery_events AS (SELECT * FROM main.delivery_events WHERE occurred_at < $cutoff),
+    replies AS (SELECT * FROM main.replies WHERE received_at < $cutoff),
+    drafts AS (SELECT * FROM main.drafts WHERE created_at < $cutoff),
+    research_snippets AS (SELECT * FROM main.research_snippets WHERE retrieved_at < $cutoff),
+    recipient_steps AS (SELECT * FROM main.recipient_steps WHERE entered_at < $cutoff),
+    conversions AS (SELECT * FROM main.conversions WHERE occurred_at < $cutoff)
+"""
+
+# Every breakdown at once: the whole campaign, each step (touch), each channel, each variant of a step.
+GRAINS = "GROUPING SETS ((campaign_id), (campaign_id, touch), (campaign_id, channel), (campaign_id, touch, variant))"
+LEAD_GRAINS = ("GROUPING SETS ((campaign_id, lead_id), (campaign_id, touch, lead_id), (campaign_id, channel, lead_id), "
+               "(campaign_id, touch, variant, lead_id))")
+# The grouping keys of a row, `all` (or touch 0) where the grain does not split by them; `no_variant` marks the
+# variant grain's rows of steps without variants, which are dropped.
+GRAIN_KEYS = """campaign_id, coalesce(touch, 0) AS touch, coalesce(channel, 'all') AS channel,
+    CASE WHEN grouping(variant) = 0 THEN variant ELSE 'all' END AS variant, grouping(variant) = 0 AND variant IS NULL AS no_variant"""
+
+RATE_COLUMNS = ",\n       ".join(f"c.{r.numerator} / nullif(c.{r.denominator}, 0) AS {r.name}" for r in RATES)
+
+# Per send of a campaign step, what happened to it (answers to replies, touch 0, are counted apart); then counted
+# per breakdown: messages with count(*), leads with count(DISTINCT lead_id). Definitions: `domain.metrics`.
+ROLLUP_SQL = f"""
+WITH {AS_OF}, {view_definitions("send_outcomes", "send_replies")},
+first_reply AS (
+    SELECT send_id, min(received_at) AS first_reply_at FROM replies WHERE send_id IS NOT NULL AND {REPLIED} GROUP BY send_id
+), converted_sends AS (  -- a conversion recorded by the user's system counts for the lead's last send before it
+    SELECT DISTINCT arg_max(s.send_id, s.sent_at) AS send_id
+    FROM conversions c JOIN sends s ON s.campaign_id = c.campaign_id AND s.lead_id = c.lead_id
+    WHERE s.touch > 0 AND s.status = 'sent' AND s.sent_at <= c.occurred_at
+    GROUP BY c.conversion_id
+), facts AS (
+    SELECT o.campaign_id, o.touch, o.channel, v.variant, o.lead_id,
+           o.status IN ('pending', 'sending') AS queued, o.status = 'sent' AS sent, o.status = 'failed' OR o.failed AS failed,
+           o.delivered, o.bounced, o.complained,
+           o.channel = 'email' AND o.opened AS opened, o.channel = 'whatsapp' AND o.read AS was_read,
+           o.channel = 'email' AND o.clicked AS clicked,
+           coalesce(r.replied, false) AS replied, coalesce(r.replied_to_cta, false) AS to_cta,
+           o.opted_out OR coalesce(r.opted_out, false) AS opted_out,
+           coalesce(r.replied_to_cta, false) OR cs.send_id IS NOT NULL AS converted,
+           o.delivered OR r.send_id IS NOT NULL AS reached,  -- a reply, even one asking to stop, proves the message arrived
+           fr.first_reply_at, epoch(fr.first_reply_at - o.sent_at) AS response_s
+    FROM send_outcomes o
+    LEFT JOIN send_replies r USING (send_id)
+    LEFT JOIN first_reply fr USING (send_id)
+    LEFT JOIN converted_sends cs USING (send_id)
+    LEFT JOIN recipient_steps v ON v.campaign_id = o.campaign_id AND v.lead_id = o.lead_id AND v.touch = o.touch
+    WHERE o.touch > 0 AND o.status IN ('pending', 'sending', 'sent', 'failed')
+), counted AS (
+    SELECT {GRAIN_KEYS},
+           count(*) FILTER (WHERE queued) AS queued, count(*) FILTER (WHERE sent) AS sent,
+           count(*) FILTER (WHERE delivered) AS delivered, count(*) FILTER (WHERE failed) AS failed,
+           count(*) FILTER (WHERE bounced) AS bounced, count(*) FILTER (WHERE opened) AS opened,
+           count(*) FILTER (WHERE was_read) AS read, count(*) FILTER (WHERE complained AND channel = 'email') AS complained,
+           count(*) FILTER (WHERE sent AND channel = 'email') AS emails_sent,
+           count(*) FILTER (WHERE delivered AND channel = 'email') AS emails_delivered,
+           count(*) FILTER (WHERE bounced AND channel = 'email') AS emails_bounced,
+           count(*) FILTER (WHERE delivered AND channel = 'whatsapp') AS whatsapp_delivered,
+           count(DISTINCT lead_id) FILTER (WHERE reached) AS leads_reached,
+           count(DISTINCT lead_id) FILTER (WHERE replied) AS replied,
+           count(DISTINCT lead_id) FILTER (WHERE to_cta) AS replied_to_cta,
+           count(DISTINCT lead_id) FILTER (WHERE opted_out) AS opted_out,
+           count(DISTINCT lead_id) FILTER (WHERE clicked) AS clicked,
+           count(DISTINCT lead_id) FILTER (WHERE converted) AS converted
+    FROM facts GROUP BY {GRAINS}
+), lead_first_reply AS (  -- per breakdown and lead: the time from the send they first replied to until that reply
+    SELECT campaign_id, touch, channel, variant, grouping(variant) AS gv, arg_min(response_s, first_reply_at) AS response_s
+    FROM facts WHERE first_reply_at IS NOT NULL GROUP BY {LEAD_GRAINS}
+), response AS (
+    SELECT campaign_id, coalesce(touch, 0) AS touch, coalesce(channel, 'all') AS channel,
+           CASE WHEN gv = 0 THEN variant ELSE 'all' END AS variant,
+           median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
+    FROM lead_first_reply WHERE NOT (gv = 0 AND variant IS NULL) GROUP BY ALL
+), spend AS (  -- what each step's messages cost: composing them and sending them
+    SELECT d.campaign_id, d.touch, d.channel, v.variant, d.cost_usd::DECIMAL(18, 6) AS cost
+    FROM drafts d LEFT JOIN recipient_steps v USING (campaign_id, lead_id, touch) WHERE d.touch > 0
     UNION ALL
-    SELECT campaign_id, 0, sum(cost_usd) FROM research_snippets GROUP BY ALL
+    SELECT s.campaign_id, s.touch, s.channel, v.variant, s.cost_usd::DECIMAL(18, 6)
+    FROM sends s LEFT JOIN recipient_steps v USING (campaign_id, lead_id, touch) WHERE s.touch > 0 AND s.status IN ('sent', 'failed')
+), step_cost AS (
+    SELECT {GRAIN_KEYS}, sum(cost) AS cost FROM spend GROUP BY {GRAINS}
+), campaign_cost AS (  -- research and answers to replies belong to the campaign as a whole, to no step or channel
+    SELECT campaign_id, sum(cost) AS cost, sum(answer) AS answers_sent FROM (
+        SELECT campaign_id, cost_usd::DECIMAL(18, 6) AS cost, 0 AS answer FROM research_snippets
+        UNION ALL SELECT campaign_id, cost_usd::DECIMAL(18, 6), 0 FROM drafts WHERE touch = 0
+        UNION ALL SELECT campaign_id, cost_usd::DECIMAL(18, 6), (status = 'sent')::INTEGER FROM sends WHERE touch = 0 AND status IN ('sent', 'failed')
+    ) GROUP BY campaign_id
+), rows AS (
+    SELECT c.*, r.response_median_s, r.response_p90_s,
+           (coalesce(k.cost, 0) + CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.cost, 0) ELSE 0 END)::DECIMAL(18, 6) AS cost_usd,
+           CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.answers_sent, 0) END AS answers_sent
+    FROM counted c
+    LEFT JOIN response r USING (campaign_id, touch, channel, variant)
+    LEFT JOIN step_cost k ON k.campaign_id = c.campaign_id AND k.touch = c.touch AND k.channel = c.channel AND k.variant = c.variant
+                         AND NOT k.no_variant
+    LEFT JOIN campaign_cost a ON a.campaign_id = c.campaign_id
+    WHERE NOT c.no_variant
 )
-SELECT g.campaign_id, g.touch, g.sent, g.delivered, g.failed, g.bounced, g.opened, g.read, g.replied, g.replied_to_cta, g.opted_out,
-       g.delivered / nullif(g.sent, 0) AS delivery_rate,
-       g.opened / nullif(g.delivered_email, 0) AS open_rate,
-       g.read / nullif(g.delivered_whatsapp, 0) AS read_rate,
-       g.replied / nullif(g.delivered, 0) AS reply_rate,
-       g.replied_to_cta / nullif(g.delivered, 0) AS reply_to_cta_rate,
-       g.opted_out / nullif(g.delivered, 0) AS opt_out_rate,
-       g.bounced / nullif(g.sent, 0) AS bounce_rate,
-       g.send_cost + coalesce((SELECT sum(o.cost) FROM other_cost o WHERE o.campaign_id = g.campaign_id
-                               AND (g.touch = 0 OR o.touch = g.touch)), 0)
-                   + CASE WHEN g.touch = 0 THEN coalesce(a.cost, 0) ELSE 0 END AS cost_usd,
-       ?::TIMESTAMP AS computed_at,
-       CASE WHEN g.touch = 0 THEN coalesce(a.answers_sent, 0) END AS answers_sent
-FROM grouped g LEFT JOIN answers a USING (campaign_id) ORDER BY g.campaign_id, g.touch
+SELECT c.campaign_id, c.touch, c.channel, c.variant,
+       c.queued, c.sent, c.delivered, c.failed, c.bounced, c.opened, c.read, c.complained,
+       c.emails_sent, c.emails_delivered, c.emails_bounced, c.whatsapp_delivered,
+       c.leads_reached, c.replied, c.replied_to_cta, c.opted_out, c.clicked, c.converted,
+       {RATE_COLUMNS},
+       c.response_median_s, c.response_p90_s, c.cost_usd,
+       (c.cost_usd / nullif(c.replied, 0))::DECIMAL(18, 6) AS cost_per_reply_usd,
+       (c.cost_usd / nullif(c.converted, 0))::DECIMAL(18, 6) AS cost_per_conversion_usd,
+       c.answers_sent, $computed_at::TIMESTAMP AS computed_at
+FROM rows c ORDER BY c.campaign_id, c.touch, c.channel, c.variant
 """
 
 # Per A/B variant of a step: its `opened` counts engagement on any channel (opened, clicked or read).
@@ -84,16 +148,19 @@ VARIANT_SQL = f"""
 )
 SELECT campaign_id, touch, any_value(step) AS step, variant, count(DISTINCT lead_id) AS leads,
        count(*) FILTER (WHERE sent) AS sent, count(*) FILTER (WHERE delivered) AS delivered,
-       count(*) FILTER (WHERE opened) AS opened, count(*) FILTER (WHERE replied) AS replied,
-       count(*) FILTER (WHERE to_cta) AS replied_to_cta,
-       count(*) FILTER (WHERE replied) / nullif(count(*) FILTER (WHERE delivered), 0) AS reply_rate,
-       count(*) FILTER (WHERE to_cta) / nullif(count(*) FILTER (WHERE delivered), 0) AS reply_to_cta_rate,
+       count(*) FILTER (WHERE opened) AS opened, count(DISTINCT lead_id) FILTER (WHERE replied) AS replied,
+       count(DISTINCT lead_id) FILTER (WHERE to_cta) AS replied_to_cta,
+       -- as the campaign's rates: leads who replied / leads reached, replies that accepted the call to action / replies
+       count(DISTINCT lead_id) FILTER (WHERE replied) / nullif(count(DISTINCT lead_id) FILTER (WHERE delivered OR replied), 0) AS reply_rate,
+       count(DISTINCT lead_id) FILTER (WHERE to_cta) / nullif(count(DISTINCT lead_id) FILTER (WHERE replied), 0) AS reply_to_cta_rate,
        ?::TIMESTAMP AS computed_at
 FROM per_send GROUP BY campaign_id, touch, variant ORDER BY ALL
 """
 
 # Per step: recipients who entered it (a draft was written for them), were sent, delivered, engaged (opened, clicked
 # or read) and replied; drop-off from the previous steps (`_funnel_steps`, `_funnel_edges` come from the spec).
+# A recipient of a previous step whose turn for this step has not come (still in the sequence, the step's delay not
+# yet passed since the previous message) is `waiting`: neither dropped nor in the drop-off's denominator.
 FUNNEL_SQL = f"""
 {with_views("send_outcomes", "send_replies")}, entered AS (  -- answers to replies (touch 0) are no step
     SELECT DISTINCT campaign_id, touch, lead_id FROM drafts WHERE touch >= 1
@@ -112,14 +179,23 @@ FUNNEL_SQL = f"""
            count(*) FILTER (WHERE delivered) AS delivered, count(*) FILTER (WHERE engaged) AS engaged,
            count(*) FILTER (WHERE replied) AS replied
     FROM per_lead GROUP BY campaign_id, touch
-), previous AS (  -- each recipient of any previous step, once per step it could lead to
-    SELECT DISTINCT e.campaign_id, e.touch, rs.lead_id
+), previous AS (  -- each recipient of any previous step, once per step it could lead to, with when that step reached them
+    SELECT e.campaign_id, e.touch, rs.lead_id, max(s.sent_at) AS previous_sent_at
     FROM _funnel_edges e JOIN entered rs ON rs.campaign_id = e.campaign_id AND rs.touch = e.previous_touch
-), dropoff AS (
-    SELECT p.campaign_id, p.touch, count(*) AS previous_entered, count(*) FILTER (WHERE cur.lead_id IS NULL) AS dropped
+    LEFT JOIN sends s ON s.campaign_id = e.campaign_id AND s.touch = e.previous_touch AND s.lead_id = rs.lead_id AND s.status = 'sent'
+    GROUP BY ALL
+), outcome AS (  -- not in this step yet: still waiting (in the sequence, and the step's delay has not passed), or dropped
+    SELECT p.campaign_id, p.touch, cur.lead_id IS NOT NULL AS entered,
+           cur.lead_id IS NULL AND coalesce(rc.status, '') = 'active'
+               AND (p.previous_sent_at IS NULL OR p.previous_sent_at + to_seconds(st.delay_s) > $now) AS waiting
     FROM previous p
+    JOIN _funnel_steps st ON st.campaign_id = p.campaign_id AND st.touch = p.touch
+    LEFT JOIN recipients rc ON rc.campaign_id = p.campaign_id AND rc.lead_id = p.lead_id
     LEFT JOIN entered cur ON cur.campaign_id = p.campaign_id AND cur.touch = p.touch AND cur.lead_id = p.lead_id
-    GROUP BY p.campaign_id, p.touch
+), dropoff AS (
+    SELECT campaign_id, touch, count(*) FILTER (WHERE NOT waiting) AS previous_entered,
+           count(*) FILTER (WHERE NOT entered AND NOT waiting) AS dropped, count(*) FILTER (WHERE waiting) AS waiting
+    FROM outcome GROUP BY campaign_id, touch
 )
 SELECT st.campaign_id, st.touch, st.step, st.previous_steps,
        coalesce(c.entered, 0) AS entered, coalesce(c.sent, 0) AS sent, coalesce(c.delivered, 0) AS delivered,
@@ -127,7 +203,8 @@ SELECT st.campaign_id, st.touch, st.step, st.previous_steps,
        CASE WHEN st.previous_steps IS NOT NULL THEN coalesce(d.previous_entered, 0) END AS previous_entered,
        CASE WHEN st.previous_steps IS NOT NULL THEN coalesce(d.dropped, 0) END AS dropped,
        d.dropped / nullif(d.previous_entered, 0) AS dropoff_rate,
-       $now::TIMESTAMP AS computed_at
+       $now::TIMESTAMP AS computed_at,
+       CASE WHEN st.previous_steps IS NOT NULL THEN coalesce(d.waiting, 0) END AS waiting
 FROM _funnel_steps st
 LEFT JOIN counts c ON c.campaign_id = st.campaign_id AND c.touch = st.touch
 LEFT JOIN dropoff d ON d.campaign_id = st.campaign_id AND d.touch = st.touch
@@ -142,9 +219,51 @@ def _rewrite(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) ->
     return frame
 
 
+def rollup(con: duckdb.DuckDBPyConnection, cutoff: datetime, computed_at: datetime | None = None) -> pd.DataFrame:
+    """Every breakdown (campaign, touch, channel, variant) of every campaign, counted as of `cutoff`; nothing written."""
+    return con.execute(ROLLUP_SQL, {"cutoff": cutoff, "computed_at": computed_at or cutoff}).df()
+
+
 def refresh_campaign_metrics(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
-    """Recompute `campaign_metrics`; returns the rows written."""
-    return _rewrite(con, "campaign_metrics", con.execute(METRICS_SQL, [now]).df())
+    """Recompute `campaign_metrics` (per campaign and touch, touch 0 = whole campaign) as of `now`; returns the rows written."""
+    frame = rollup(con, now)
+    frame = frame[(frame["channel"] == ALL) & (frame["variant"] == ALL)].drop(columns=["channel", "variant"]).reset_index(drop=True)
+    return _rewrite(con, "campaign_metrics", frame)
+
+
+def day_cutoff(day: date, now: datetime) -> datetime:
+    """What a day's rollup counts up to: the end of the day, or `now` while the day is not over."""
+    return min(datetime.combine(day + timedelta(days=1), time()), now)
+
+
+def refresh_daily_metrics(con: duckdb.DuckDBPyConnection, day: date, now: datetime) -> pd.DataFrame:
+    """Replace `metrics_daily` rows of `day` with every breakdown as of the day's end (or `now`); returns them.
+
+    A day that is over always gives the same rows, however often it is recomputed (`computed_at` is the
+    cutoff, not the wall clock); today's rows grow until the day ends.
+    """
+    cutoff = day_cutoff(day, now)
+    frame = rollup(con, cutoff)
+    frame.insert(0, "day", pd.Timestamp(day))
+    if not frame.empty:
+        frame = validate("metrics_daily", frame)
+    replace_where(con, "metrics_daily", frame, "day = ?", [day])
+    return frame
+
+
+def daily_metrics(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: int = 0, channel: str = ALL, variant: str = ALL) -> pd.DataFrame:
+    """One breakdown's history from `metrics_daily`, a row per day: what a rates-over-time chart draws."""
+    return con.execute("SELECT * FROM metrics_daily WHERE campaign_id = ? AND touch = ? AND channel = ? AND variant = ? ORDER BY day",
+                       [campaign_id, touch, channel, variant]).df()
+
+
+def record_conversion(con: duckdb.DuckDBPyConnection, conversion_id: str, campaign_id: str, lead_id: str, kind: str,
+                      occurred_at: datetime, source: str, recorded_at: datetime, value_usd: Decimal | None = None) -> bool:
+    """Record a conversion reported by the user's system (a booked meeting, a purchase); False when the id was already recorded."""
+    before = con.execute("SELECT count(*) FROM conversions WHERE conversion_id = ?", [conversion_id]).fetchall()[0][0]
+    con.execute("INSERT INTO conversions VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [conversion_id, campaign_id, lead_id, kind, value_usd, occurred_at, source, recorded_at])
+    return before == 0
 
 
 def refresh_variant_metrics(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
@@ -164,10 +283,10 @@ def funnel_frame(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
     edges: list[dict] = []
     for campaign_id, spec in launched_specs(con):
         s, e = step_graph(campaign_id, spec)
-        steps += s
+        steps += [{**step, "delay_s": spec.steps[step["touch"] - 1].delay_timedelta().total_seconds()} for step in s]
         edges += e
-    step_frame = pd.DataFrame(steps, columns=["campaign_id", "touch", "step", "previous_steps"]).astype(
-        {"campaign_id": "string", "touch": "int64", "step": "string", "previous_steps": "string"})
+    step_frame = pd.DataFrame(steps, columns=["campaign_id", "touch", "step", "previous_steps", "delay_s"]).astype(
+        {"campaign_id": "string", "touch": "int64", "step": "string", "previous_steps": "string", "delay_s": "float64"})
     edge_frame = pd.DataFrame(edges, columns=["campaign_id", "touch", "previous_touch"]).astype(
         {"campaign_id": "string", "touch": "int64", "previous_touch": "int64"})
     con.register("_funnel_steps", step_frame)

@@ -51,6 +51,15 @@ MIGRATIONS: tuple[Migration, ...] = (
                *_add_columns("leads", "phone_valid"), *_add_columns("lead_rejects", "kind"),
                "INSERT INTO list_members SELECT source_list, lead_id, source_list, source_line, imported_at FROM leads ON CONFLICT DO NOTHING",
                "UPDATE lead_rejects SET kind = 'rejected' WHERE kind IS NULL")),
+    Migration(10, "metrics to the product's definitions: lead counts, clicks, conversions, response time, cost per reply; "
+                 "daily metrics history; conversions recorded by the user's system",
+              (*_add_columns("campaign_metrics", "queued", "clicked", "complained", "converted", "leads_reached", "emails_sent",
+                             "emails_delivered", "emails_bounced", "whatsapp_delivered", "click_rate", "complaint_rate",
+                             "conversion_rate", "response_median_s", "response_p90_s", "cost_per_reply_usd", "cost_per_conversion_usd"),
+               # a rollup, rewritten whole on every refresh: its money column becomes exact, no row is lost
+               "ALTER TABLE campaign_metrics ALTER COLUMN cost_usd TYPE DECIMAL(18,6)",
+               *_add_columns("funnel_metrics", "waiting"),
+               *(f"CREATE TABLE IF NOT EXISTS {name} ({TABLES[name]})" for name in ("metrics_daily", "conversions")))),
 )
 
 

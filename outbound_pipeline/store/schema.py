@@ -274,6 +274,7 @@ TABLES: dict[str, str] = {
         dropped         BIGINT,                -- of those, how many did not reach this step
         dropoff_rate    DOUBLE,                -- dropped / previous_entered
         computed_at     TIMESTAMP NOT NULL,
+        waiting         BIGINT,                -- recipients of the previous step(s) whose time for this step has not come yet
         PRIMARY KEY (campaign_id, touch)
     """,
     "campaign_metrics": """
@@ -295,10 +296,79 @@ TABLES: dict[str, str] = {
         reply_to_cta_rate DOUBLE,
         opt_out_rate    DOUBLE,
         bounce_rate     DOUBLE,
-        cost_usd        DOUBLE NOT NULL,
+        cost_usd        DECIMAL(18,6) NOT NULL,  -- money as DECIMAL: providers, tokens, research
         computed_at     TIMESTAMP NOT NULL,
         answers_sent    BIGINT,                -- whole-campaign row: answers to replies sent (not a step, not in the rates)
+        queued          BIGINT,                -- messages built and waiting to go out
+        clicked         BIGINT,                -- leads who clicked a link in an email
+        complained      BIGINT,                -- emails marked as spam
+        converted       BIGINT,                -- leads with an accepted call to action or a recorded conversion
+        leads_reached   BIGINT,                -- leads with a message delivered (or answered)
+        emails_sent     BIGINT,
+        emails_delivered BIGINT,
+        emails_bounced  BIGINT,
+        whatsapp_delivered BIGINT,
+        click_rate      DOUBLE,
+        complaint_rate  DOUBLE,
+        conversion_rate DOUBLE,
+        response_median_s DOUBLE,              -- seconds from a lead's send to their first reply: median
+        response_p90_s  DOUBLE,                -- and 90th percentile
+        cost_per_reply_usd DECIMAL(18,6),
+        cost_per_conversion_usd DECIMAL(18,6),
         PRIMARY KEY (campaign_id, touch)
+    """,
+    "metrics_daily": """
+        day             DATE NOT NULL,         -- counted as of the end of this day (UTC), or of the run for today
+        campaign_id     VARCHAR NOT NULL,
+        touch           INTEGER NOT NULL,      -- 0: every step
+        channel         VARCHAR NOT NULL,      -- all | email | whatsapp | sms
+        variant         VARCHAR NOT NULL,      -- all | the A/B variant of the step
+        sent            BIGINT NOT NULL,
+        delivered       BIGINT NOT NULL,
+        failed          BIGINT NOT NULL,
+        bounced         BIGINT NOT NULL,
+        opened          BIGINT NOT NULL,
+        read            BIGINT NOT NULL,
+        replied         BIGINT NOT NULL,       -- leads who replied
+        replied_to_cta  BIGINT NOT NULL,       -- leads whose reply accepted the call to action
+        opted_out       BIGINT NOT NULL,       -- leads who opted out
+        delivery_rate   DOUBLE,
+        open_rate       DOUBLE,
+        read_rate       DOUBLE,
+        reply_rate      DOUBLE,
+        reply_to_cta_rate DOUBLE,
+        opt_out_rate    DOUBLE,
+        bounce_rate     DOUBLE,
+        cost_usd        DECIMAL(18,6) NOT NULL,
+        computed_at     TIMESTAMP NOT NULL,    -- the moment counted up to
+        answers_sent    BIGINT,
+        queued          BIGINT,                -- messages built and waiting to go out
+        clicked         BIGINT,                -- leads who clicked a link in an email
+        complained      BIGINT,                -- emails marked as spam
+        converted       BIGINT,                -- leads with an accepted call to action or a recorded conversion
+        leads_reached   BIGINT,                -- leads with a message delivered (or answered)
+        emails_sent     BIGINT,
+        emails_delivered BIGINT,
+        emails_bounced  BIGINT,
+        whatsapp_delivered BIGINT,
+        click_rate      DOUBLE,
+        complaint_rate  DOUBLE,
+        conversion_rate DOUBLE,
+        response_median_s DOUBLE,              -- seconds from a lead's send to their first reply: median
+        response_p90_s  DOUBLE,                -- and 90th percentile
+        cost_per_reply_usd DECIMAL(18,6),
+        cost_per_conversion_usd DECIMAL(18,6),
+        PRIMARY KEY (day, campaign_id, touch, channel, variant)
+    """,
+    "conversions": """
+        conversion_id   VARCHAR PRIMARY KEY,   -- the caller's id: recording it twice keeps one row
+        campaign_id     VARCHAR NOT NULL,
+        lead_id         VARCHAR NOT NULL,
+        kind            VARCHAR NOT NULL,      -- e.g. meeting_booked, signed_up, purchase
+        value_usd       DECIMAL(18,6),
+        occurred_at     TIMESTAMP NOT NULL,
+        source          VARCHAR NOT NULL,      -- the system that reported it
+        recorded_at     TIMESTAMP NOT NULL
     """,
 }
 

@@ -23,6 +23,8 @@ _TYPES = {
     "BIGINT": "Int64",
     "DOUBLE": pa.Float64,
     "TIMESTAMP": "datetime64[ns]",
+    "DATE": "datetime64[ns]",
+    "DECIMAL(18,6)": pa.Float64,  # money: exact in DuckDB, a float only while pandas checks it
     "BOOLEAN": "boolean",
 }
 
@@ -36,6 +38,13 @@ def _isin(*values: str) -> pa.Check:
 
 
 _RATE = pa.Check.in_range(0.0, 1.0)
+_METRIC_CHECKS: dict[str, list[pa.Check]] = {
+    **{c: [_RATE] for c in ("delivery_rate", "open_rate", "read_rate", "reply_rate", "reply_to_cta_rate",
+                            "opt_out_rate", "bounce_rate", "click_rate", "complaint_rate", "conversion_rate")},
+    **{c: [pa.Check.ge(0)] for c in ("sent", "delivered", "failed", "bounced", "opened", "read", "replied", "opted_out", "queued", "clicked",
+                                     "complained", "converted", "leads_reached", "emails_sent", "emails_delivered", "emails_bounced",
+                                     "whatsapp_delivered", "response_median_s", "response_p90_s", "cost_usd")},
+}
 
 CHECKS: dict[str, dict[str, list[pa.Check]]] = {
     "leads": {
@@ -99,12 +108,10 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
     },
     "funnel_metrics": {
         "dropoff_rate": [_RATE], "touch": [pa.Check.ge(1)],
-        **{c: [pa.Check.ge(0)] for c in ("entered", "sent", "delivered", "engaged", "replied", "previous_entered", "dropped")},
+        **{c: [pa.Check.ge(0)] for c in ("entered", "sent", "delivered", "engaged", "replied", "previous_entered", "dropped", "waiting")},
     },
-    "campaign_metrics": {
-        **{c: [_RATE] for c in ("delivery_rate", "open_rate", "read_rate", "reply_rate", "reply_to_cta_rate", "opt_out_rate", "bounce_rate")},
-        **{c: [pa.Check.ge(0)] for c in ("sent", "delivered", "failed", "bounced", "opened", "read", "replied", "opted_out")},
-    },
+    "campaign_metrics": _METRIC_CHECKS,
+    "metrics_daily": _METRIC_CHECKS,
 }
 
 UNIQUE: dict[str, list[str]] = {
@@ -128,6 +135,8 @@ UNIQUE: dict[str, list[str]] = {
     "test_sends": ["test_send_id"],
     "variant_metrics": ["campaign_id", "touch", "variant"],
     "funnel_metrics": ["campaign_id", "touch"],
+    "metrics_daily": ["day", "campaign_id", "touch", "channel", "variant"],
+    "conversions": ["conversion_id"],
 }
 
 

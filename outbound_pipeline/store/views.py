@@ -108,9 +108,18 @@ SEND_STATUS = f"""
 VIEWS = {"send_outcomes": SEND_OUTCOMES, "send_replies": SEND_REPLIES, "lead_replies": LEAD_REPLIES, "send_status": SEND_STATUS}
 
 
+def view_definitions(*names: str) -> str:
+    """`name AS (...), ...` for the named shared definitions, to follow a query's own expressions in its `WITH` clause.
+
+    Put first expressions that shadow the tables (`sends AS (SELECT * FROM main.sends WHERE ...)`) and the
+    definitions read them instead: that is how the metrics count "as of the end of a day".
+    """
+    return ", ".join(f"{name} AS ({VIEWS[name]})" for name in names)
+
+
 def with_views(*names: str) -> str:
     """`WITH name AS (...), ...` for the named shared definitions; a query adds its own expressions after a comma."""
-    return "WITH " + ", ".join(f"{name} AS ({VIEWS[name]})" for name in names)
+    return "WITH " + view_definitions(*names)
 
 
 def current_statuses(con: duckdb.DuckDBPyConnection, send_ids: list[str] | None = None) -> pd.DataFrame:
