@@ -12,12 +12,113 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
+import duckdb
 import pandas as pd
 from tabulate import tabulate
 
-from outbound_pipeline.domain.experiments import ABVerdict
-from outbound_pipeline.engine.charts import ab_chart, funnel_chart, png_data_uri, rates_over_time_chart
+from outbound_pipeline.domain.experiments import ABVerdict, verdict
+from outbound_pipeline.domain.metrics import ALL
+from outbound_pipeline.engine.charts import ab_chart, funnel_chart, funnel_frame, markdown_image, png_data_uri, rates_over_time_chart
+from outbound_pipeline.store.metrics import cost_breakdown, daily_history, rollup
+
+# The campaign's funnel: messages, then leads (labels say which), as the charts and the report draw it.
+FUNNEL_LABELS = {"sent": "messages sent", "delivered": "messages delivered", "leads_reached": "leads reached",
+                 "replied": "leads replied", "replied_to_cta": "accepted the CTA"}
+# The rates drawn over time, and the summary's columns (counts, then rates as the product defines them, then money).
+TREND_RATES = ("delivery_rate", "open_rate", "reply_rate", "opt_out_rate", "bounce_rate")
+SUMMARY_COLUMNS = ("breakdown", "sent", "delivered", "leads_reached", "replied", "replied_to_cta", "opted_out", "delivery_rate",
+                   "open_rate", "click_rate", "reply_rate", "reply_to_cta_rate", "opt_out_rate", "bounce_rate", "conversion_rate",
+                   "response_median_h", "response_p90_h", "cost_usd", "cost_per_reply_usd", "cost_per_conversion_usd")
+
+
+@dataclass(frozen=True)
+class CampaignMetrics:
+    """Everything the report and the metrics metadata show about one campaign, as of one moment."""
+
+    campaign_id: str
+    rows: pd.DataFrame  # every breakdown (campaign, touch, channel, variant) from `store.metrics.rollup`
+    daily: pd.DataFrame  # the whole campaign's row per day
+    verdicts: tuple[ABVerdict, ...]
+    cost: dict[str, Decimal]
+
+    @property
+    def whole(self) -> pd.Series | None:
+        hit = self.rows[(self.rows["touch"] == 0) & (self.rows["channel"] == ALL)]
+        return hit.iloc[0] if not hit.empty else None
+
+    def summary(self) -> pd.DataFrame:
+        """Campaign, each step, each channel: one row each, rates as proportions, response times in hours."""
+        shown = self.rows[self.rows["variant"] == ALL].copy()
+        shown["breakdown"] = [("campaign" if t == 0 else f"step {t}") if c == ALL else f"channel {c}"
+                              for t, c in zip(shown["touch"], shown["channel"], strict=True)]
+        for col in ("response_median", "response_p90"):
+            shown[f"{col}_h"] = shown[f"{col}_s"] / 3600
+        shown["order"] = [0 if c == ALL and t == 0 else (1 if c == ALL else 2) for t, c in zip(shown["touch"], shown["channel"], strict=True)]
+        shown = shown.sort_values(["order", "touch", "channel"])
+        return shown[[c for c in SUMMARY_COLUMNS if c in shown.columns]].reset_index(drop=True)
+
+    def funnel(self) -> pd.DataFrame:
+        whole = self.whole
+        frame = funnel_frame({str(k): v for k, v in whole.items()} if whole is not None else {}, tuple(FUNNEL_LABELS))
+        return frame.assign(stage=frame["stage"].map(FUNNEL_LABELS))
+
+    def trend(self) -> pd.DataFrame:
+        columns = ["day", *[c for c in TREND_RATES if c in self.daily.columns]]
+        return self.daily[columns] if not self.daily.empty else pd.DataFrame(columns=columns)
+
+
+def ab_verdicts(rows: pd.DataFrame, campaign_id: str) -> tuple[ABVerdict, ...]:
+    """One verdict per step with variants: leads who replied out of leads reached, per variant."""
+    variants = rows[(rows["campaign_id"] == campaign_id) & (rows["variant"] != ALL)]
+    out = []
+    for touch, group in variants.groupby("touch", sort=True):
+        if group["variant"].nunique() < 2:
+            continue
+        counts = pd.DataFrame({"variant": group["variant"], "trials": group["leads_reached"].astype(int), "successes": group["replied"].astype(int)})
+        out.append(verdict(counts, metric="reply rate", step=f"step {touch}"))
+    return tuple(out)
+
+
+def load_campaign(con: duckdb.DuckDBPyConnection, campaign_id: str, now: datetime) -> CampaignMetrics:
+    """The campaign's metrics as of `now`: breakdowns, daily history, A/B verdicts and cost."""
+    rows = rollup(con, now)
+    rows = rows[rows["campaign_id"] == campaign_id].reset_index(drop=True)
+    return CampaignMetrics(campaign_id=campaign_id, rows=rows, daily=daily_history(con, campaign_id, now),
+                           verdicts=ab_verdicts(rows, campaign_id), cost=cost_breakdown(con, campaign_id, now))
+
+
+def metrics_markdown(campaign: CampaignMetrics) -> str:
+    """Markdown for Dagster metadata: the funnel and rates-over-time charts (embedded PNG) and the summary with percentages."""
+    name = campaign.campaign_id
+    parts = [f"### {name}",
+             markdown_image(funnel_chart(campaign.funnel(), title=f"Funnel: {name}"), f"Funnel of {name}"),
+             markdown_image(rates_over_time_chart(campaign.trend(), title=f"Rates over time: {name}"), f"Daily rates of {name}"),
+             markdown_table(campaign.summary())]
+    parts += [f"- A/B {v.step}: {v.text}" for v in campaign.verdicts]
+    return "\n\n".join(parts)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """`formatted(frame)` as a Markdown table (rates in percent, money in dollars)."""
+    return formatted(frame).to_markdown(index=False) if not frame.empty else "_no metrics yet_"
+
+
+def campaign_report(campaign: CampaignMetrics, generated_at: str | None = None) -> str:
+    """The self-contained HTML report of one campaign."""
+    return render_html_report(campaign.campaign_id, campaign.summary(), campaign.funnel(), campaign.trend(), campaign.verdicts,
+                              campaign.cost, generated_at=generated_at)
+
+
+def campaign_terminal_summary(campaign: CampaignMetrics) -> str:
+    """What `outbound report` prints: the whole campaign and its steps and channels, verdicts, cost."""
+    summary = campaign.summary()
+    keep = ["breakdown", "sent", "delivered", "leads_reached", "replied", "delivery_rate", "open_rate", "reply_rate", "reply_to_cta_rate",
+            "opt_out_rate", "bounce_rate", "cost_usd"]
+    return terminal_summary(campaign.campaign_id, summary[[c for c in keep if c in summary.columns]], campaign.verdicts, campaign.cost)
 
 MISSING = "–"
 SHARE_OF_FIRST, SHARE_OF_PREVIOUS = "of first stage", "of previous stage"
@@ -110,7 +211,7 @@ def formatted(frame: pd.DataFrame, rate_columns: Collection[str] = ()) -> pd.Dat
         label = str(column)
         if _is_rate(label) or label in rate_columns:
             shown[label] = [_percent(v) for v in frame[column]]
-        elif label.startswith("cost") or label.endswith("cost_usd"):
+        elif label.startswith("cost") or label.endswith("_usd"):
             shown[label] = [_money(v) for v in frame[column]]
         else:
             shown[label] = [_number(v) for v in frame[column]]
@@ -162,6 +263,8 @@ def _percent(value: object) -> str:
 def _money(value: object) -> str:
     if _missing(value):
         return MISSING
+    if isinstance(value, Decimal):
+        value = float(value)
     if isinstance(value, int | float):
         if abs(value) >= 1 or value == 0:
             return f"${value:,.2f}"

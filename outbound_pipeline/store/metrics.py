@@ -308,3 +308,49 @@ def read_campaign_metrics(con: duckdb.DuckDBPyConnection, campaign_id: str | Non
     if campaign_id is None:
         return con.execute("SELECT * FROM campaign_metrics ORDER BY campaign_id, touch").df()
     return con.execute("SELECT * FROM campaign_metrics WHERE campaign_id = ? ORDER BY touch", [campaign_id]).df()
+
+
+# What a campaign cost, item by item, as of `$cutoff`: research, composing (per-lead drafts and answers), sending.
+COST_SQL = f"""
+WITH {AS_OF}
+SELECT (SELECT coalesce(sum(cost_usd::DECIMAL(18, 6)), 0) FROM research_snippets WHERE campaign_id = $campaign)::DECIMAL(18, 6) AS research,
+       (SELECT coalesce(sum(cost_usd::DECIMAL(18, 6)), 0) FROM drafts WHERE campaign_id = $campaign)::DECIMAL(18, 6) AS composing,
+       (SELECT coalesce(sum(cost_usd::DECIMAL(18, 6)), 0) FROM sends
+        WHERE campaign_id = $campaign AND status IN ('sent', 'failed'))::DECIMAL(18, 6) AS sending
+"""
+
+
+def cost_breakdown(con: duckdb.DuckDBPyConnection, campaign_id: str, cutoff: datetime) -> dict[str, Decimal]:
+    """research, composing, sending and total, in exact dollars."""
+    research, composing, sending = con.execute(COST_SQL, {"cutoff": cutoff, "campaign": campaign_id}).fetchall()[0]
+    return {"research": research, "composing": composing, "sending": sending, "total": research + composing + sending}
+
+
+def first_activity(con: duckdb.DuckDBPyConnection, campaign_id: str) -> datetime | None:
+    """When the campaign's first message was recorded: where its history starts."""
+    value = con.execute("SELECT min(recorded_at) FROM sends WHERE campaign_id = ?", [campaign_id]).fetchall()[0][0]
+    return value if isinstance(value, datetime) else None
+
+
+def daily_history(con: duckdb.DuckDBPyConnection, campaign_id: str, now: datetime, touch: int = 0, channel: str = ALL,
+                  variant: str = ALL) -> pd.DataFrame:
+    """A breakdown's row per day since its first message: the `metrics_daily` rows kept, and any day missing from them
+    counted now as of its end (so a report shows the whole history even where the daily rollup never ran)."""
+    kept = daily_metrics(con, campaign_id, touch, channel, variant)
+    start = first_activity(con, campaign_id)
+    if start is None:
+        return kept
+    have = {pd.Timestamp(d).date() for d in kept["day"]}
+    rows = [kept] if not kept.empty else []
+    day = start.date()
+    while day <= now.date():
+        if day not in have:
+            frame = rollup(con, day_cutoff(day, now))
+            frame = frame[(frame["campaign_id"] == campaign_id) & (frame["touch"] == touch) & (frame["channel"] == channel)
+                          & (frame["variant"] == variant)]
+            rows.append(frame.assign(day=pd.Timestamp(day)))
+        day += timedelta(days=1)
+    rows = [r for r in rows if not r.empty]
+    if not rows:
+        return kept
+    return pd.concat(rows, ignore_index=True).sort_values("day").reset_index(drop=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import duckdb
-import pandas as pd
 
 
 def recompute(con: duckdb.DuckDBPyConnection, campaign_id: str) -> dict[str, float | int | None]:
