@@ -40,3 +40,19 @@ def landing_dir() -> Path:
 def cache_dir() -> Path:
     """Provider answers worth keeping (research results), beside the database."""
     return Path(os.environ.get("OUTBOUND_CACHE_DIR", Path(duckdb_path()).parent / "cache"))
+
+
+def tracking_horizon_days() -> float:
+    """How long after a message was handed over its provider is still asked about it (`OUTBOUND_TRACKING_HORIZON_DAYS`).
+
+    Statuses settle within hours and replies within days; polling older messages would make every
+    tracking tick cost the whole history of a campaign.
+    """
+    raw = os.environ.get("OUTBOUND_TRACKING_HORIZON_DAYS", "7")
+    try:
+        days = float(raw)
+    except ValueError:
+        raise ValueError(f"OUTBOUND_TRACKING_HORIZON_DAYS={raw!r} must be a number of days") from None
+    if days <= 0:
+        raise ValueError(f"OUTBOUND_TRACKING_HORIZON_DAYS={raw!r} must be more than 0")
+    return days

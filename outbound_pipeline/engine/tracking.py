@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
 
+from outbound_pipeline import settings
 from outbound_pipeline.engine.attribution import attribute_events, attribute_replies
 from outbound_pipeline.engine.ingest import IngestStats, classify, new_replies, poll_providers, store_and_react
 from outbound_pipeline.engine.landed import landed_frames
@@ -58,7 +59,7 @@ def gather(connect: ConnectionFactory, campaigns: Sequence[str], provider_named:
     polled_events, polled_replies = pd.DataFrame(), pd.DataFrame()
     if campaigns:
         with connect() as con:
-            sent = events_store.polled_sends(con, campaigns)
+            sent = events_store.polled_sends(con, campaigns, since=now - timedelta(days=settings.tracking_horizon_days()))
         if not sent.empty:
             polled_events, polled_replies = poll_providers(sent, provider_named, now)
     if landing_batch is None:

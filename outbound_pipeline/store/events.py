@@ -49,10 +49,16 @@ def campaign_settings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 # --------------------------------------------------------------------------- what to poll
 
 
-def polled_sends(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str]) -> pd.DataFrame:
-    """The campaigns' sends a provider may still report on (sent or failed)."""
-    return con.execute("SELECT * FROM sends WHERE list_contains(?::VARCHAR[], campaign_id) AND status IN ('sent', 'failed')",
-                       [list(campaign_ids)]).df()
+def polled_sends(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str], since: datetime | None = None) -> pd.DataFrame:
+    """The campaigns' sends a provider may still report on: sent or failed, handed over at or after `since`.
+
+    Older messages have reached their final state long ago, so a tracking tick costs what is recent, not
+    the whole history of the campaign.
+    """
+    return con.execute("""
+        SELECT * FROM sends WHERE list_contains(?::VARCHAR[], campaign_id) AND status IN ('sent', 'failed')
+          AND (?::TIMESTAMP IS NULL OR coalesce(sent_at, updated_at) >= ?::TIMESTAMP)
+    """, [list(campaign_ids), since, since]).df()
 
 
 def totals(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
@@ -67,11 +73,18 @@ def totals(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 def sends_for_events(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame:
     """Per row of `keys` (`send_id`, `pmid`: provider message id), the matching send; indexed by row position `i`."""
     with _registered(con, _keys=keys):
+        # Two equality joins (hash joins) rather than one join on an OR, which DuckDB runs as a nested loop over every send.
         return con.execute("""
-            SELECT k.rowid_ AS i, s.send_id, s.campaign_id, s.touch, s.lead_id, s.channel
-            FROM (SELECT row_number() OVER () - 1 AS rowid_, * FROM _keys) k
-            JOIN sends s ON s.send_id = k.send_id OR (k.send_id IS NULL AND s.provider_message_id = k.pmid)
-            QUALIFY row_number() OVER (PARTITION BY k.rowid_ ORDER BY s.send_id = k.send_id DESC) = 1
+            WITH k AS (SELECT row_number() OVER () - 1 AS rowid_, * FROM _keys),
+            matched AS (
+                SELECT k.rowid_, 0 AS rank, s.send_id, s.campaign_id, s.touch, s.lead_id, s.channel
+                FROM k JOIN sends s ON s.send_id = k.send_id
+                UNION ALL
+                SELECT k.rowid_, 1 AS rank, s.send_id, s.campaign_id, s.touch, s.lead_id, s.channel
+                FROM k JOIN sends s ON s.provider_message_id = k.pmid WHERE k.send_id IS NULL
+            )
+            SELECT rowid_ AS i, send_id, campaign_id, touch, lead_id, channel FROM matched
+            QUALIFY row_number() OVER (PARTITION BY rowid_ ORDER BY rank, send_id) = 1
         """).df().set_index("i")
 
 
@@ -106,9 +119,11 @@ def leads_by_address(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.D
     """The lead whose email (email replies) or phone (the others) sent each reply (`keys`: i, address, channel); indexed by `i`."""
     with _registered(con, _keys=keys):
         return con.execute("""
-            SELECT k.i, any_value(l.lead_id) AS lead_id FROM _keys k
-            JOIN leads l ON (k.channel = 'email' AND lower(l.email) = k.address) OR (k.channel <> 'email' AND l.phone = k.address)
-            GROUP BY k.i
+            SELECT i, any_value(lead_id) AS lead_id FROM (
+                SELECT k.i, l.lead_id FROM _keys k JOIN leads l ON lower(l.email) = k.address WHERE k.channel = 'email'
+                UNION ALL
+                SELECT k.i, l.lead_id FROM _keys k JOIN leads l ON l.phone = k.address WHERE k.channel <> 'email'
+            ) GROUP BY i
         """).df().set_index("i")
 
 
