@@ -241,6 +241,9 @@ class _FakeServer(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeProviders
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A killed sender drops its connections mid-request: expected here, not worth a traceback."""
+
 
 def serve(fake: FakeProviders) -> tuple[str, Callable[[], None]]:
     """Start the fake providers on a free loopback port; returns (base URL, stop)."""
