@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from outbound_pipeline import settings
-from outbound_pipeline.cli import campaign, review, tickets
+from outbound_pipeline.cli import campaign, contacts, review, tickets
 from outbound_pipeline.demo import format_metrics, run_demo
 from outbound_pipeline.runner import ensure_dagster_home
 from outbound_pipeline.store import warehouse
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_argument("--port", type=int, default=8787)
     hooks.set_defaults(func=_webhooks)
 
-    for commands in (review, campaign, tickets):
+    for commands in (review, campaign, tickets, contacts):
         commands.add_commands(sub)
     return parser
 

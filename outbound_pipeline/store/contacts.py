@@ -38,7 +38,11 @@ def lead_profiles(leads: pd.DataFrame) -> list[LeadProfile]:
 
 
 def upsert_leads(con: duckdb.DuckDBPyConnection, leads: pd.DataFrame) -> int:
-    """Add new leads and refresh the contact fields of known ones, never their status; returns how many were new."""
+    """Add new leads and refresh known ones, never their status; returns how many were new.
+
+    A known contact takes the new file's values; a field the new file leaves empty keeps its value, and variables
+    are merged (a contact imported into a second list keeps the variables of the first).
+    """
     before = con.execute("SELECT count(*) FROM leads").fetchall()[0][0]
     if leads.empty:
         return 0
@@ -48,10 +52,13 @@ def upsert_leads(con: duckdb.DuckDBPyConnection, leads: pd.DataFrame) -> int:
         con.execute(f"""
             INSERT INTO leads ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _incoming_leads
             ON CONFLICT (lead_id) DO UPDATE SET
-                first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email,
-                phone = excluded.phone, company = excluded.company, role = excluded.role, country = excluded.country,
-                timezone = excluded.timezone, owner_email = excluded.owner_email, custom_vars = excluded.custom_vars,
-                phone_valid = excluded.phone_valid
+                first_name = excluded.first_name, last_name = coalesce(excluded.last_name, leads.last_name),
+                email = coalesce(excluded.email, leads.email), phone = coalesce(excluded.phone, leads.phone),
+                company = coalesce(excluded.company, leads.company), role = coalesce(excluded.role, leads.role),
+                country = coalesce(excluded.country, leads.country), timezone = coalesce(excluded.timezone, leads.timezone),
+                owner_email = coalesce(excluded.owner_email, leads.owner_email),
+                custom_vars = json_merge_patch(leads.custom_vars, excluded.custom_vars)::VARCHAR,
+                phone_valid = CASE WHEN excluded.phone IS NULL THEN leads.phone_valid ELSE excluded.phone_valid END
         """)
     finally:
         con.unregister("_incoming_leads")
