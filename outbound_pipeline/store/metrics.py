@@ -332,6 +332,22 @@ def first_activity(con: duckdb.DuckDBPyConnection, campaign_id: str) -> datetime
     return value if isinstance(value, datetime) else None
 
 
+def last_activity(con: duckdb.DuckDBPyConnection, campaign_id: str) -> datetime | None:
+    """The campaign's latest message, event or reply: where its history ends."""
+    value = con.execute("""
+        SELECT greatest((SELECT max(coalesce(sent_at, recorded_at)) FROM sends WHERE campaign_id = $c),
+                        (SELECT max(occurred_at) FROM delivery_events WHERE campaign_id = $c),
+                        (SELECT max(received_at) FROM replies WHERE campaign_id = $c))
+    """, {"c": campaign_id}).fetchall()[0][0]
+    return value if isinstance(value, datetime) else None
+
+
+def known_campaign(con: duckdb.DuckDBPyConnection, campaign_id: str) -> bool:
+    """True when the campaign was launched or has messages."""
+    return bool(con.execute("SELECT EXISTS (SELECT 1 FROM campaigns WHERE campaign_id = $c) OR EXISTS (SELECT 1 FROM sends WHERE campaign_id = $c)",
+                            {"c": campaign_id}).fetchall()[0][0])
+
+
 def daily_history(con: duckdb.DuckDBPyConnection, campaign_id: str, now: datetime, touch: int = 0, channel: str = ALL,
                   variant: str = ALL) -> pd.DataFrame:
     """A breakdown's row per day since its first message: the `metrics_daily` rows kept, and any day missing from them
@@ -342,8 +358,8 @@ def daily_history(con: duckdb.DuckDBPyConnection, campaign_id: str, now: datetim
         return kept
     have = {pd.Timestamp(d).date() for d in kept["day"]}
     rows = [kept] if not kept.empty else []
-    day = start.date()
-    while day <= now.date():
+    day, end = start.date(), min(now, last_activity(con, campaign_id) or now).date()
+    while day <= end:
         if day not in have:
             frame = rollup(con, day_cutoff(day, now))
             frame = frame[(frame["campaign_id"] == campaign_id) & (frame["touch"] == touch) & (frame["channel"] == channel)
