@@ -56,3 +56,51 @@ def grain(touch: int, channel: str, variant: str) -> str:
     if channel != ALL:
         return "channel"
     return "touch" if touch else "campaign"
+
+
+# When a campaign's figures call for its owner: Gmail's bulk-sender line for spam complaints (0.3 %), and lines past which
+# a list or a channel is hurting the sender's reputation. A rate is judged only on enough messages to mean something.
+ALERT_THRESHOLDS = {"complaint_rate": 0.003, "opt_out_rate": 0.02, "bounce_rate": 0.05, "failure_rate": 0.05}
+ALERT_DENOMINATORS = {"complaint_rate": "emails_delivered", "opt_out_rate": "leads_reached", "bounce_rate": "emails_sent",
+                      "failure_rate": "attempted"}
+MIN_DENOMINATOR = 20
+DELIVERY_DROP = 0.10  # ten points below the campaign's delivery rate so far
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One figure past its line, in words an owner can act on."""
+
+    campaign_id: str
+    metric: str
+    value: float
+    threshold: float
+    message: str
+
+
+def alerts(campaign_id: str, counts: dict[str, float], previous: dict[str, float] | None = None) -> list[Alert]:
+    """The alerts a campaign's whole-campaign counts raise; `previous` (the counts a day earlier) adds the delivery-drop alert.
+
+    failure_rate = failed / (sent + failed): messages the providers refused or gave up on, of all attempted.
+    """
+    counts = {**counts, "attempted": counts.get("sent", 0) + counts.get("failed", 0)}
+    numerators = {"complaint_rate": "complained", "opt_out_rate": "opted_out", "bounce_rate": "emails_bounced", "failure_rate": "failed"}
+    found = []
+    for metric, line in ALERT_THRESHOLDS.items():
+        whole = counts.get(ALERT_DENOMINATORS[metric], 0) or 0
+        if whole < MIN_DENOMINATOR:
+            continue
+        value = (counts.get(numerators[metric], 0) or 0) / whole
+        if value > line:
+            found.append(Alert(campaign_id, metric, value, line,
+                               f"{campaign_id}: {metric.replace('_', ' ')} {value:.1%} is above {line:.1%} ({int(whole)} counted)"))
+    if previous is not None:
+        sent_since = counts.get("sent", 0) - previous.get("sent", 0)
+        before = previous.get("delivered", 0) / previous["sent"] if previous.get("sent") else None
+        if sent_since >= MIN_DENOMINATOR and before is not None:
+            recent = (counts.get("delivered", 0) - previous.get("delivered", 0)) / sent_since
+            if recent < before - DELIVERY_DROP:
+                found.append(Alert(campaign_id, "delivery_drop", recent, before - DELIVERY_DROP,
+                                   f"{campaign_id}: delivery rate of the latest day's {int(sent_since)} messages is {recent:.1%}, "
+                                   f"down from {before:.1%} before"))
+    return found

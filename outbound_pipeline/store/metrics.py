@@ -370,3 +370,19 @@ def daily_history(con: duckdb.DuckDBPyConnection, campaign_id: str, now: datetim
     if not rows:
         return kept
     return pd.concat(rows, ignore_index=True).sort_values("day").reset_index(drop=True)
+
+
+def alert_counts(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Per campaign, the whole-campaign counts now (`campaign_metrics`) and as of the day before its latest `metrics_daily` day."""
+    numeric = ["sent", "delivered", "failed", "complained", "opted_out", "leads_reached", "emails_sent", "emails_bounced", "emails_delivered"]
+    current = con.execute(f"SELECT campaign_id, {', '.join(numeric)} FROM campaign_metrics WHERE touch = 0").df()
+    previous = con.execute(f"""
+        SELECT campaign_id, {', '.join(numeric)} FROM metrics_daily d
+        WHERE touch = 0 AND channel = 'all' AND variant = 'all'
+          AND day = (SELECT max(day) - 1 FROM metrics_daily m WHERE m.campaign_id = d.campaign_id)
+    """).df()
+
+    def as_dicts(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+        return {str(r["campaign_id"]): {c: float(r[c]) if not pd.isna(r[c]) else 0.0 for c in numeric} for _, r in frame.iterrows()}
+
+    return as_dicts(current), as_dicts(previous)
