@@ -510,11 +510,13 @@ def run_scenario(bench: Bench, template: Path, channel: str, kills: int, number:
             assert process.pid is not None
             if trigger and trigger[0] in ("accept", "lookup"):
                 bench.fake.arm(process.pid, (trigger[0], int(trigger[1])))
-            process.join(trigger[1] if trigger and trigger[0] == "delay" else 600)
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGKILL)
-            process.join(60)
-            bench.fake.disarm()
+            try:
+                process.join(trigger[1] if trigger and trigger[0] == "delay" else 600)
+            finally:  # also when the bench itself is interrupted: no victim outlives it
+                if process.is_alive():
+                    os.kill(process.pid, signal.SIGKILL)
+                process.join(60)
+                bench.fake.disarm()
             tally.runs += 1
             if process.exitcode == 0:
                 bench.run_seconds[channel] = max(bench.run_seconds.get(channel, 0.0), time.monotonic() - started)
@@ -606,17 +608,20 @@ def run(kills: int, messages: int, channels: list[str], seed: int, kills_per_sce
         report(f"prepared {messages} approved messages per channel ({', '.join(channels)}) in {time.monotonic() - started:.0f} s")
         per_channel = {ch: kills // len(channels) + (1 if i < kills % len(channels) else 0) for i, ch in enumerate(channels)}
         number = 0
-        while any(total_by(total, ch) < per_channel[ch] for ch in channels):
-            for ch in channels:
-                if total_by(total, ch) >= per_channel[ch]:
-                    continue
-                number += 1
-                want = min(kills_per_scenario, per_channel[ch] - total_by(total, ch))
-                tally = run_scenario(bench, templates[ch], ch, want, number)
-                tally.kill_points = Counter({f"{ch}: {k}": v for k, v in tally.kill_points.items()})
-                total.add(tally)
-                report(f"  {ch:<9} scenario {number:>4}: {tally.kills} kill points, {tally.runs} runs; so far {total.kills} kill points, "
-                       f"{total.duplicates} duplicates, {total.losses} losses ({time.monotonic() - started:.0f} s)")
+        try:
+            while any(total_by(total, ch) < per_channel[ch] for ch in channels):
+                for ch in channels:
+                    if total_by(total, ch) >= per_channel[ch]:
+                        continue
+                    number += 1
+                    want = min(kills_per_scenario, per_channel[ch] - total_by(total, ch))
+                    tally = run_scenario(bench, templates[ch], ch, want, number)
+                    tally.kill_points = Counter({f"{ch}: {k}": v for k, v in tally.kill_points.items()})
+                    total.add(tally)
+                    report(f"  {ch:<9} scenario {number:>4}: {tally.kills} kill points, {tally.runs} runs; so far {total.kills} kill points, "
+                           f"{total.duplicates} duplicates, {total.losses} losses ({time.monotonic() - started:.0f} s)")
+        except KeyboardInterrupt:
+            report(f"interrupted: the figures below cover the {total.scenarios} audited scenarios")
     finally:
         stop()
         if own_root:
@@ -626,6 +631,11 @@ def run(kills: int, messages: int, channels: list[str], seed: int, kills_per_sce
 
 def total_by(tally: Tally, channel: str) -> int:
     return sum(n for label, n in tally.kill_points.items() if label.startswith(f"{channel}:"))
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM stops the bench like Ctrl-C: the scenarios audited so far are reported."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:
@@ -641,6 +651,8 @@ def main() -> None:
     unknown = set(channels) - set(CHANNELS)
     if unknown:
         parser.error(f"unknown channels {sorted(unknown)}: choose from {', '.join(CHANNELS)}")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a bench started in the background ignores SIGINT otherwise
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     total = run(args.kills, args.messages, channels, args.seed, args.kills_per_scenario, args.provider_delay)
     print(f"\nkill points tried: {total.kills} over {total.scenarios} scenarios, {total.runs} runs, {time.monotonic() - started:.0f} s")
