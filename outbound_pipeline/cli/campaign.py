@@ -16,6 +16,7 @@ from typing import cast
 import dagster as dg
 
 from outbound_pipeline import settings
+from outbound_pipeline.cli.preview import add_preview_command
 from outbound_pipeline.defs.launches import cancel_launches, parse_launch_time, schedule_launch
 from outbound_pipeline.defs.partitions import add_campaign
 from outbound_pipeline.defs.resources import CampaignCatalog, default_resources
@@ -205,4 +206,5 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--channel", choices=["email", "whatsapp", "sms"], help="default: email for an address, sms for a number")
     p.add_argument("--lead", help="render for this lead_id (default: the campaign's first recipient, or a stand-in)")
     campaign.set_defaults(func=_run)
+    add_preview_command(actions)  # its own handler (set on the subparser, so it wins over the group's)
 

@@ -6,11 +6,13 @@ the terminal and the UI enforce exactly the same rules.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
+from outbound_pipeline.domain.templates import MISSING_FLAG
 from outbound_pipeline.ids import stable_id
 
 # Longest text a channel takes (Twilio `Body` limit for SMS, WhatsApp's message limit); email has none.
@@ -31,22 +33,39 @@ class ReviewRequest:
     note: str | None = None
 
 
+def held_for_review(drafts: pd.DataFrame, send_with_missing: bool = False) -> pd.Series:
+    """Drafts that automatic approval leaves for a person: a template variable is missing (its placeholder shows),
+    unless the campaign says `send_with_missing: true`."""
+    if send_with_missing or drafts.empty or "flags" not in drafts.columns:
+        return pd.Series(False, index=drafts.index, dtype=bool)
+    return drafts["flags"].map(lambda flags: any(str(f).startswith(MISSING_FLAG) for f in json.loads(flags or "[]"))).astype(bool)
+
+
 def decide(drafts: pd.DataFrame, decided: pd.DataFrame, mode: str, request: ReviewRequest, now: datetime,
-           spot_check: int = 0) -> pd.DataFrame:
+           spot_check: int = 0, send_with_missing: bool = False) -> pd.DataFrame:
     """Approval rows for this request. `drafts` are the partition's drafts, `decided` its approval rows so far.
 
-    auto: every undecided draft is approved by "auto". manual and batch: only what the reviewer
-    named; `approve_all_remaining` in batch mode needs `spot_check` drafts decided one by one first.
-    An empty request records nothing (the touch run only refreshes the queue).
+    auto: every undecided draft is approved by "auto", except those held for a person (`held_for_review`):
+    they wait in the queue, and a reviewer decides them by name as in manual mode. manual and batch: only
+    what the reviewer named; `approve_all_remaining` in batch mode needs `spot_check` drafts decided one by
+    one first. An empty request records nothing (the touch run only refreshes the queue).
     """
     known = set(drafts["draft_id"])
     already = set(decided["draft_id"])
     undecided = drafts[~drafts["draft_id"].isin(already)]
     named = [*request.approve, *request.reject, *request.edits]
     if mode == "auto":
-        if named or request.approve_all_remaining:
-            raise ReviewError("this campaign approves automatically (approval: auto); change its approval mode to review drafts by hand")
-        return _rows(undecided, "approved", "auto", "auto", now, {}, request.note or "auto-approved: campaign approval mode is auto")
+        held = held_for_review(undecided, send_with_missing)
+        if not named and not request.approve_all_remaining:
+            return _rows(undecided[~held], "approved", "auto", "auto", now, {},
+                         request.note or "auto-approved: campaign approval mode is auto")
+        held_ids = set(drafts.loc[held_for_review(drafts, send_with_missing), "draft_id"])
+        not_held = sorted(set(named) - held_ids)
+        if not_held or not held_ids:
+            raise ReviewError("this campaign approves automatically (approval: auto); only drafts held for a person (a missing "
+                              "template variable) are decided by hand" + (f"; not held: {', '.join(not_held)}" if not_held else ""))
+        # A person decides the held drafts under the manual rules; everything else stays the machine's.
+        return decide(drafts[drafts["draft_id"].isin(held_ids)], decided[decided["draft_id"].isin(held_ids)], "manual", request, now)
     if not named and not request.approve_all_remaining:
         return _rows(drafts.iloc[0:0], "approved", mode, "", now, {}, None)
 

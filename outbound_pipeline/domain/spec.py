@@ -36,10 +36,17 @@ class _Strict(BaseModel):
 
 
 class TemplateSpec(_Strict):
-    """An approved WhatsApp Content template for sends outside the 24-hour window."""
+    """An approved WhatsApp Content template for sends outside the 24-hour window.
+
+    `variables` maps each positional slot ("1", "2", ...) to a lead field, a custom column
+    (`custom.<name>` or its bare name) or a literal (`static:<text>`). `body` is the template's
+    approved text with its `{{1}}` slots, as registered with WhatsApp: the provider sends the
+    template by its SID, so the body is what preview shows and what the draft records as sent.
+    """
 
     content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")
     variables: dict[str, str] = Field(default_factory=dict)
+    body: str | None = Field(default=None, min_length=1)
 
 
 class Condition(_Strict):
@@ -89,16 +96,22 @@ class Variant(_Strict):
     tone: str | None = None
     cta: str | None = None
     whatsapp_template: TemplateSpec | None = None
+    template: str | None = Field(default=None, min_length=1)  # replaces the step's own template text
+    subject: str | None = Field(default=None, min_length=1)  # replaces the step's own email subject template
 
 
 class Step(_Strict):
+    """One message of the sequence: composed per lead from research (`intent`), or rendered from the user's `template`."""
+
     name: str | None = None
     delay: str = "0h"
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1)
-    intent: str = Field(min_length=1)
+    intent: str = ""  # what the composer is asked for; a template step needs none
     tone: str | None = None
     cta: str | None = None
     whatsapp_template: TemplateSpec | None = None
+    template: str | None = Field(default=None, min_length=1)  # `{{variable}}` text: rendered, never composed
+    subject: str | None = Field(default=None, min_length=1)  # email subject of a template step, `{{variables}}` allowed
     next: list[Branch] | None = None  # branches; without it the lead goes on to the following step
     final: bool = False  # no implicit following step (a branch target that ends the sequence)
     variants: list[Variant] = Field(default_factory=list)
@@ -118,6 +131,32 @@ class Step(_Strict):
     def _delay(cls, value: Any) -> str:
         amount, unit = parse_delay(value)
         return f"{amount}{unit}"
+
+    @model_validator(mode="after")
+    def _how_made(self) -> Step:
+        """A step is composed (`intent`) or rendered (`template`); a template reaching email needs a subject."""
+        rendered = self.template is not None or any(v.template for v in self.variants)
+        if not rendered and not self.intent.strip():
+            raise ValueError("a step needs an `intent` (composed per lead) or a `template` (rendered from your text)")
+        if self.template is None and any(v.template for v in self.variants):
+            raise ValueError("a variant's `template` replaces the step's: give the step a `template` too")
+        if (self.subject or any(v.subject for v in self.variants)) and self.template is None:
+            raise ValueError("`subject` belongs to a template step (a composed step writes its own subject)")
+        if self.template is not None and "email" in self.channels and not self.subject:
+            raise ValueError("a template step that may go out by email needs a `subject`")
+        return self
+
+    @property
+    def is_template(self) -> bool:
+        """True when the step's messages are rendered from its template instead of composed."""
+        return self.template is not None
+
+    def message_template(self, variant: str | None) -> tuple[str, str | None]:
+        """(text, email subject) templates for a lead who drew `variant`: the variant's own where given, else the step's."""
+        if self.template is None:
+            raise ValueError(f"step {self.name!r} is composed per lead, it has no template")
+        chosen = next((v for v in self.variants if v.name == variant), None) if variant else None
+        return ((chosen.template if chosen else None) or self.template, (chosen.subject if chosen else None) or self.subject)
 
     def template_for(self, variant: str | None) -> TemplateSpec | None:
         """The WhatsApp template for a lead who drew `variant` (None: no variant): the variant's own, else the step's."""
@@ -225,6 +264,8 @@ class CampaignSpec(_Strict):
         amount, unit = parse_delay(value)
         return f"{amount}{unit}"
     reply_mode: Literal["human", "ai"] = "human"  # human: a ticket for the owner; ai: an answer draft awaiting approval
+    # auto approval holds a draft with a missing template variable for a person, unless this is true
+    send_with_missing: bool = False
     bounce_pause_threshold: float = Field(default=0.05, gt=0, le=1)  # bounced / sent above this pauses the campaign
 
     @field_validator("name")

@@ -11,8 +11,11 @@ of a message that silently lost a word.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from outbound_pipeline.domain.spec import Step
 
 # `{{ name }}`: anything but braces inside, spaces around the name allowed; `{{}}` and `{{  }}` are plain text.
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
@@ -159,3 +162,80 @@ def whatsapp_slots(mapping: Mapping[str, str], context: Mapping[str, str]) -> tu
             values[slot] = "{{" + slot + "}}"
             missing.append(slot)
     return values, tuple(missing)
+
+
+# ------------------------------------------------------------------------------------------ template steps
+
+# WhatsApp accepts free text only within 24 hours of the customer's last message; outside it, an approved template.
+WHATSAPP_WINDOW = timedelta(hours=24)
+MISSING_FLAG = "template_variable_missing:"  # + variable name: a draft whose text still shows a placeholder
+
+
+def whatsapp_window_open(last_inbound_at: datetime | None, now: datetime) -> bool:
+    """True when the lead wrote to us on WhatsApp within the last 24 hours (free text allowed)."""
+    return last_inbound_at is not None and timedelta(0) <= now - last_inbound_at < WHATSAPP_WINDOW
+
+
+def reachable_channel(channels: Sequence[str], email: str | None, phone: str | None) -> str | None:
+    """The first of the step's channels the lead has an address for; None when it has none of them.
+
+    A template step is never rerouted beyond its own channels: a lead the step cannot reach fails.
+    """
+    have = {"email": bool(email), "whatsapp": bool(phone), "sms": bool(phone)}
+    return next((c for c in channels if have.get(c)), None)
+
+
+def unreachable_reason(channels: Sequence[str]) -> str:
+    """Why a lead without the address a step needs cannot receive it, in the words the funnel shows."""
+    wanted = set(channels)
+    if wanted <= {"whatsapp", "sms"}:
+        return "no phone number"
+    if wanted == {"email"}:
+        return "no email address"
+    return "no email address or phone number"
+
+
+@dataclass(frozen=True)
+class TemplateMessage:
+    """One lead's rendered message for a template step.
+
+    `kind` says what goes out: "text" (the step's template as free text) or "whatsapp_template"
+    (WhatsApp outside the 24-hour window: the approved Content template, its body filled from the slots).
+    `missing` holds the variables left visible; `flags` are the draft's reviewer warnings.
+    """
+
+    channel: str
+    kind: str
+    subject: str | None
+    body: str
+    missing: tuple[str, ...]
+
+    @property
+    def flags(self) -> list[str]:
+        return [f"{MISSING_FLAG}{name}" for name in self.missing]
+
+
+def _slot_source(source: str) -> str:
+    """The variable name a WhatsApp slot reads, for the missing-variable flag."""
+    wrapped = PLACEHOLDER.fullmatch(source.strip())
+    return normalise_name(wrapped.group(1) if wrapped else source)
+
+
+def render_step(step: Step, variant: str | None, channel: str, context: Mapping[str, str], window_open: bool) -> TemplateMessage:
+    """The message a template step sends one lead on `channel`: subject and text rendered in one pass each.
+
+    On WhatsApp outside the 24-hour window the provider sends the step's Content template; when the
+    campaign file gives that template's `body`, the draft records it filled, so the reviewer approves
+    and the sends table keeps the words the lead actually receives.
+    """
+    text, subject = step.message_template(variant)
+    content = step.template_for(variant)
+    if channel == "whatsapp" and not window_open and content is not None and content.body:
+        values, unfilled = whatsapp_slots(content.variables, context)
+        body = render(content.body, values)  # slot values are text, not re-read as placeholders
+        missing = [_slot_source(content.variables[s]) for s in unfilled] + [m for m in body.missing if m not in content.variables]
+        return TemplateMessage(channel, "whatsapp_template", None, body.text, tuple(dict.fromkeys(missing)))
+    rendered = render(text, context)
+    title = render(subject, context) if channel == "email" and subject else None
+    both = (*(title.missing if title else ()), *rendered.missing)
+    return TemplateMessage(channel, "text", title.text if title else None, rendered.text, tuple(dict.fromkeys(both)))

@@ -1,15 +1,28 @@
 """Composition of a touch: one request per due lead (its step or variant brief, its research, its earlier messages),
-and the composer's answers as `drafts` rows."""
+and the composer's answers as `drafts` rows; or, for a template step, the user's template rendered per lead."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parseaddr
 
 import pandas as pd
 
 from outbound_pipeline.domain.briefs import variant_steps
-from outbound_pipeline.domain.spec import Step
+from outbound_pipeline.domain.spec import CampaignSpec, Step
+from outbound_pipeline.domain.templates import (
+    TemplateMessage,
+    reachable_channel,
+    render_step,
+    template_context,
+    text_value,
+    unreachable_reason,
+    whatsapp_window_open,
+)
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest, LeadProfile, Snippet, StepBrief
 
@@ -57,3 +70,77 @@ def drafts_frame(campaign_id: str, touch: int, requests: list[ComposeRequest], c
         "cited_snippet_ids": json.dumps(d.cited_snippet_ids), "composer": d.composer, "flags": json.dumps(d.flags),
         "cost_usd": d.cost_usd, "created_at": now,
     } for req, d in zip(requests, composed, strict=True)])
+
+
+# ------------------------------------------------------------------------------------------ template steps
+
+TEMPLATE_COMPOSER = "template"  # drafts.composer of a rendered draft: no research, no model, no cost
+DEFAULT_EMAIL_FROM = "Sam Rivera <sam@routewise.example>"  # the channel resource's default From
+
+
+def organisation_name(spec: CampaignSpec, environ: Mapping[str, str] | None = None) -> str:
+    """`{{company.name}}`, the sending organisation: OUTBOUND_ORGANISATION_NAME, else the campaign's `from_name`,
+    else the display name of the email From (OUTBOUND_EMAIL_FROM)."""
+    env = os.environ if environ is None else environ
+    named = env.get("OUTBOUND_ORGANISATION_NAME", "").strip() or (spec.from_name or "").strip()
+    return named or parseaddr(env.get("OUTBOUND_EMAIL_FROM") or DEFAULT_EMAIL_FROM)[0].strip()
+
+
+def lead_context(lead: Mapping[str, object], spec: CampaignSpec, step_name: str, organisation: str) -> dict[str, str]:
+    """Every template variable of one `leads` row (custom columns decoded from `custom_vars`)."""
+    custom = json.loads(text_value(lead.get("custom_vars")) or "{}")
+    return template_context(lead, custom, spec.name, step_name, organisation)
+
+
+@dataclass(frozen=True)
+class TemplateOutcome:
+    """A template step's result for one lead: its message, or why the step cannot reach it."""
+
+    lead_id: str
+    message: TemplateMessage | None
+    unreachable: str | None = None
+
+
+def render_for_lead(lead: Mapping[str, object], spec: CampaignSpec, touch: int, variant: str | None, organisation: str,
+                    last_inbound_at: datetime | None, now: datetime) -> TemplateOutcome:
+    """Render touch `touch` for one `leads` row on the first of the step's channels it can be reached on."""
+    step, step_name = spec.step(touch), spec.step_names[touch - 1]
+    lead_id = str(lead["lead_id"])
+    channel = reachable_channel(step.channels, text_value(lead.get("email")) or None, text_value(lead.get("phone")) or None)
+    if channel is None:
+        return TemplateOutcome(lead_id, None, unreachable_reason(step.channels))
+    context = lead_context(lead, spec, step_name, organisation)
+    message = render_step(step, variant, channel, context, whatsapp_window_open(last_inbound_at, now))
+    return TemplateOutcome(lead_id, message)
+
+
+def template_drafts(spec: CampaignSpec, touch: int, due: pd.DataFrame, organisation: str,
+                    last_inbound: Mapping[str, datetime], now: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(`drafts` rows, unreachable leads) of a template step for the `due` leads (rows of `leads` plus `variant`).
+
+    A rendered draft cites nothing and costs nothing; each variable left unfilled is a
+    `template_variable_missing:<name>` flag. A lead the step's channels cannot reach gets no draft:
+    it is returned with its reason (lead_id, reason) so the recipient is marked failed.
+    """
+    step = spec.step(touch)
+    rows: list[dict] = []
+    failed: list[dict] = []
+    records: list[dict[str, object]] = due.to_dict("records")  # type: ignore[assignment]
+    for lead in records:
+        drawn = lead.get("variant")
+        variant = drawn if isinstance(drawn, str) else None
+        outcome = render_for_lead(lead, spec, touch, variant, organisation, last_inbound.get(str(lead["lead_id"])), now)
+        if outcome.message is None:
+            failed.append({"lead_id": outcome.lead_id, "reason": f"{outcome.unreachable} (step {spec.step_names[touch - 1]}: "
+                                                                 f"{', '.join(step.channels)})"})
+            continue
+        m = outcome.message
+        rows.append({
+            "draft_id": stable_id("drf", spec.name, touch, outcome.lead_id), "campaign_id": spec.name, "touch": touch,
+            "lead_id": outcome.lead_id, "channel": m.channel, "tone": step.tone or TEMPLATE_COMPOSER, "cta": step.cta or "",
+            "subject": m.subject, "body": m.body, "cited_snippet_ids": "[]", "composer": TEMPLATE_COMPOSER,
+            "flags": json.dumps(m.flags), "cost_usd": 0.0, "created_at": now,
+        })
+    columns = ["draft_id", "campaign_id", "touch", "lead_id", "channel", "tone", "cta", "subject", "body", "cited_snippet_ids",
+               "composer", "flags", "cost_usd", "created_at"]
+    return pd.DataFrame(rows, columns=columns), pd.DataFrame(failed, columns=["lead_id", "reason"])

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from outbound_pipeline.domain.review import ReviewError, ReviewRequest, decide
+from outbound_pipeline.domain.review import ReviewError, ReviewRequest, decide, held_for_review
 from outbound_pipeline.domain.touches import REPLY_TOUCH
 from outbound_pipeline.store import drafts as draft_store
 from outbound_pipeline.store.campaigns import campaign_spec
@@ -31,6 +31,14 @@ class TouchReview:
     counts: dict[str, int]
     waiting: pd.DataFrame
     snippets: pd.DataFrame
+    send_with_missing: bool = False
+
+    @property
+    def held(self) -> int:
+        """Waiting drafts that automatic approval leaves for a person (a template variable is missing)."""
+        if self.mode != "auto" or self.waiting.empty:
+            return 0
+        return int(held_for_review(self.waiting, self.send_with_missing).sum())
 
 
 def record_decisions(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: int, request: ReviewRequest, now: datetime) -> pd.DataFrame:
@@ -45,7 +53,7 @@ def record_decisions(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: in
     asks = request.approve or request.reject or request.edits or request.approve_all_remaining
     if drafts.empty and asks:
         raise ReviewError(f"{campaign_id} touch {touch} has no drafts to decide on")
-    rows = decide(drafts, decided, spec.approval, request, now, spec.batch_spot_check)
+    rows = decide(drafts, decided, spec.approval, request, now, spec.batch_spot_check, spec.send_with_missing)
     recorded = draft_store.insert_approvals(con, rows)
     if recorded != len(rows):
         raise ReviewError(f"{len(rows) - recorded} of these drafts were decided by someone else meanwhile; nothing else changed, list the queue again")
@@ -58,7 +66,7 @@ def load_review(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: int) ->
     counts = draft_store.review_counts(con, campaign_id, touch)
     waiting = draft_store.waiting_for_review(con, campaign_id, touch)
     snippets = snippets_of_touch(con, campaign_id, touch)
-    return TouchReview(campaign_id, touch, spec.approval, counts, waiting, snippets)
+    return TouchReview(campaign_id, touch, spec.approval, counts, waiting, snippets, spec.send_with_missing)
 
 
 Row = dict[str, Any]  # a waiting draft with its lead, as `store.drafts.waiting_for_review` reads it
@@ -86,6 +94,11 @@ def _one_line(text: object, width: int = 90) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _rendered(row: Row) -> bool:
+    """A draft rendered from the step's template: it cites no research."""
+    return row.get("composer") == "template"
+
+
 def _answering(row: Row) -> str | None:
     """For an answer draft, the lead's reply it answers."""
     return _text(row.get("reply_body"))
@@ -107,8 +120,10 @@ def touch_label(touch: int) -> str:
 
 def counts_line(review: TouchReview) -> str:
     c = review.counts
+    held = review.held
     return (f"{c['drafts']} drafts: {c['waiting']} waiting, {c['approved']} approved, {c['edited']} edited, "
-            f"{c['rejected']} rejected (approval mode: {review.mode})")
+            f"{c['rejected']} rejected (approval mode: {review.mode})"
+            + (f"; {held} held for a person: a template variable is missing (decide them by id)" if held else ""))
 
 
 def _draft_block(row: Row, snippets: pd.DataFrame) -> str:
@@ -123,6 +138,7 @@ def _draft_block(row: Row, snippets: pd.DataFrame) -> str:
         + "\n".join(f"> {line}  " if line.strip() else ">" for line in str(row["body"]).splitlines())  # hard breaks keep the lines
         + ("\n\n**Flags:** " + ", ".join(flags) if flags else "")
         + ("\n\n**Answering their reply:**\n\n> " + _one_line(answering, 400) if answering
+           else "\n\n_Rendered from the step's template (no research)._" if _rendered(row)
            else "\n\n**Grounded in:**\n\n" + ("\n".join(cites) or "- (no cited snippet found)"))
     )
 
@@ -161,6 +177,9 @@ def review_queue_text(review: TouchReview) -> str:
         answering = _answering(row)
         if answering:
             lines.append(f"answering their reply: {_one_line(answering, 300)}")
+            continue
+        if _rendered(row):
+            lines.append("rendered from the step's template (no research)")
             continue
         lines.append("grounded in:")
         cites = _citations(row, review.snippets)

@@ -24,6 +24,7 @@ import pandas as pd
 from outbound_pipeline import settings
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers.base import OutboundMessage, SendResult
+from outbound_pipeline.providers.sms_segments import SMS_PRICE_PER_SEGMENT_USD, count_segments
 
 # Funnel rates per channel: a realistic shape, not anyone's real numbers.
 FUNNEL = {
@@ -31,7 +32,7 @@ FUNNEL = {
     "whatsapp": {"fail": 0.02, "bounce": 0.0, "open": 0.0, "read": 0.80, "reply": 0.16, "optout": 0.02},
     "sms": {"fail": 0.03, "bounce": 0.0, "open": 0.0, "read": 0.0, "reply": 0.07, "optout": 0.03},
 }
-COST_USD = {"email": 0.0009, "whatsapp": 0.005, "sms": 0.0079}
+COST_USD = {"email": 0.0009, "whatsapp": 0.005, "sms": SMS_PRICE_PER_SEGMENT_USD}  # sms: per segment
 REPLIES = {
     "interested": ["Sounds interesting - does Tuesday at 10 work for a call?", "Yes, happy to talk. Send me a time next week.",
                    "Good timing actually. Let's do the 20 minutes."],
@@ -123,7 +124,8 @@ class OfflineChannel:
                 return self._result(known)
             u = _uniforms(message.send_id)
             failed = u[0] < FUNNEL[message.channel]["fail"]
-            segments = max(1, -(-len(message.body) // 153)) if message.channel == "sms" else None
+            # The carriers' count (GSM-7 or UCS-2, 160/153 or 70/67 per part), as Twilio bills and preview estimates.
+            segments = count_segments(message.body)[1] if message.channel == "sms" else None
             code, reason = FAIL_CODE.get(message.channel, (None, None)) if failed else (None, None)
             entry: dict[str, Any] = {
                 "idempotency_key": message.idempotency_key,
@@ -132,7 +134,7 @@ class OfflineChannel:
                 "status": "failed" if failed else "sent",
                 "error_code": code,
                 "error_message": reason,
-                "cost_usd": 0.0 if failed else COST_USD[message.channel] * (segments or 1),
+                "cost_usd": 0.0 if failed else COST_USD[message.channel] * (1 if segments is None else segments),
                 "segments": segments,
             }
             if message.channel == "email" and self.unsubscribe_link is not None:

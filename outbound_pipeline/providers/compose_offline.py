@@ -34,8 +34,20 @@ def choose_channel(preferred: tuple[str, ...], available: tuple[str, ...]) -> st
     return available[0]
 
 
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text else text
+# Words that start a sentence without being a name: only these lose their capital inside "I read that ...".
+_SENTENCE_STARTERS = frozenset({
+    "a", "an", "the", "this", "that", "these", "those", "it", "its", "their", "there", "they", "we", "our",
+    "in", "on", "at", "after", "before", "with", "for", "new", "last", "over", "according", "since", "during",
+})
+
+
+def as_clause(text: str) -> str:
+    """A snippet sentence placed after "I read that": its first word is lower-cased only when it is a common word,
+    so a company or person's name keeps its capital ("Harbor Freight", "DHL", "iPhone" stay as written)."""
+    first = text.split(" ", 1)[0]
+    if first.lower() in _SENTENCE_STARTERS and first[:1].isupper() and first[1:].islower():
+        return text[:1].lower() + text[1:]
+    return text
 
 
 class RuleComposer:
@@ -51,7 +63,7 @@ class RuleComposer:
         snippet = request.snippets[(request.step.touch - 1) % len(request.snippets)]
         intent = request.step.intent if request.step.intent in _OPENERS else "introduce"
         pick = int(unit_interval("opener", request.lead.lead_id, request.step.touch) * 3)
-        signal = _lower_first(snippet.text.rstrip("."))
+        signal = as_clause(snippet.text.rstrip("."))
         opener = _OPENERS[intent][pick].format(signal=signal)
         cta = request.step.cta or "a 20-minute call"
         value = voice.fact("value", "We help teams like yours.")

@@ -19,6 +19,9 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 GSM7_SINGLE, GSM7_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
 
+# List price of one outbound SMS segment (Twilio, US); the offline channel and `outbound campaign preview` bill by it.
+SMS_PRICE_PER_SEGMENT_USD = 0.0079
+
 
 def is_gsm7(body: str) -> bool:
     """True when every character can be sent in the GSM-7 alphabet."""
@@ -51,3 +54,9 @@ def count_segments(body: str) -> tuple[str, int]:
     # A character beyond the Basic Multilingual Plane (most emoji) is a surrogate pair: 2 units.
     code_units = [2 if ord(ch) > 0xFFFF else 1 for ch in body]
     return "UCS-2", _pack(code_units, UCS2_SINGLE, UCS2_PART)
+
+
+def sms_cost(body: str, price_per_segment_usd: float = SMS_PRICE_PER_SEGMENT_USD) -> tuple[str, int, float]:
+    """(encoding, segments, cost in USD) of an SMS body: every estimate and every simulated bill counts it this one way."""
+    encoding, segments = count_segments(body)
+    return encoding, segments, segments * price_per_segment_usd

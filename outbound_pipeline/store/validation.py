@@ -60,7 +60,7 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
         "status": [_isin(*CAMPAIGN_STATUSES)],
         "n_touches": [pa.Check.ge(1)],
     },
-    "recipients": {"status": [_isin("active", "replied", "paused", "completed", "stopped")]},
+    "recipients": {"status": [_isin("active", "replied", "paused", "completed", "stopped", "failed")]},  # failed: a step cannot reach it
     "research_snippets": {
         "source_url": [pa.Check.str_matches(r"^https?://")],
         "rank": [pa.Check.in_range(1, 5)],
@@ -70,7 +70,7 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
         "channel": [_isin(*CHANNEL)],
         "touch": [pa.Check.ge(0)],  # 0: answers to replies
         "body": [pa.Check.str_length(min_value=1)],
-        "cited_snippet_ids": [pa.Check(lambda s: s.str.match(r'^\["[^"]+"'), error="a draft must cite at least one snippet")],
+        "cited_snippet_ids": [pa.Check(lambda s: s.str.match(r'^\[(\s*\]|"[^"]+")'), error="cited_snippet_ids is a JSON list of ids")],
     },
     "approvals": {
         "decision": [_isin("approved", "edited", "rejected")],
@@ -114,6 +114,13 @@ CHECKS: dict[str, dict[str, list[pa.Check]]] = {
     "metrics_daily": _METRIC_CHECKS,
 }
 
+# Rules across columns of one row.
+FRAME_CHECKS: dict[str, list[pa.Check]] = {
+    # A composed draft cites at least one snippet; a rendered template draft (composer 'template') cites none.
+    "drafts": [pa.Check(lambda df: (df["composer"] == "template") | df["cited_snippet_ids"].str.match(r'^\["[^"]+"'),
+                        error="a composed draft must cite at least one snippet")],
+}
+
 UNIQUE: dict[str, list[str]] = {
     "leads": ["lead_id"],
     "lead_rejects": ["source_list", "line_number"],
@@ -148,7 +155,7 @@ def schema_for(table: str) -> pa.DataFrameSchema:
         name: pa.Column(_TYPES[sql_type], checks=checks.get(name, []), nullable=nullable, coerce=True)
         for name, sql_type, nullable in column_specs(table)
     }
-    return pa.DataFrameSchema(cols, strict=True, unique=UNIQUE.get(table), name=table, ordered=False)
+    return pa.DataFrameSchema(cols, checks=FRAME_CHECKS.get(table, []), strict=True, unique=UNIQUE.get(table), name=table, ordered=False)
 
 
 def validate(table: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,6 @@
-"""Stage 3, compose: one grounded draft per due lead and touch, in the organisation's voice.
+"""Stage 3, compose: one grounded draft per due lead and touch, in the organisation's voice; or, for a template
+step, the user's template rendered per lead (no research, no cost; a missing variable flags the draft, and a
+lead the step's channels cannot reach is marked failed with the reason instead of drafted).
 
 What a lead is due for also depends on its earlier touches: their drafts, approvals, sends,
 delivery events and replies (routing reads them, and a follow-up reads the earlier bodies).
@@ -16,16 +18,25 @@ import pandas as pd
 from outbound_pipeline.defs.partitions import touch_partitions
 from outbound_pipeline.defs.resources import CampaignCatalog, ComposeService, PipelineClock, Warehouse
 from outbound_pipeline.domain.routing import assign_variants
+from outbound_pipeline.domain.templates import MISSING_FLAG
 from outbound_pipeline.domain.touches import REPLY_TOUCH, parse_touch_key
 from outbound_pipeline.engine.answers import draft_answers
 from outbound_pipeline.engine.cadence import due_leads
-from outbound_pipeline.engine.compose import compose_requests, drafts_frame, step_briefs
+from outbound_pipeline.engine.compose import (
+    TEMPLATE_COMPOSER,
+    compose_requests,
+    drafts_frame,
+    organisation_name,
+    step_briefs,
+    template_drafts,
+)
 from outbound_pipeline.providers.base import ComposedDraft
 from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.store import drafts as draft_store
 from outbound_pipeline.store.campaigns import campaign_spec, campaign_status
 from outbound_pipeline.store.contacts import lead_profiles
 from outbound_pipeline.store.events import replies_needing_answers
+from outbound_pipeline.store.reachability import fail_recipients, last_inbound
 from outbound_pipeline.store.research import snippets_of_leads
 
 GROUP = "s3_compose"
@@ -48,7 +59,8 @@ def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> It
     specs=[
         dg.AssetSpec("drafts", group_name=GROUP, kinds={"duckdb"},
                      deps=[_campaign_dep(k) for k in ("campaigns", "leads", "recipients", "research_snippets")],
-                     description="One grounded draft per lead due for the touch; answers to replies under the reply touch."),
+                     description="One draft per lead due for the touch (composed and grounded, or rendered from the step's template); "
+                                 "answers to replies under the reply touch."),
         dg.AssetSpec("recipient_steps", group_name=GROUP, kinds={"duckdb"},
                      description="Each recipient's path through the steps: how it entered each step and which A/B variant it drew."),
     ],
@@ -69,26 +81,38 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
             yield from _selected(context, {"drafts": {"drafted": 0, "skipped_because": f"campaign is {status}"}, "recipient_steps": {"entered": 0}})
             return
         due = due_leads(con, spec, touch, now)
-        snippets = snippets_of_leads(con, campaign_id, due["lead_id"].tolist())
-        earlier = draft_store.previous_bodies(con, campaign_id, touch)
-    step, step_name = spec.step(touch), spec.step_names[touch - 1]
+        step, step_name = spec.step(touch), spec.step_names[touch - 1]
+        if step.is_template:
+            snippets, earlier = pd.DataFrame(), {}
+            inbound = last_inbound(con, due["lead_id"].tolist()) if "whatsapp" in step.channels else {}
+        else:
+            snippets = snippets_of_leads(con, campaign_id, due["lead_id"].tolist())
+            earlier = draft_store.previous_bodies(con, campaign_id, touch)
     due["variant"] = assign_variants(campaign_id, step_name, due["lead_id"], step.variants)
-    requests = compose_requests(campaign_id, spec.goal, catalog.voice().text, step_briefs(step, touch), lead_profiles(due),
-                                due["variant"].tolist(), snippets, earlier)
-    ready = [r for r in requests if r.snippets]
-    provider = composer.provider
-    composed: list[ComposedDraft] = map_concurrently(provider.compose, ready, composer.max_concurrency)
-    frame = drafts_frame(campaign_id, touch, ready, composed, now)
+    if step.is_template:
+        frame, unreachable = template_drafts(spec, touch, due, organisation_name(spec), inbound, now)
+        composer_name, without_research = TEMPLATE_COMPOSER, 0
+    else:
+        requests = compose_requests(campaign_id, spec.goal, catalog.voice().text, step_briefs(step, touch), lead_profiles(due),
+                                    due["variant"].tolist(), snippets, earlier)
+        ready = [r for r in requests if r.snippets]
+        provider = composer.provider
+        composed: list[ComposedDraft] = map_concurrently(provider.compose, ready, composer.max_concurrency)
+        frame, unreachable = drafts_frame(campaign_id, touch, ready, composed, now), pd.DataFrame(columns=["lead_id", "reason"])
+        composer_name, without_research = provider.name, len(requests) - len(ready)
     drafted = due[due["lead_id"].isin(frame["lead_id"])] if not frame.empty else due.iloc[0:0]
     with warehouse.connect() as con:
         added = draft_store.insert_drafts(con, frame)
         entered = draft_store.record_path(con, drafted, campaign_id, touch, step_name, now)
+        failed = fail_recipients(con, campaign_id, unreachable, now)
         total = draft_store.drafts_in_touch(con, campaign_id, touch)
     channels = {str(k): int(v) for k, v in frame["channel"].value_counts().items()} if not frame.empty else {}
+    missing = int(frame["flags"].str.contains(MISSING_FLAG, regex=False).sum()) if not frame.empty else 0
     yield from _selected(context, {
         "drafts": {
-            "composer": provider.name, "due": len(due), "drafted": added, "drafts_in_touch": total,
-            "without_research": len(requests) - len(ready), "flagged": int((frame["flags"] != "[]").sum()) if not frame.empty else 0,
+            "composer": composer_name, "due": len(due), "drafted": added, "drafts_in_touch": total,
+            "without_research": without_research, "flagged": int((frame["flags"] != "[]").sum()) if not frame.empty else 0,
+            "missing_variables": missing, "unreachable": failed,
             "by_channel": dg.MetadataValue.json(channels), "cost_usd": float(frame["cost_usd"].sum()) if not frame.empty else 0.0,
         },
         "recipient_steps": {"entered": entered, "step": step_name},

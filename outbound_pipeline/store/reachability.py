@@ -1,0 +1,46 @@
+"""How a campaign can reach its recipients: the WhatsApp window each lead has open, and recipients a step cannot reach."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+
+def last_inbound(con: duckdb.DuckDBPyConnection, lead_ids: list[str]) -> dict[str, datetime]:
+    """lead id -> its last inbound WhatsApp message (the start of its 24-hour window), for the leads that wrote to us."""
+    if not lead_ids:
+        return {}
+    rows = con.execute("SELECT lead_id, last_inbound_at FROM inbound_windows WHERE list_contains(?, lead_id)", [lead_ids]).fetchall()
+    return {str(lead): at for lead, at in rows}
+
+
+def fail_recipients(con: duckdb.DuckDBPyConnection, campaign_id: str, failures: pd.DataFrame, now: datetime) -> int:
+    """Mark active recipients `failed` with their reason (`failures`: lead_id, reason); returns how many changed.
+
+    A failed recipient is out of the sequence: routing no longer finds it due, and nothing is drafted for it.
+    """
+    if failures.empty:
+        return 0
+    con.register("_unreachable", failures[["lead_id", "reason"]])
+    try:
+        changed = con.execute("""
+            UPDATE recipients SET status = 'failed', status_reason = u.reason, updated_at = ?
+            FROM _unreachable u
+            WHERE recipients.campaign_id = ? AND recipients.lead_id = u.lead_id AND recipients.status = 'active'
+        """, [now, campaign_id]).fetchall()
+    finally:
+        con.unregister("_unreachable")
+    return int(changed[0][0]) if changed else 0
+
+
+def audience_leads(con: duckdb.DuckDBPyConnection, campaign_id: str, source_lists: list[str]) -> pd.DataFrame:
+    """The leads a campaign reaches, as far as the database knows: its frozen recipients once launched,
+    else the active leads imported from its lists (empty when neither is there)."""
+    frozen = con.execute("""SELECT l.* FROM recipients r JOIN leads l USING (lead_id)
+                            WHERE r.campaign_id = ? ORDER BY l.source_list, l.source_line""", [campaign_id]).df()
+    if not frozen.empty:
+        return frozen
+    return con.execute("""SELECT * FROM leads WHERE list_contains(?, source_list) AND status = 'active'
+                          ORDER BY source_list, source_line""", [source_lists]).df()
