@@ -11,11 +11,13 @@ import os
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from outbound_pipeline import settings
 from outbound_pipeline.engine.report import campaign_report, campaign_terminal_summary, load_campaign
 from outbound_pipeline.runner import pipeline_now
 from outbound_pipeline.store import warehouse
-from outbound_pipeline.store.metrics import known_campaign
+from outbound_pipeline.store.metrics import known_campaign, lead_story
 
 
 def default_report_path(campaign_id: str) -> Path:
@@ -40,7 +42,24 @@ def write_report(campaign_id: str, out: Path | None = None) -> tuple[Path, str]:
     return path, campaign_terminal_summary(campaign)
 
 
+def lead_timeline(campaign_id: str, lead_id: str) -> str:
+    """One lead's path through the campaign as text: research, drafts, review, sends, provider events, replies."""
+    with warehouse.connect(settings.duckdb_path(), read_only=True) as con:
+        story = lead_story(con, campaign_id, lead_id)
+    if story.empty:
+        raise ValueError(f"nothing happened to lead {lead_id!r} in campaign {campaign_id!r}")
+    lines = [f"Lead {lead_id} in {campaign_id}"]
+    for happened_at, stage, touch, detail in story[["happened_at", "stage", "touch", "detail"]].itertuples(index=False, name=None):
+        step = "  " if pd.isna(touch) else f"t{int(touch)}"
+        text = "".join(ch if ch.isprintable() else " " for ch in str(detail))
+        lines.append(f"{pd.Timestamp(happened_at):%Y-%m-%d %H:%M}  {stage:<8} {step:<3} {text}")
+    return "\n".join(lines)
+
+
 def _report(args: argparse.Namespace) -> int:
+    if args.lead:
+        print(lead_timeline(args.campaign, args.lead))
+        return 0
     path, summary = write_report(args.campaign, Path(args.out) if args.out else None)
     print(summary)
     print(f"Report: {path}")
@@ -51,4 +70,5 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser("report", help="write a campaign's HTML report (charts, tables, A/B verdicts, cost) and print a summary")
     report.add_argument("campaign", metavar="CAMPAIGN")
     report.add_argument("--out", help="where to write the HTML file (default data/reports/CAMPAIGN.html)")
+    report.add_argument("--lead", metavar="LEAD_ID", help="instead, print what happened to one lead, from research to replies")
     report.set_defaults(func=_report)

@@ -386,3 +386,35 @@ def alert_counts(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, dict[str, fl
         return {str(r["campaign_id"]): {c: float(r[c]) if not pd.isna(r[c]) else 0.0 for c in numeric} for _, r in frame.iterrows()}
 
     return as_dicts(current), as_dicts(previous)
+
+
+# One lead's path through a campaign, in time order: the research that grounded it, each draft, its review, each send,
+# what the providers reported, and the replies. One query, one row per thing that happened.
+LEAD_STORY_SQL = """
+SELECT * FROM (
+    SELECT retrieved_at AS happened_at, 'research' AS stage, NULL::INTEGER AS touch, title || ' (' || source_url || ')' AS detail
+    FROM research_snippets WHERE campaign_id = $campaign AND lead_id = $lead
+    UNION ALL
+    SELECT created_at, 'draft', touch, channel || ': ' || coalesce(subject || ' / ', '') || left(body, 120)
+    FROM drafts WHERE campaign_id = $campaign AND lead_id = $lead
+    UNION ALL
+    SELECT a.decided_at, 'review', a.touch, a.decision || ' by ' || a.reviewer || ' (' || a.mode || ')' || coalesce(': ' || a.note, '')
+    FROM approvals a JOIN drafts d USING (draft_id) WHERE d.campaign_id = $campaign AND d.lead_id = $lead
+    UNION ALL
+    SELECT coalesce(sent_at, recorded_at), 'send', touch,
+           channel || ' to ' || to_address || ': ' || status || coalesce(' (' || error_code || ' ' || coalesce(error_message, '') || ')', '')
+    FROM sends WHERE campaign_id = $campaign AND lead_id = $lead
+    UNION ALL
+    SELECT occurred_at, 'event', touch, channel || ' ' || event_type
+    FROM delivery_events WHERE campaign_id = $campaign AND lead_id = $lead
+    UNION ALL
+    SELECT received_at, 'reply', touch, intent || ': ' || left(body, 120)
+    FROM replies WHERE campaign_id = $campaign AND lead_id = $lead
+) ORDER BY happened_at, CASE stage WHEN 'research' THEN 0 WHEN 'draft' THEN 1 WHEN 'review' THEN 2 WHEN 'send' THEN 3
+                          WHEN 'event' THEN 4 ELSE 5 END, detail
+"""
+
+
+def lead_story(con: duckdb.DuckDBPyConnection, campaign_id: str, lead_id: str) -> pd.DataFrame:
+    """(happened_at, stage, touch, detail) for everything that happened to one lead in one campaign, oldest first."""
+    return con.execute(LEAD_STORY_SQL, {"campaign": campaign_id, "lead": lead_id}).df()

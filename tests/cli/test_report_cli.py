@@ -101,3 +101,16 @@ def test_report_opens_in_a_browser(report):
             assert errors == []
         finally:
             browser.close()
+
+
+def test_one_leads_path_from_research_to_replies(workdir, db, capsys):
+    with db() as con:
+        build_campaign(con)
+    assert main(["report", "c1", "--lead", "L2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    stages = [line.split()[2] for line in lines[1:]]
+    assert lines[0] == "Lead L2 in c1"
+    assert stages == ["research", "draft", "send", "event", "event", "reply", "draft", "send", "event", "reply"]
+    assert any("question" in line for line in lines) and any("not_now" in line for line in lines)
+    assert main(["report", "c1", "--lead", "nobody"]) == 2
+    assert "nothing happened to lead 'nobody'" in capsys.readouterr().err
