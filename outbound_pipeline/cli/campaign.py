@@ -17,6 +17,7 @@ import dagster as dg
 
 from outbound_pipeline import settings
 from outbound_pipeline.cli.preview import add_preview_command
+from outbound_pipeline.defs.campaign_status import report_status
 from outbound_pipeline.defs.launches import cancel_launches, parse_launch_time, schedule_launch
 from outbound_pipeline.defs.partitions import add_campaign
 from outbound_pipeline.defs.resources import CampaignCatalog, default_resources
@@ -46,9 +47,27 @@ def create(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
     return f"created {name} ({spec.type}, {spec.n_touches} steps) as draft"
 
 
+_EXCEPTION_PREFIX = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure|Busy)\w*: ")
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """Each failed step's own error in one line (no traceback, no exception class), e.g. a refused lead list or a busy database."""
+    lines = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+            error = error.cause
+        text = (error.message if error else "").strip().split("\n")[0]
+        lines.append(f"{event.step_key}: {_EXCEPTION_PREFIX.sub('', text)}")
+    return "; ".join(lines) or "see the run in the Dagster UI"
+
+
 def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime, at: str | None = None,
            campaigns_dir: str | None = None) -> str:
-    """Launch now (run the launch job in-process: spec frozen, leads imported, audience frozen, research) or at a time."""
+    """Launch now (run the launch job in-process: spec frozen, leads imported, audience frozen, research) or at a time.
+
+    A launch that fails part way is undone: the campaign keeps the status, events and (empty) audience it had.
+    """
     with warehouse.connect(db_path) as con:
         status = campaign_store.current_status(con, name)
     if status is None:
@@ -58,27 +77,37 @@ def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
         when = parse_launch_time(at)
         if when <= now:
             raise ValueError(f"--at {at} is not in the future (now is {now:%Y-%m-%d %H:%M} UTC): launch without --at to start now")
+        reason = f"launch at {when:%Y-%m-%d %H:%M} UTC"
         with warehouse.connect(db_path) as con:
-            campaign_store.transition(con, name, "scheduled", f"launch at {when:%Y-%m-%d %H:%M} UTC", "cli", now, scheduled_for=when)
+            campaign_store.transition(con, name, "scheduled", reason, "cli", now, scheduled_for=when)
         schedule_launch(instance, name, when)
+        report_status(instance, name, "scheduled", reason)
         return f"scheduled {name} to launch at {when:%Y-%m-%d %H:%M:%S} UTC"
     if status not in NOT_LAUNCHED:
         raise ValueError(f"campaign {name!r} is {status}: only a draft or scheduled campaign can be launched")
-    cancel_launches(instance, name)
-    result = Driver(instance, db_path, simulated=False).run(LAUNCH, now, name, tags={"outbound/trigger": "outbound campaign launch"})
+    with warehouse.connect(db_path) as con:
+        before = campaign_store.snapshot(con, name)
+    result = Driver(instance, db_path, simulated=False).run(LAUNCH, now, name, tags={"outbound/trigger": "outbound campaign launch"},
+                                                            raise_on_error=False)
     if not result.success:
-        raise ValueError(f"launch of {name!r} failed; see the run in the Dagster UI")
+        with warehouse.connect(db_path) as con:
+            campaign_store.restore(con, before)
+        report_status(instance, name, status, "launch failed and was undone")
+        raise ValueError(f"launch of {name!r} failed and was undone ({name} is still {status}): {_failure_message(result)}")
+    cancel_launches(instance, name)
     with warehouse.connect(db_path) as con:
         n = contacts.recipient_count(con, name)
     return f"launched {name}: {n} recipients frozen"
 
 
 def set_status(name: str, target: str, db_path: str, instance: dg.DagsterInstance, now: datetime, reason: str | None = None) -> str:
-    """pause | resume | stop, through the state machine."""
+    """pause | resume | stop, through the state machine; the move is also reported to the instance for the schedules and sensors."""
+    reason = reason or {"paused": "paused", "running": "resumed", "stopped": "stopped"}.get(target, target) + " from the command line"
     with warehouse.connect(db_path) as con:
-        before = campaign_store.transition(con, name, target, reason or {"paused": "paused", "running": "resumed", "stopped": "stopped"}.get(target, target) + " from the command line", "cli", now)
+        before = campaign_store.transition(con, name, target, reason, "cli", now)
     if target == "stopped":
         cancel_launches(instance, name)
+    report_status(instance, name, target, reason)
     return f"{name}: {before} -> {target}"
 
 

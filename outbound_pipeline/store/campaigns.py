@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
 import pandas as pd
+from pydantic import ValidationError
 
 from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED, IllegalTransition, check, is_final
 from outbound_pipeline.domain.loader import UnknownCampaignError
 from outbound_pipeline.domain.spec import CampaignSpec
+from outbound_pipeline.domain.spec_changes import describe, differences
 from outbound_pipeline.ids import stable_id
-from outbound_pipeline.store.warehouse import insert_new, replace_where
+from outbound_pipeline.store.warehouse import insert_new
 
 
 def campaign_spec(con: duckdb.DuckDBPyConnection, campaign_id: str) -> CampaignSpec:
@@ -66,28 +69,94 @@ def create(con: duckdb.DuckDBPyConnection, spec: CampaignSpec, actor: str, now: 
     record_event(con, spec.name, None, "draft", "created", actor, now)
 
 
+class SpecFrozen(ValueError):
+    """The campaign was launched with another version of its spec; a launched campaign's spec never changes."""
+
+    def __init__(self, campaign_id: str, status: str, changes: list[str]):
+        self.changes = changes
+        super().__init__(
+            f"campaign {campaign_id!r} is {status} and runs on the spec frozen at its launch; its file has changed since, "
+            f"so nothing was written:\n{describe(changes)}\nRestore the file, or duplicate the campaign "
+            f"(`outbound campaign duplicate {campaign_id} <new name>`) to run the edited version.")
+
+
 @dataclass(frozen=True)
 class Launch:
-    """What freezing a spec did: the status it found, whether it started the campaign, whether the spec changed."""
+    """What freezing a spec did: the status it found, whether it started the campaign, and the status now."""
 
     previous_status: str | None
     launched: bool
-    spec_changed: bool
+    status: str
+
+
+def frozen_changes(frozen_json: str, spec: CampaignSpec) -> list[str]:
+    """What `spec` changes compared with the frozen one (read through today's model, so new defaulted fields are no change)."""
+    try:
+        frozen = CampaignSpec.model_validate_json(frozen_json).model_dump(mode="json")
+    except ValidationError:
+        frozen = json.loads(frozen_json)
+    return differences(frozen, spec.model_dump(mode="json"))
 
 
 def freeze_spec(con: duckdb.DuckDBPyConnection, spec: CampaignSpec, actor: str, now: datetime) -> Launch:
-    """Freeze the spec into the campaign's row. A new, draft or scheduled campaign starts running now (an audited move);
-    a launched one keeps its status and first launch time, only its spec is refreshed."""
-    row = campaign_frame(spec, "running", now)
-    found = con.execute("SELECT spec_hash, status, launched_at FROM campaigns WHERE campaign_id = ?", [spec.name]).fetchall()
-    previous_hash, previous_status, launched_at = found[0] if found else (None, None, None)
-    launching = previous_status is None or previous_status in NOT_LAUNCHED
-    if not launching:
-        row.loc[0, ["status", "launched_at"]] = [previous_status, launched_at]
-    replace_where(con, "campaigns", row, "campaign_id = ?", [spec.name])
-    if launching:
+    """Freeze the spec into the campaign's row. A new, draft or scheduled campaign starts running now: its row and its
+    `launched` event are written in one transaction. A launched campaign is left as it is when the spec is the one it was
+    launched with, and refused (`SpecFrozen`, nothing written) when the file has been edited since."""
+    found = con.execute("SELECT spec, status FROM campaigns WHERE campaign_id = ?", [spec.name]).fetchall()
+    frozen_json, previous_status = found[0] if found else (None, None)
+    if previous_status is not None and previous_status not in NOT_LAUNCHED:
+        changes = frozen_changes(frozen_json, spec)
+        if changes:
+            raise SpecFrozen(spec.name, previous_status, changes)
+        return Launch(previous_status, launched=False, status=previous_status)
+    con.execute("BEGIN")
+    try:
+        con.execute("DELETE FROM campaigns WHERE campaign_id = ?", [spec.name])
+        insert_new(con, "campaigns", campaign_frame(spec, "running", now))
         record_event(con, spec.name, previous_status, "running", "launched", actor, now)
-    return Launch(previous_status, launching, bool(found) and previous_hash != row.loc[0, "spec_hash"])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return Launch(previous_status, launched=True, status="running")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A campaign's state before a launch, to put back if the launch fails part way."""
+
+    campaign_id: str
+    row: pd.DataFrame  # its campaigns row (empty when it had none)
+    last_event: int  # the seq of its last campaign_events row (0: none)
+    had_recipients: bool
+
+
+def snapshot(con: duckdb.DuckDBPyConnection, campaign_id: str) -> Snapshot:
+    row = con.execute("SELECT * FROM campaigns WHERE campaign_id = ?", [campaign_id]).df()
+    last = con.execute("SELECT coalesce(max(seq), 0) FROM campaign_events WHERE campaign_id = ?", [campaign_id]).fetchall()[0][0]
+    recipients = con.execute("SELECT count(*) FROM recipients WHERE campaign_id = ?", [campaign_id]).fetchall()[0][0]
+    return Snapshot(campaign_id, row, int(last), recipients > 0)
+
+
+def restore(con: duckdb.DuckDBPyConnection, before: Snapshot) -> None:
+    """Put the campaign back as `before` saw it: its row, its events, and no audience if it had none (one transaction).
+    Imported leads stay: they belong to the lead list, not to the campaign."""
+    campaign_id = before.campaign_id
+    con.execute("BEGIN")
+    try:
+        con.execute("DELETE FROM campaigns WHERE campaign_id = ?", [campaign_id])
+        if not before.row.empty:
+            con.register("_before", before.row)
+            con.execute("INSERT INTO campaigns SELECT * FROM _before")
+            con.unregister("_before")
+        con.execute("DELETE FROM campaign_events WHERE campaign_id = ? AND seq > ?", [campaign_id, before.last_event])
+        if not before.had_recipients:
+            con.execute("DELETE FROM recipient_steps WHERE campaign_id = ?", [campaign_id])
+            con.execute("DELETE FROM recipients WHERE campaign_id = ?", [campaign_id])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
 
 
 def transition(con: duckdb.DuckDBPyConnection, campaign_id: str, target: str, reason: str | None, actor: str, now: datetime,

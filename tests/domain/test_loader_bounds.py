@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from outbound_pipeline.domain.loader import MAX_FILE_BYTES, CampaignSpecError, load_campaign_file, parse_campaign
 from outbound_pipeline.domain.spec import MAX_STEPS, CampaignSpec

@@ -1,14 +1,17 @@
 """Stage 1, audience: launch a campaign, import its lead list into the contact base, freeze its audience from its lists and segment."""
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import dagster as dg
 
 from outbound_pipeline.defs.partitions import campaign_partitions, open_touch
 from outbound_pipeline.defs.resources import CampaignCatalog, PipelineClock, Warehouse
 from outbound_pipeline.domain.audience import lead_list_name
-from outbound_pipeline.domain.lead_list import import_lead_list
+from outbound_pipeline.domain.lead_list import LeadListError, import_lead_list
 from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED
+from outbound_pipeline.domain.loader import CampaignSpecError, UnknownCampaignError
+from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.store import campaigns as campaign_store
 from outbound_pipeline.store import contacts, segments
 
@@ -22,6 +25,22 @@ def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> It
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
+def _check_lead_list(catalog: CampaignCatalog, spec: CampaignSpec, now: datetime) -> int:
+    """Read the lead list before anything is written, so a list that cannot be imported refuses the launch and leaves the
+    campaign as it was (not running with no audience). Returns how many leads it holds."""
+    if not spec.audience.lead_list:
+        return 0
+    path = catalog.lead_list_path(spec)
+    try:
+        result = import_lead_list(path, spec.audience.default_region, imported_at=now)
+    except LeadListError as exc:
+        raise dg.Failure(description=f"launch of {spec.name!r} refused, the campaign is unchanged: {exc}", allow_retries=False) from None
+    if result.leads.empty:
+        raise dg.Failure(description=f"launch of {spec.name!r} refused, the campaign is unchanged: lead list {path} has no "
+                                     f"importable lead ({len(result.rejects)} line(s) rejected)", allow_retries=False)
+    return len(result.leads)
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("campaigns", group_name=GROUP, kinds={"duckdb"},
@@ -33,15 +52,31 @@ def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> It
 )
 def campaigns(context: dg.AssetExecutionContext, catalog: CampaignCatalog, warehouse: Warehouse,
               clock: PipelineClock) -> Iterator[dg.MaterializeResult]:
-    """Freeze the campaign's spec; a campaign not launched yet starts running (a `campaign_events` row); opens its first touch."""
-    spec = catalog.spec(context.partition_key)
+    """Freeze the campaign's spec; a campaign not launched yet starts running (a `campaign_events` row); opens its first touch.
+
+    A launch is refused, with nothing written, when the lead list cannot be imported. A launched campaign keeps the spec it
+    was launched with: materialising it again with an edited file fails, naming what changed. The `status` metadata is
+    what the schedules and sensors read to leave campaigns that are not running alone.
+    """
+    try:
+        spec = catalog.spec(context.partition_key)
+    except (CampaignSpecError, UnknownCampaignError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    now = clock.now()
     with warehouse.connect() as con:
-        launch = campaign_store.freeze_spec(con, spec, "pipeline", clock.now())
+        status = campaign_store.current_status(con, spec.name)
+    leads = _check_lead_list(catalog, spec, now) if status is None or status in NOT_LAUNCHED else None
+    try:
+        with warehouse.connect() as con:
+            launch = campaign_store.freeze_spec(con, spec, "pipeline", now)
+    except campaign_store.SpecFrozen as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False, metadata={"changed": dg.MetadataValue.json(exc.changes)}) from None
     opened = open_touch(context.instance, spec.name, 1)
     yield from _selected(context, {
         "campaigns": {"campaign": spec.name, "type": spec.type, "approval": spec.approval, "touches": spec.n_touches,
-                      "spec_changed": launch.spec_changed, "first_touch_opened": opened},
-        "campaign_events": {"launched": launch.launched, "launched_from": launch.previous_status or "new"},
+                      "status": launch.status, "reply_mode": spec.reply_mode, "first_touch_opened": opened,
+                      **({"leads_in_list": leads} if leads is not None else {})},
+        "campaign_events": {"launched": launch.launched, "launched_from": launch.previous_status or "new", "status": launch.status},
     })
 
 

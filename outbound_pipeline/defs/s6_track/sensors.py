@@ -5,7 +5,8 @@
 - `inbound_poll_sensor` reads what webhooks can miss (Twilio's Messages list, Resend's
   received emails, the IMAP mailbox) and lands it; each source keeps its own place in the cursor, so a source
   that fails is asked again next tick from where it was.
-- `tracking_sensor` asks the providers of every campaign for message statuses, in one run per tick.
+- `tracking_sensor` asks the providers of every running or paused campaign for message statuses, in one run per tick;
+  it reads campaign statuses from the instance (`defs.campaign_status`).
 """
 
 
@@ -17,7 +18,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from outbound_pipeline.defs.partitions import campaign_partitions
+from outbound_pipeline.defs.campaign_status import campaign_states, skipped_summary
 from outbound_pipeline.defs.resources import ChannelService, InboxService, PipelineClock
 from outbound_pipeline.defs.s6_track.jobs import track_job
 from outbound_pipeline.engine.landed import polled_records, received_email_records
@@ -117,10 +118,18 @@ def inbound_poll_sensor(context: dg.SensorEvaluationContext, channels: ChannelSe
 
 @dg.sensor(job=track_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
 def tracking_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    """Every five minutes, one run polling the providers of every campaign for delivery events and replies."""
+    """Every five minutes, one run polling the providers of every running or paused campaign for delivery events.
+
+    Campaigns never launched, stopped or completed are left out (named in the log); their replies still arrive
+    through webhooks and inbound polling.
+    """
+    states = campaign_states(context.instance)
+    campaigns = [s.campaign_id for s in states if s.tracked]
+    skipped = [s for s in states if not s.tracked]
+    if skipped:
+        context.log.info(f"not tracked, not running or paused: {skipped_summary(skipped)}")
+    if not campaigns:
+        return dg.SkipReason(f"no running or paused campaign to track{': left out ' + skipped_summary(skipped) if skipped else ''}")
     bucket = int(context.cursor or 0) + 1
     context.update_cursor(str(bucket))
-    campaigns = sorted(context.instance.get_dynamic_partitions(str(campaign_partitions.name)))
-    if not campaigns:
-        return dg.SkipReason("no campaign to track")
     return dg.RunRequest(run_key=f"track:{bucket}", run_config={"ops": {"track": {"config": {"campaigns": campaigns}}}})
