@@ -154,3 +154,72 @@ def test_known_variables_never_survive_when_values_hold_no_braces(pieces: list[s
     template = "".join(p if isinstance(p, str) else "{{" + p[1] + "}}" for p in pieces)
     left = {m.group(1) for m in PLACEHOLDER.finditer(render(template, ctx).text)}
     assert left <= {name for name in (*KNOWN, "unknown_one", "x") if not ctx.get(name, "").strip()}
+
+
+# ------------------------------------------------------------------------------------------ template steps
+
+from datetime import datetime, timedelta  # noqa: E402
+
+import pytest  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+
+from outbound_pipeline.domain.spec import Step  # noqa: E402
+from outbound_pipeline.domain.templates import (  # noqa: E402
+    reachable_channel,
+    render_step,
+    unreachable_reason,
+    whatsapp_window_open,
+)
+
+STEP_CONTEXT = {"first_name": "Ana", "deal_stage": "proposal", "company.name": "Routewise", "appointment_date": ""}
+CONTENT = {"content_sid": "HX" + "0" * 31 + "9", "variables": {"1": "first_name", "2": "static:Friday", "3": "appointment_date"},
+           "body": "Hello {{1}}, see you {{2}} at {{3}}."}
+
+
+def test_a_step_is_composed_or_rendered_and_an_email_template_needs_a_subject() -> None:
+    with pytest.raises(ValidationError, match="needs an `intent`"):
+        Step(name="s")
+    with pytest.raises(ValidationError, match="needs a `subject`"):
+        Step(name="s", channels=["email", "sms"], template="Hi {{first_name}}")
+    with pytest.raises(ValidationError, match="belongs to a template step"):
+        Step(name="s", intent="introduce", subject="Hi")
+    assert Step(name="s", channels=["sms"], template="Hi").is_template and not Step(name="s", intent="introduce").is_template
+
+
+def test_render_step_fills_the_email_subject_and_text_and_lists_what_is_missing() -> None:
+    step = Step(name="s", channels=["email"], subject="{{deal_stage}} / {{appointment_date}}", template="Hi {{first_name}} from {{company.name}}")
+    message = render_step(step, None, "email", STEP_CONTEXT, window_open=False)
+    assert (message.subject, message.body, message.kind) == ("proposal / {{appointment_date}}", "Hi Ana from Routewise", "text")
+    assert message.flags == ["template_variable_missing:appointment_date"]
+
+
+def test_whatsapp_uses_free_text_inside_the_window_and_the_content_template_body_outside() -> None:
+    step = Step(name="s", channels=["whatsapp"], template="Hi {{first_name}}, free text.", whatsapp_template=CONTENT)
+    inside = render_step(step, None, "whatsapp", STEP_CONTEXT, window_open=True)
+    outside = render_step(step, None, "whatsapp", STEP_CONTEXT, window_open=False)
+    assert (inside.kind, inside.body) == ("text", "Hi Ana, free text.")
+    assert (outside.kind, outside.body) == ("whatsapp_template", "Hello Ana, see you Friday at {{3}}.")
+    assert outside.flags == ["template_variable_missing:appointment_date"]
+
+
+def test_a_variant_replaces_the_template_for_the_leads_who_draw_it() -> None:
+    step = Step(name="s", channels=["sms"], template="A {{first_name}}",
+                variants=[{"name": "a"}, {"name": "b", "template": "B {{first_name}}"}])
+    assert render_step(step, "b", "sms", STEP_CONTEXT, True).body == "B Ana"
+    assert render_step(step, "a", "sms", STEP_CONTEXT, True).body == "A Ana"
+
+
+def test_reachability_keeps_to_the_steps_channels() -> None:
+    assert reachable_channel(["sms", "email"], "a@b.example", None) == "email"
+    assert reachable_channel(["whatsapp", "sms"], "a@b.example", None) is None
+    assert reachable_channel(["email"], None, "+34612345678") is None
+    assert unreachable_reason(["whatsapp", "sms"]) == "no phone number"
+    assert unreachable_reason(["email"]) == "no email address"
+    assert unreachable_reason(["email", "sms"]) == "no email address or phone number"
+
+
+def test_whatsapp_window_is_24_hours_from_the_last_inbound_message() -> None:
+    now = datetime(2026, 1, 5, 12)
+    assert whatsapp_window_open(now - timedelta(hours=23, minutes=59), now)
+    assert not whatsapp_window_open(now - timedelta(hours=24), now)
+    assert not whatsapp_window_open(None, now)

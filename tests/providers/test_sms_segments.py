@@ -91,3 +91,26 @@ def test_alphabet_tables() -> None:
     assert not is_gsm7("Hello `backtick`")  # ` is not GSM-7
     assert not is_gsm7("\x1b")  # a raw escape is not a character
     assert count_segments("Price: `5`") == ("UCS-2", 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["a" * 160, "a" * 161, "€" * 80, "Hi 👋 see you Tuesday", "ł" * 70, "ł" * 71, "a" * 152 + "€" + "a" * 152, "Ñandú" * 20],
+)
+def test_offline_channel_bills_the_segments_carriers_count(tmp_path, body: str) -> None:
+    from outbound_pipeline.providers.base import OutboundMessage
+    from outbound_pipeline.providers.channel_offline import OfflineChannel
+    from outbound_pipeline.providers.sms_segments import SMS_PRICE_PER_SEGMENT_USD, sms_cost
+
+    channel = OfflineChannel(tmp_path)
+    send_id = "snd_" + str(abs(hash(body)))
+    result = channel.send(OutboundMessage(send_id=send_id, idempotency_key=send_id, campaign_id="c", touch=1, lead_id="l",
+                                          channel="sms", to="+34612345678", body=body))
+    encoding, segments, cost = sms_cost(body)
+    assert result.segments == segments == count_segments(body)[1]
+    assert result.status == "failed" or result.cost_usd == pytest.approx(segments * SMS_PRICE_PER_SEGMENT_USD) == pytest.approx(cost)
+
+
+def test_160_gsm_characters_are_one_segment_and_an_emoji_message_is_ucs2() -> None:
+    assert count_segments("a" * 160) == ("GSM-7", 1)
+    assert count_segments("Reminder: " + "x" * 60 + " 👋") == ("UCS-2", 2)

@@ -210,3 +210,14 @@ def test_example_appointment_reminder_runs_end_to_end(driver, instance, workdir,
     sends = frame(db, "SELECT status, segments, cost_usd FROM sends WHERE campaign_id = 'appointment_reminder'")
     assert len(sends) == 8 and set(sends["segments"]) == {1}
     assert sends.loc[sends["status"] == "sent", "cost_usd"].round(4).eq(0.0079).all()
+
+
+@pytest.mark.slow
+def test_outbound_demo_runs_the_example_campaign_and_prints_its_metrics(workdir, capsys):
+    from outbound_pipeline.cli.main import main
+
+    shutil.copy(settings.REPO_ROOT / "data" / "campaigns" / "appointment_reminder.yaml", workdir / "campaigns")
+    shutil.copy(settings.REPO_ROOT / "data" / "appointment_reminders.csv", workdir)
+    assert main(["demo", "--campaign", "appointment_reminder", "--ephemeral"]) == 0
+    out = capsys.readouterr().out
+    assert "appointment_reminder" in out and "delivery_rate" in out and "cost_usd" in out
