@@ -4,6 +4,7 @@
     outbound dev         start the Dagster UI (dagster dev) on this code location
     outbound metrics     print the metrics table from DuckDB
     outbound report C    write campaign C's HTML report and print its summary
+    outbound forecast C  before launch: leads reached per channel, messages, days to finish, cost
     outbound webhooks    start the webhook receiver
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from outbound_pipeline import settings
-from outbound_pipeline.cli import campaign, contacts, report, review, tickets
+from outbound_pipeline.cli import campaign, contacts, forecast, report, review, tickets
 from outbound_pipeline.demo import format_metrics, run_demo
 from outbound_pipeline.runner import ensure_dagster_home
 from outbound_pipeline.store import warehouse
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_argument("--port", type=int, default=8787)
     hooks.set_defaults(func=_webhooks)
 
-    for commands in (review, campaign, tickets, contacts, report):
+    for commands in (review, campaign, tickets, contacts, report, forecast):
         commands.add_commands(sub)
     return parser
 

@@ -418,3 +418,24 @@ SELECT * FROM (
 def lead_story(con: duckdb.DuckDBPyConnection, campaign_id: str, lead_id: str) -> pd.DataFrame:
     """(happened_at, stage, touch, detail) for everything that happened to one lead in one campaign, oldest first."""
     return con.execute(LEAD_STORY_SQL, {"campaign": campaign_id, "lead": lead_id}).df()
+
+
+def history_for_forecast(con: duckdb.DuckDBPyConnection, exclude: str | None = None) -> tuple[float | None, dict[str, float]]:
+    """From earlier campaigns: the share of reached leads who go on (1 - reply, opt-out and bounce rates, pooled), and the
+    average cost per sent message per channel, per researched lead (`research`) and per draft (`draft`)."""
+    pooled = con.execute("""
+        SELECT sum(leads_reached), sum(replied), sum(opted_out), sum(emails_bounced), sum(emails_sent)
+        FROM campaign_metrics WHERE touch = 0 AND campaign_id IS DISTINCT FROM ?
+    """, [exclude]).fetchall()[0]
+    reached, replied, opted, bounced, emails = (float(v) if v is not None else 0.0 for v in pooled)
+    continuation = None
+    if reached > 0:
+        continuation = max(0.0, 1 - replied / reached - opted / reached - (bounced / emails if emails else 0.0))
+    costs = {str(ch): float(c) for ch, c in con.execute("""
+        SELECT channel, avg(cost_usd) FROM sends WHERE status = 'sent' AND touch > 0 AND campaign_id IS DISTINCT FROM ? GROUP BY channel
+    """, [exclude]).fetchall()}
+    research = con.execute("""SELECT sum(cost_usd) / nullif(count(DISTINCT (campaign_id, lead_id)), 0) FROM research_snippets
+                              WHERE campaign_id IS DISTINCT FROM ?""", [exclude]).fetchall()[0][0]
+    draft = con.execute("SELECT avg(cost_usd) FROM drafts WHERE touch > 0 AND campaign_id IS DISTINCT FROM ?", [exclude]).fetchall()[0][0]
+    costs.update({k: float(v) for k, v in (("research", research), ("draft", draft)) if v is not None})
+    return continuation, costs

@@ -114,3 +114,11 @@ def test_one_leads_path_from_research_to_replies(workdir, db, capsys):
     assert any("question" in line for line in lines) and any("not_now" in line for line in lines)
     assert main(["report", "c1", "--lead", "nobody"]) == 2
     assert "nothing happened to lead 'nobody'" in capsys.readouterr().err
+
+
+def test_forecast_prints_audience_messages_days_and_cost(workdir, capsys):
+    assert main(["forecast", "demo_drip"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Forecast for demo_drip")
+    assert "by email" in printed and "days to finish" in printed and "cost: $" in printed and "upper bound" in printed
+    assert main(["forecast", "no_such_campaign"]) == 2
