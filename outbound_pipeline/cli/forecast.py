@@ -38,7 +38,8 @@ def campaign_forecast(name: str) -> Forecast:
         contacts.import_into_list(con, list_name, result, now)
         audience = segments.select_segment(con, [list_name], spec.audience.effective_segment, now)
     live = settings.duckdb_path()
-    continuation, costs = (None, {})
+    continuation: float | None = None
+    costs: dict[str, float] = {}
     if os.path.exists(live):
         with warehouse.connect(live, read_only=True) as con:
             continuation, costs = history_for_forecast(con, exclude=name)
