@@ -28,12 +28,16 @@ from outbound_pipeline.defs.resources import (
     Warehouse,
     default_resources,
 )
+from outbound_pipeline.defs.retries import DRIVER_RETRY
 from outbound_pipeline.defs.s1_audience.jobs import LAUNCH_SELECTION
 
 LAUNCH = LAUNCH_SELECTION
 TOUCH = ["drafts", "recipient_steps", "approvals", "outbox", "sends"]
 SEND = ["outbox", "sends"]  # queue and send what is approved, behind the blocking check `outbox_only_approved`
 TRACK = ["delivery_events", "replies"]  # the `track` run also writes suppressions, inbound_windows, tickets, notifications
+
+
+RUN_JOB = "__ephemeral_asset_job__"  # the name dg.materialize gives its runs
 
 
 def track_config(*campaigns: str) -> dict[str, Any]:
@@ -72,13 +76,17 @@ def dagster_instance() -> dg.DagsterInstance:
 class Driver:
     """Materialises asset selections against one instance and database, at a given time.
 
-    `simulated` runs (demo, tests) carry the simulated time they ran at as a tag.
+    `simulated` runs (demo, tests) carry the simulated time they ran at as a tag. Every step is retried under
+    `retry_policy` (default `DRIVER_RETRY`), so a step that met the DuckDB file held by another process
+    (`WarehouseBusy`, nothing written) runs again after a backoff instead of failing the run.
     """
 
-    def __init__(self, instance: dg.DagsterInstance, db_path: str | None = None, quiet: bool = True, simulated: bool = True):
+    def __init__(self, instance: dg.DagsterInstance, db_path: str | None = None, quiet: bool = True, simulated: bool = True,
+                 retry_policy: dg.RetryPolicy | None = DRIVER_RETRY):
         self.instance = instance
         self.quiet = quiet
         self.simulated = simulated
+        self.retry_policy = retry_policy
         self.base: dict[str, Any] = default_resources()
         if db_path:
             # A new resource, not a model copy: Dagster initialises resources from their construction config.
@@ -96,8 +104,11 @@ class Driver:
         if self.quiet:
             run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         run_tags = {**({"outbound/simulated_now": now.isoformat()} if self.simulated else {}), **(tags or {})}
-        result = dg.materialize(DEFINITIONS, selection=selection, partition_key=partition_key, instance=self.instance,
-                                resources=resources, run_config=run_config, tags=run_tags, raise_on_error=raise_on_error)
+        # As dg.materialize does, with the retry policy on the job.
+        job = dg.Definitions(assets=DEFINITIONS, resources=resources, jobs=[
+            dg.define_asset_job(RUN_JOB, selection=selection, op_retry_policy=self.retry_policy)]).resolve_job_def(RUN_JOB)
+        result = job.execute_in_process(run_config=run_config, instance=self.instance, partition_key=partition_key,
+                                        raise_on_error=raise_on_error, tags=run_tags)
         self.runs += 1
         return result
 

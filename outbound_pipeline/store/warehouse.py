@@ -13,6 +13,7 @@ file to the current schema first (`migrations.py`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,7 @@ from outbound_pipeline.store.validation import validate
 log = logging.getLogger(__name__)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 _migrated: set[str] = set()
-LOCK_TIMEOUT_S = 120.0
+LOCK_TIMEOUT_S = float(os.environ.get("OUTBOUND_LOCK_TIMEOUT_S", "120"))  # seconds a unit of work waits for the file
 
 
 class WarehouseBusy(RuntimeError):

@@ -2,5 +2,7 @@
 
 import dagster as dg
 
-review_job = dg.define_asset_job("review_job", selection=["approvals", "outbox", "sends"],
+from outbound_pipeline.defs.retries import DUCKDB_RETRY
+
+review_job = dg.define_asset_job("review_job", op_retry_policy=DUCKDB_RETRY, selection=["approvals", "outbox", "sends"],
                                  description="Record review decisions for a touch (config on `approvals`) and send what was approved.")
