@@ -171,6 +171,8 @@ def create_app(
         except OSError as exc:
             log.error("could not land a %s event: %s", record.get("source"), exc)
             raise _Rejected(503, "landing area unavailable") from exc
+        except (ValueError, TypeError, RecursionError) as exc:  # this record cannot be written as a JSON line
+            raise _Rejected(400, "event cannot be stored") from exc
         log.debug("landed %s event %s", stored["source"], stored["landing_id"])
         return stored
 

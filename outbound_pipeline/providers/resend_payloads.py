@@ -14,6 +14,8 @@ import json
 from email.utils import parseaddr
 from typing import Any
 
+import pandas as pd
+
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers.inbox_imap import html_to_text, new_text, refs_from
 from outbound_pipeline.providers.wire import detail_json, int_or_none, naive_utc
@@ -33,7 +35,29 @@ RECEIVED = "email.received"
 
 def event_id(email_id: str, event_type: str) -> str:
     """The delivery_events id of a Resend event: one row per email and kind (repeat opens collapse)."""
-    return stable_id("evt", email_id, event_type)
+    return stable_id("evt", encodable(email_id), event_type)
+
+
+def encodable(value: object) -> str:
+    """`value` as text that encodes as UTF-8: JSON may carry lone surrogates (`"\\ud800"`), kept as escapes."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def storable_time(value: object) -> pd.Timestamp | None:
+    """`created_at` as a naive UTC timestamp the tables can hold (years 1678-2261), else None (then the landing time is used)."""
+    ts = naive_utc(value)
+    if ts is None or pd.isna(ts) or not _STORABLE_FROM <= ts < _STORABLE_UNTIL:
+        return None
+    return ts
+
+
+_STORABLE_FROM, _STORABLE_UNTIL = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
+
+
+def touch_or_none(value: object) -> int | None:
+    """A touch number from a tag: a small positive integer, else None (an absurd tag must not break the row)."""
+    number = int_or_none(value)
+    return number if number is not None and 0 < number < 2**31 else None
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -66,8 +90,8 @@ def delivery_event(record: dict[str, Any]) -> dict[str, Any] | None:
     bounce, click = _dict(data.get("bounce")), _dict(data.get("click"))
     return {
         "event_id": event_id(email_id, event_type), "send_id": tags.get("send_id"), "campaign_id": tags.get("campaign_id"),
-        "touch": int_or_none(tags.get("touch")), "lead_id": tags.get("lead_id"), "channel": "email", "event_type": event_type,
-        "occurred_at": naive_utc(payload.get("created_at")) or naive_utc(record.get("received_at")), "provider": "resend",
+        "touch": touch_or_none(tags.get("touch")), "lead_id": tags.get("lead_id"), "channel": "email", "event_type": event_type,
+        "occurred_at": storable_time(payload.get("created_at")) or naive_utc(record.get("received_at")), "provider": "resend",
         "detail": detail_json(provider_message_id=email_id, bounce_type=bounce.get("type"), bounce_message=bounce.get("message"),
                               link=click.get("link"), landing_id=record.get("landing_id")),
     }
@@ -99,7 +123,7 @@ def received_reply(record: dict[str, Any], full: dict[str, Any]) -> dict[str, An
     text = email.get("text") or html_to_text(str(email.get("html") or ""))
     auto = str(headers.get("auto-submitted") or "no").lower() != "no"
     return {
-        "reply_id": stable_id("rpl", "email", message_id) if message_id else stable_id("rpl", "resend", email_id),
+        "reply_id": stable_id("rpl", "email", encodable(message_id)) if message_id else stable_id("rpl", "resend", encodable(email_id)),
         "send_id": None, "campaign_id": None, "touch": None, "lead_id": None, "channel": "email",
         "from_address": parseaddr(str(email.get("from") or ""))[1].lower(), "body": new_text(str(text)),
         "intent": "auto_reply" if auto else "unknown",

@@ -18,7 +18,7 @@ WHATSAPP_PREFIX = "whatsapp:"
 
 def event_id(message_sid: str, status: str) -> str:
     """The delivery_events id of a Twilio status: the same whether it came by webhook or by polling."""
-    return stable_id("evt", message_sid, status)
+    return stable_id("evt", str(message_sid).encode("utf-8", "backslashreplace").decode("utf-8"), status)
 
 
 def without_whatsapp_prefix(address: str) -> str:
@@ -40,7 +40,7 @@ def status_event(record: dict[str, Any]) -> dict[str, Any] | None:
     status = str(payload.get("MessageStatus") or payload.get("SmsStatus") or "").lower()
     event_type = EVENT_TYPES.get(status)
     sid = payload.get("MessageSid") or payload.get("SmsSid")
-    if event_type is None or not sid:
+    if event_type is None or not sid or not isinstance(sid, str):  # a repeated form field arrives as a list
         return None
     query = record.get("query") or {}
     error_code = payload.get("ErrorCode")
@@ -57,7 +57,7 @@ def inbound_reply(record: dict[str, Any]) -> dict[str, Any] | None:
     payload = record["payload"]
     sid = payload.get("MessageSid") or payload.get("SmsSid")
     sender = payload.get("From")
-    if not sid or not sender:
+    if not sid or not sender or not isinstance(sid, str):  # a repeated form field arrives as a list
         return None
     return {
         "reply_id": sid, "send_id": None, "campaign_id": None, "touch": None, "lead_id": None, "channel": channel_of(payload),

@@ -102,7 +102,11 @@ def _checked(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _line(stored: dict[str, Any]) -> bytes:
-    return (json.dumps(stored, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+    text = json.dumps(stored, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (legal in JSON text, not in UTF-8): keep it as a \\u escape
+        return (json.dumps(stored, ensure_ascii=True, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode("ascii")
 
 
 def append(record: dict[str, Any], directory: Path | None = None, *, clock: Callable[[], datetime] = _utcnow) -> dict[str, Any]:
@@ -220,13 +224,23 @@ class GroupCommitter:
                 continue
             try:
                 stored = append_many([record for record, _ in group], self.directory, clock=self.clock)
-            except Exception as exc:  # every waiter must hear about it (OSError mostly), none may hang
+            except OSError as exc:  # the disk, not the records: every waiter hears it, none may hang
                 for _, future in group:
                     future.set_exception(exc)
+                continue
+            except Exception:  # a record that cannot be written must not take the others down with it
+                self._one_by_one(group)
                 continue
             self.groups_written += 1
             for (_, future), line in zip(group, stored, strict=True):
                 future.set_result(line)
+
+    def _one_by_one(self, group: list[tuple[dict[str, Any], Future[dict[str, Any]]]]) -> None:
+        for record, future in group:
+            try:
+                future.set_result(append_many([record], self.directory, clock=self.clock)[0])
+            except Exception as exc:
+                future.set_exception(exc)
 
 
 def _last_byte(path: Path, size: int) -> bytes:
