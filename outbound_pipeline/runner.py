@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.errors import DagsterMaxRetriesExceededError
 
 from outbound_pipeline import settings
 from outbound_pipeline.definitions import ASSET_CHECKS, ASSETS
@@ -107,8 +108,15 @@ class Driver:
         # As dg.materialize does, with the retry policy on the job.
         job = dg.Definitions(assets=DEFINITIONS, resources=resources, jobs=[
             dg.define_asset_job(RUN_JOB, selection=selection, op_retry_policy=self.retry_policy)]).resolve_job_def(RUN_JOB)
-        result = job.execute_in_process(run_config=run_config, instance=self.instance, partition_key=partition_key,
-                                        raise_on_error=raise_on_error, tags=run_tags)
+        try:
+            result = job.execute_in_process(run_config=run_config, instance=self.instance, partition_key=partition_key,
+                                            raise_on_error=raise_on_error, tags=run_tags)
+        except DagsterMaxRetriesExceededError as exc:  # the step's own error after its last attempt, as without retries
+            retried = exc.__context__
+            original = retried.__cause__ if retried is not None else None
+            if isinstance(original, Exception):
+                raise original from None
+            raise
         self.runs += 1
         return result
 
