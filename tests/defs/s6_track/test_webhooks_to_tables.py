@@ -8,6 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from outbound_pipeline.engine.dispatch import skip_suppressed
+from outbound_pipeline.http import unsubscribe_tokens
 from outbound_pipeline.http.app import create_app
 from outbound_pipeline.store.views import current_statuses
 from tests.conftest import add_campaign
@@ -30,6 +31,8 @@ from tests.defs.s6_track.helpers import (
 STATUS_URL = "http://testserver/webhooks/twilio/status"
 INBOUND_URL = "http://testserver/webhooks/twilio/inbound"
 
+UNSUBSCRIBE_SECRET = "s6-unsubscribe-secret-0123456789"
+
 
 class Clock:
     def __init__(self, at: datetime):
@@ -51,7 +54,7 @@ def world(workdir, db, instance):
             send_row("snd_cleo_mail", CLEO, "email", provider="resend", provider_message_id="em-cleo", message_id="<snd_cleo_mail@routewise.example>"),
         ])
     clock = Clock(later(1))
-    client = TestClient(create_app(TOKEN, SECRET, workdir / "landing", clock=clock))
+    client = TestClient(create_app(TOKEN, SECRET, workdir / "landing", clock=clock, unsubscribe_secret=UNSUBSCRIBE_SECRET))
     return client, clock
 
 
@@ -143,7 +146,7 @@ def test_stop_with_punctuation_suppresses_the_lead_everywhere(world, driver, ins
 
 def test_one_click_unsubscribe_suppresses_the_lead(world, driver, instance, db):
     client, _ = world
-    resp = client.post("/unsubscribe?send_id=snd_cleo_mail", content=b"List-Unsubscribe=One-Click",
+    resp = client.post(unsubscribe_tokens.link("/unsubscribe?send_id={send_id}", UNSUBSCRIBE_SECRET, "snd_cleo_mail"), content=b"List-Unsubscribe=One-Click",
                        headers={"content-type": "application/x-www-form-urlencoded"})
     assert resp.status_code == 200
     ingest_landed(driver, instance, later(2))
