@@ -25,17 +25,21 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_contacts_commands_end_to_end(workdir: Path, capsys) -> None:
+def test_contacts_commands_end_to_end(workdir: Path, capsys, monkeypatch) -> None:
+    # Each import at its own minute: members are listed in the order they were added.
     (workdir / "seed.csv").write_text(SEED)
     (workdir / "more.csv").write_text(MORE)
+    monkeypatch.setenv("OUTBOUND_NOW", "2026-01-05T09:00:00")
     code, out, _ = run(capsys, "contacts", "import", str(workdir / "seed.csv"), "--list", "q1")
     assert code == 0 and "3 rows read, 3 imported (3 new contacts), 0 skipped (duplicates), 0 rejected" in out
     assert "3 phone(s) are possible but not known as assigned" in out
 
+    monkeypatch.setenv("OUTBOUND_NOW", "2026-01-05T09:01:00")
     code, out, _ = run(capsys, "contacts", "import", str(workdir / "more.csv"), "--list", "q1")
     assert code == 0 and "2 rows read, 1 imported (1 new contacts), 1 skipped (duplicates), 0 rejected" in out
     assert "already in list 'q1' with the same phone (seed.csv line 3)" in out and "looks like a spreadsheet formula" in out
 
+    monkeypatch.setenv("OUTBOUND_NOW", "2026-01-05T09:02:00")
     code, out, _ = run(capsys, "contacts", "import", str(workdir / "seed.csv"), "--list", "vip")
     assert code == 0 and "3 imported (0 new contacts)" in out
 
