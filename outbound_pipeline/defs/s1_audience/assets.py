@@ -151,7 +151,7 @@ def recipients(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: P
         if missing:
             raise dg.Failure(f"campaign {campaign_id!r}: audience list(s) {', '.join(repr(n) for n in missing)} have no contacts; "
                              f"import them with `outbound contacts import FILE --list NAME` (known lists: "
-                             f"{', '.join(contacts.list_names(con)) or 'none'})")
+                             f"{', '.join(contacts.list_names(con)) or 'none'})", allow_retries=False)
         chosen = segments.select_segment(con, lists, spec.audience.effective_segment, clock.now())
         in_lists = segments.count_in_lists(con, lists)
         added = contacts.freeze_audience(con, campaign_id, chosen["lead_id"], clock.now())

@@ -43,7 +43,8 @@ def approvals(context: dg.AssetExecutionContext, config: ReviewConfig, warehouse
         try:
             rows = record_decisions(con, campaign_id, touch, request, clock.now())
         except ReviewError as exc:
-            raise dg.Failure(description=f"review of {context.partition_key} refused, nothing recorded: {exc}") from exc
+            raise dg.Failure(description=f"review of {context.partition_key} refused, nothing recorded: {exc}",
+                             allow_retries=False) from exc
         review = load_review(con, campaign_id, touch)
     who = rows["reviewer"].iloc[0] if not rows.empty else "nobody"
     context.log.info(f"{len(rows)} decisions recorded for {context.partition_key} by {who}")

@@ -60,7 +60,9 @@ def sends(context: dg.AssetExecutionContext, warehouse: Warehouse, channels: Cha
     }
     if stats.uncertain:
         raise dg.Failure(
-            description=f"{len(stats.uncertain)} sends have an unknown outcome and stay in 'sending'; the next run reconciles them",
+            description=f"{len(stats.uncertain)} sends have an unknown outcome and stay in 'sending'; the next run reconciles them "
+                        "(a Resend send older than 23 hours needs a person: its idempotency key may have expired)",
+            allow_retries=False,  # an immediate retry would ask the same provider the same question
             metadata={**metadata, "uncertain": dg.MetadataValue.json(stats.uncertain[:20])},
         )
     return dg.MaterializeResult(metadata=metadata)

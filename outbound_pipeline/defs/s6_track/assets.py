@@ -64,13 +64,13 @@ def track(context: dg.AssetExecutionContext, config: TrackBatch, warehouse: Ware
     try:
         batch = gather(warehouse.connect, config.campaigns, channels.by_name, now, config.landing_batch(), received)
     except LandingChanged as exc:
-        raise dg.Failure(str(exc)) from exc
+        raise dg.Failure(str(exc), allow_retries=False) from exc
     stats = process_batch(warehouse.connect, batch.events, batch.replies, now, intent.provider, email, intent.max_concurrency)
     context.log.info(f"{batch.records} landed records, {len(config.campaigns)} campaigns polled: "
                      f"{stats.events} new events, {stats.replies} new replies")
     if batch.unread:  # everything else is stored; re-executing this run (same records) reads these again, and stores the rest once
         raise dg.Failure(description=f"{len(batch.unread)} inbound emails could not be read; re-execute this run once fixed",
-                         metadata={"unread": dg.MetadataValue.json(list(batch.unread[:20])), **stats_metadata(stats)})
+                         allow_retries=False, metadata={"unread": dg.MetadataValue.json(list(batch.unread[:20])), **stats_metadata(stats)})
     with warehouse.connect() as con:
         events_total, replies_total = events_store.totals(con)
     landing = {"records": batch.records, "from_cursor": config.from_cursor or "", "to_cursor": batch.to_cursor or ""}

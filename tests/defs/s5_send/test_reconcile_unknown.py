@@ -44,6 +44,7 @@ class HalfSure:
         raise NotImplementedError
 
 
+@pytest.mark.slow  # about 90 s: the provider client waits out its retries on the failing list call
 def test_unknown_in_flight_sends_stay_sending_and_are_not_sent_again(driver, instance, db, workdir):
     add_campaign(instance, "demo_drip")
     driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
