@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from outbound_pipeline.engine.dispatch import dispatch
 from outbound_pipeline.providers.base import OutboundMessage, ProviderError, SendResult
 from outbound_pipeline.runner import LAUNCH
