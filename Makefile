@@ -14,5 +14,5 @@ bench:
 	./run bench
 
 clean:
-	rm -rf data/outbound.duckdb data/outbound.duckdb.wal data/offline_ledger data/landing data/cache
+	rm -rf data/outbound.duckdb data/outbound.duckdb.wal data/offline_ledger data/landing data/cache data/exports data/reports data/unsubscribe.secret
 	find data/dagster_home -mindepth 1 -not -name dagster.yaml -exec rm -rf {} +
