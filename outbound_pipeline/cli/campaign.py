@@ -25,6 +25,7 @@ from outbound_pipeline.domain.lead_list import normalise_email, normalise_phone
 from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED
 from outbound_pipeline.domain.loader import get_campaign, load_campaign_file
 from outbound_pipeline.engine.compose import step_briefs
+from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers.base import ComposeRequest, LeadProfile, OutboundMessage
 from outbound_pipeline.runner import LAUNCH, Driver, dagster_instance, pipeline_now
@@ -160,7 +161,7 @@ def test_send(name: str, to: str, db_path: str, now: datetime, step: str | None 
         found = contacts.lead(con, lead_id) if lead_id else contacts.first_recipient(con, name)
     if lead_id and found.empty:
         raise ValueError(f"no lead {lead_id!r}")
-    lead = contacts.lead_profiles(found)[0] if not found.empty else STAND_IN
+    lead = lead_profiles(found)[0] if not found.empty else STAND_IN
     brief = dataclasses.replace(step_briefs(spec.step(touch), touch)[None], channels=(channel,))
     resources = default_resources()
     catalog = cast(CampaignCatalog, resources["catalog"])

@@ -4,10 +4,10 @@ import dagster as dg
 
 from outbound_pipeline.defs.partitions import campaign_partitions
 from outbound_pipeline.defs.resources import PipelineClock, ResearchService, Warehouse
+from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.engine.research import MIN_SNIPPETS, research_leads, snippets_frame, thin_leads
 from outbound_pipeline.store import research as research_store
 from outbound_pipeline.store.campaigns import campaign_spec
-from outbound_pipeline.store.contacts import lead_profiles
 
 GROUP = "s2_research"
 

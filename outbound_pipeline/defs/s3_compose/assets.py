@@ -30,11 +30,11 @@ from outbound_pipeline.engine.compose import (
     step_briefs,
     template_drafts,
 )
+from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.providers.base import ComposedDraft
 from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.store import drafts as draft_store
 from outbound_pipeline.store.campaigns import campaign_spec, campaign_status
-from outbound_pipeline.store.contacts import lead_profiles
 from outbound_pipeline.store.events import replies_needing_answers
 from outbound_pipeline.store.reachability import fail_recipients, last_inbound
 from outbound_pipeline.store.research import snippets_of_leads
