@@ -220,4 +220,7 @@ def test_outbound_demo_runs_the_example_campaign_and_prints_its_metrics(workdir,
     shutil.copy(settings.REPO_ROOT / "data" / "appointment_reminders.csv", workdir)
     assert main(["demo", "--campaign", "appointment_reminder", "--ephemeral"]) == 0
     out = capsys.readouterr().out
-    assert "appointment_reminder" in out and "delivery_rate" in out and "cost_usd" in out
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("campaign_id"))
+    assert {"sent", "delivered", "delivery", "reply", "cost"} <= set(header.split())
+    rows = [line.split() for line in out.splitlines() if line.lstrip().startswith("appointment_reminder ")]
+    assert rows and rows[0][1] == "all" and int(rows[0][2]) > 0  # the whole campaign's row, with messages sent
