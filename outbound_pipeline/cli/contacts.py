@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from outbound_pipeline import settings
 from outbound_pipeline.domain.lead_list import LeadListError, import_lead_list
+from outbound_pipeline.runner import pipeline_now
 from outbound_pipeline.store import contacts, warehouse
 from outbound_pipeline.store.snapshot import export_csv
 
@@ -26,17 +27,13 @@ class ListInUse(ValueError):
     """Contacts cannot be added to a list a running campaign draws on."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-
-
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False) if not frame.empty else "(none)"
 
 
 def import_file(path: str, list_name: str, db_path: str, region: str = "US", now: datetime | None = None) -> str:
     """Import a contact file into a list and return the summary: rows read, imported, skipped, rejected, then what was reported."""
-    now = now or _now()
+    now = now or pipeline_now()  # OUTBOUND_NOW when pinned, like every other command
     if not list_name.strip():
         raise ValueError("--list needs a name")
     with warehouse.connect(db_path) as con:
