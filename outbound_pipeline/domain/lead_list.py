@@ -90,19 +90,24 @@ def normalise_header(name: str) -> str:
     return canonical_header(name)
 
 
+def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    """The number as written (`00` read as `+`), read for `region` when it has no country code; ValueError when unreadable."""
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        return phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"phone {raw!r} cannot be parsed: {exc}") from exc
+
+
 def parse_phone(raw: str, region: str) -> tuple[str, bool]:
     """(E.164, valid) of a phone number that has a possible length for its region; raises ValueError with a reason otherwise.
 
     `valid` is whether `phonenumbers` knows the number as assigned: a fictional +1 555 number is possible but not valid,
     so it imports flagged rather than being refused.
     """
-    text = raw.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"phone {raw!r} cannot be parsed: {exc}") from exc
+    number = _parse_phone(raw, region)
     if not phonenumbers.is_possible_number(number):
         raise ValueError(f"phone {raw!r} is not a possible number for region {region}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), phonenumbers.is_valid_number(number)
@@ -110,13 +115,7 @@ def parse_phone(raw: str, region: str) -> tuple[str, bool]:
 
 def normalise_phone(raw: str, region: str) -> str:
     """E.164 form of a phone number; raises ValueError with a reason when it is not a real number."""
-    text = raw.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"phone {raw!r} cannot be parsed: {exc}") from exc
+    number = _parse_phone(raw, region)
     if not phonenumbers.is_valid_number(number):
         raise ValueError(f"phone {raw!r} is not a valid number for region {region}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
