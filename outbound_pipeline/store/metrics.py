@@ -19,7 +19,7 @@ from outbound_pipeline.domain.metrics import ALL, RATES
 from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.store.validation import validate
 from outbound_pipeline.store.views import REPLIED, view_definitions, with_views
-from outbound_pipeline.store.warehouse import replace_where
+from outbound_pipeline.store.warehouse import insert_new, replace_where
 
 # The tables as they stood at `$cutoff`: every rollup counts "as of" a moment, so a past day's figures can be
 # recomputed at any time and come out the same. A send not yet handed over (or settled) at the cutoff is still queued.
@@ -263,10 +263,9 @@ def daily_metrics(con: duckdb.DuckDBPyConnection, campaign_id: str, touch: int =
 def record_conversion(con: duckdb.DuckDBPyConnection, conversion_id: str, campaign_id: str, lead_id: str, kind: str,
                       occurred_at: datetime, source: str, recorded_at: datetime, value_usd: Decimal | None = None) -> bool:
     """Record a conversion reported by the user's system (a booked meeting, a purchase); False when the id was already recorded."""
-    before = con.execute("SELECT count(*) FROM conversions WHERE conversion_id = ?", [conversion_id]).fetchall()[0][0]
-    con.execute("INSERT INTO conversions VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [conversion_id, campaign_id, lead_id, kind, value_usd, occurred_at, source, recorded_at])
-    return before == 0
+    row = pd.DataFrame([{"conversion_id": conversion_id, "campaign_id": campaign_id, "lead_id": lead_id, "kind": kind,
+                         "value_usd": value_usd, "occurred_at": occurred_at, "source": source, "recorded_at": recorded_at}])
+    return insert_new(con, "conversions", row) == 1  # validated like every other write
 
 
 def refresh_variant_metrics(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
