@@ -20,7 +20,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from twilio import request_validator as twilio_rv
 
 from outbound_pipeline.http import svix, unsubscribe_tokens
@@ -116,6 +116,7 @@ def create_app(
     clock: Callable[[], datetime] = _utcnow,
     *,
     unsubscribe_secret: str | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """Build the receiver.
 
@@ -124,6 +125,7 @@ def create_app(
     signature, which covers the URL, would never match otherwise. `clock` drives
     both the Svix freshness window and `received_at`. `unsubscribe_secret` keys the
     unsubscribe tokens; None loads it as the senders do (`unsubscribe_tokens.load_secret`).
+    `extra_routes` are served beside the webhooks (the REST API, the review inbox, voice).
     """
     landing_dir = Path(landing_dir)
     base_url = public_base_url.rstrip("/") if public_base_url else None
@@ -260,6 +262,7 @@ def create_app(
         Route("/unsubscribe", guarded(unsubscribe_page), methods=["GET"]),
         Route("/unsubscribe", guarded(unsubscribe), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *extra_routes,
     ]
     app = Starlette(routes=routes)
     app.state.landing = committer

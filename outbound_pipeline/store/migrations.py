@@ -68,11 +68,20 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0])
 
 
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    con.execute(LEDGER)
+    return {int(row[0]) for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply every migration newer than the file's version; returns the versions applied."""
+    """Apply, in version order, every migration the file's ledger lacks; returns the versions applied.
+
+    Checking the ledger rather than the highest version keeps a file correct when a
+    branch's migration with a lower number lands after a higher one was applied."""
     applied = []
-    for migration in MIGRATIONS:
-        if migration.version <= current_version(con):
+    done = applied_versions(con)
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
+        if migration.version in done:
             continue
         con.execute("BEGIN")
         try:
