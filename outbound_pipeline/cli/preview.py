@@ -9,6 +9,7 @@ lead at send time: `outbound campaign test-send` shows one).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +19,9 @@ import pandas as pd
 from outbound_pipeline import settings
 from outbound_pipeline.domain.lead_list import import_lead_list
 from outbound_pipeline.domain.loader import get_campaign
+from outbound_pipeline.domain.segments import fields_hold
 from outbound_pipeline.domain.spec import CampaignSpec
-from outbound_pipeline.domain.templates import PLACEHOLDER, whatsapp_window_open
+from outbound_pipeline.domain.templates import PLACEHOLDER, text_value, whatsapp_window_open
 from outbound_pipeline.engine.compose import organisation_name, render_for_lead
 from outbound_pipeline.providers.sms_segments import sms_cost
 from outbound_pipeline.runner import pipeline_now
@@ -36,18 +38,33 @@ def _list_file(spec: CampaignSpec, leads_dir: Path) -> Path | None:
     return Path(name) if os.path.isabs(name) else leads_dir / name
 
 
-def campaign_leads(spec: CampaignSpec, db_path: str | None, leads_dir: Path) -> tuple[pd.DataFrame, dict[str, datetime], str]:
-    """(leads, lead id -> last inbound WhatsApp message, where the leads came from), without writing anything."""
+def campaign_leads(spec: CampaignSpec, db_path: str | None, leads_dir: Path,
+                   now: datetime) -> tuple[pd.DataFrame, dict[str, datetime], str]:
+    """(leads, lead id -> last inbound WhatsApp message, where the leads came from), without writing anything.
+
+    The leads are those launch would freeze: the campaign's lists filtered by its segment (and filter). Read from
+    the list file (not imported yet), only field conditions can be applied: engagement needs the history in DuckDB.
+    """
     path = _list_file(spec, leads_dir)
+    segment = spec.audience.effective_segment
     if db_path and Path(db_path).exists():
         with warehouse.connect(db_path, read_only=True) as con:
-            found = audience_leads(con, spec.name, [path.name] if path else [])
+            found = audience_leads(con, spec.name, spec.audience.list_names, segment, now)
             inbound = last_inbound(con, found["lead_id"].tolist()) if not found.empty else {}
         if not found.empty:
             return found, inbound, f"DuckDB ({db_path})"
     if path is None:
-        raise ValueError(f"campaign {spec.name!r}: no leads imported for its lists yet and no lead_list file to read")
-    return import_lead_list(path, spec.audience.default_region).leads, {}, f"the list file {path} (not imported yet)"
+        raise ValueError(f"campaign {spec.name!r}: no leads imported for its lists yet (or none its segment selects) "
+                         "and no lead_list file to read")
+    leads = import_lead_list(path, spec.audience.default_region).leads
+    source = f"the list file {path} (not imported yet)"
+    if segment.conditions and not leads.empty:
+        keep = [fields_hold(segment, lead, json.loads(text_value(lead.get("custom_vars")) or "{}"))
+                for lead in leads.to_dict("records")]
+        leads = leads[keep]
+        if segment.engagement_conditions:
+            source += "; engagement conditions need the contact history and are applied at launch"
+    return leads, {}, source
 
 
 def _mark_missing(text: str, missing: tuple[str, ...]) -> str:
@@ -77,7 +94,7 @@ def preview(name: str, step: str | None = None, lead_id: str | None = None, limi
     touch = names.index(step_name) + 1
     the_step = spec.step(touch)
     now = now or pipeline_now()
-    leads, inbound, source = campaign_leads(spec, db_path, Path(leads_dir or settings.leads_dir()))
+    leads, inbound, source = campaign_leads(spec, db_path, Path(leads_dir or settings.leads_dir()), now)
     if lead_id:
         leads = leads[leads["lead_id"] == lead_id]
         if leads.empty:

@@ -7,6 +7,9 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from outbound_pipeline.domain.segments import Segment
+from outbound_pipeline.store.segments import select_segment
+
 
 def last_inbound(con: duckdb.DuckDBPyConnection, lead_ids: list[str]) -> dict[str, datetime]:
     """lead id -> its last inbound WhatsApp message (the start of its 24-hour window), for the leads that wrote to us."""
@@ -35,12 +38,12 @@ def fail_recipients(con: duckdb.DuckDBPyConnection, campaign_id: str, failures: 
     return int(changed[0][0]) if changed else 0
 
 
-def audience_leads(con: duckdb.DuckDBPyConnection, campaign_id: str, source_lists: list[str]) -> pd.DataFrame:
-    """The leads a campaign reaches, as far as the database knows: its frozen recipients once launched,
-    else the active leads imported from its lists (empty when neither is there)."""
+def audience_leads(con: duckdb.DuckDBPyConnection, campaign_id: str, list_names: list[str], segment: Segment | None,
+                   now: datetime) -> pd.DataFrame:
+    """The leads a campaign reaches, as far as the database knows: its frozen recipients once launched, else the active
+    leads of its lists that its segment selects now, as launch would freeze them (empty when neither is there)."""
     frozen = con.execute("""SELECT l.* FROM recipients r JOIN leads l USING (lead_id)
                             WHERE r.campaign_id = ? ORDER BY l.source_list, l.source_line""", [campaign_id]).df()
     if not frozen.empty:
         return frozen
-    return con.execute("""SELECT * FROM leads WHERE list_contains(?, source_list) AND status = 'active'
-                          ORDER BY source_list, source_line""", [source_lists]).df()
+    return select_segment(con, list_names, segment, now)

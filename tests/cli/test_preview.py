@@ -49,3 +49,32 @@ def test_preview_command_line(example: Path, capsys: pytest.CaptureFixture[str])
     assert "Lucia Martin" in out and "Javier Ruiz" in out and "Marta" not in out
     assert main(["campaign", "preview", "appointment_reminder", "--step", "nope"]) == 2
     assert "has no step 'nope'" in capsys.readouterr().err
+
+
+def _with_segment(workdir: Path, name: str, segment: str, extra: str = "") -> None:
+    yaml = (workdir / "campaigns" / "appointment_reminder.yaml").read_text(encoding="utf-8")
+    (workdir / "campaigns" / f"{name}.yaml").write_text(
+        yaml.replace("name: appointment_reminder", f"name: {name}")
+        .replace("  default_region: ES\n", f"  default_region: ES\n  segment:\n{segment}{extra}"), encoding="utf-8")
+
+
+def test_preview_applies_the_segment_to_the_list_file(example: Path) -> None:
+    _with_segment(example, "norte_only", "    - {field: clinic, op: eq, value: Norte}\n")
+    text = preview("norte_only", limit=10, db_path=str(example / "outbound.duckdb"), now=NOW)
+    assert "3 of 3 leads" in text
+    assert "Marta Gomez" in text and "Pablo Diaz" in text and "Ana Romero" in text
+    assert "Lucia" not in text and "Raul" not in text
+
+
+def test_preview_applies_the_segment_to_imported_lists_with_engagement(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["contacts", "import", str(example / "appointment_reminders.csv"), "--list", "patients", "--region", "ES"]) == 0
+    capsys.readouterr()
+    yaml = (example / "campaigns" / "appointment_reminder.yaml").read_text(encoding="utf-8")
+    (example / "campaigns" / "centro_recent.yaml").write_text(
+        yaml.replace("name: appointment_reminder", "name: centro_recent")
+        .replace("  lead_list: appointment_reminders.csv\n", "  lists: [patients]\n  segment:\n"
+                 "    - {field: clinic, op: in, value: [Centro, Sur]}\n    - {op: never_contacted}\n"), encoding="utf-8")
+    text = preview("centro_recent", limit=10, db_path=str(example / "outbound.duckdb"), now=NOW)
+    assert "from DuckDB" in text and "7 of 7 leads" in text
+    assert all(n in text for n in ("Lucia", "Javier", "Elena", "Sergio", "Carmen", "Diego", "Raul"))
+    assert not any(n in text for n in ("Marta", "Pablo", "Ana Romero"))
