@@ -59,8 +59,8 @@ def campaign_leads(spec: CampaignSpec, db_path: str | None, leads_dir: Path,
     leads = import_lead_list(path, spec.audience.default_region).leads
     source = f"the list file {path} (not imported yet)"
     if segment.conditions and not leads.empty:
-        keep = [fields_hold(segment, lead, json.loads(text_value(lead.get("custom_vars")) or "{}"))
-                for lead in leads.to_dict("records")]
+        records: list[dict[str, object]] = leads.to_dict("records")  # type: ignore[assignment]
+        keep = [fields_hold(segment, lead, json.loads(text_value(lead.get("custom_vars")) or "{}")) for lead in records]
         leads = leads[keep]
         if segment.engagement_conditions:
             source += "; engagement conditions need the contact history and are applied at launch"
