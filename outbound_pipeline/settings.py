@@ -56,3 +56,37 @@ def tracking_horizon_days() -> float:
     if days <= 0:
         raise ValueError(f"OUTBOUND_TRACKING_HORIZON_DAYS={raw!r} must be more than 0")
     return days
+
+
+def _positive(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} must be a number") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r} must be 0 (no limit) or more")
+    return value
+
+
+def provider_rate(name: str, default: float) -> float:
+    """Requests per second allowed to provider or channel `name` (`OUTBOUND_RATE_<NAME>`, 0: no limit).
+
+    Raising it is how a paid plan's limit is used (e.g. OUTBOUND_RATE_EMAIL=10 for Resend at 10 requests/s).
+    """
+    return _positive(f"OUTBOUND_RATE_{name.upper()}", default)
+
+
+def provider_in_flight(name: str, default: int) -> int:
+    """Requests to provider `name` at once (`OUTBOUND_IN_FLIGHT_<NAME>`, 0: no limit)."""
+    return int(_positive(f"OUTBOUND_IN_FLIGHT_{name.upper()}", default))
+
+
+def stage_concurrency(stage: str, default: int) -> int:
+    """Worker threads a stage (research, compose, send, track) runs provider calls on (`OUTBOUND_CONCURRENCY_<STAGE>`).
+
+    High enough that the providers' limits, not the threads, set the pace: rate x latency calls are in flight at once.
+    """
+    return max(1, int(_positive(f"OUTBOUND_CONCURRENCY_{stage.upper()}", default)))

@@ -22,6 +22,7 @@ from outbound_pipeline.domain.loader import get_campaign
 from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.domain.voice import Voice, load_voice
 from outbound_pipeline.providers.base import ChannelProvider, Composer, IntentClassifier, ResearchProvider
+from outbound_pipeline.providers.concurrency import ProviderLimit, shared_limit
 from outbound_pipeline.store import warehouse
 
 
@@ -73,7 +74,13 @@ class ResearchService(dg.ConfigurableResource):
     tavily_api_key: str | None = None
     tavily_base_url: str | None = None
     cache_dir: str = str(settings.cache_dir() / "tavily")
-    max_concurrency: int = 4
+    max_concurrency: int = 16  # OUTBOUND_CONCURRENCY_RESEARCH
+
+    def limit(self) -> ProviderLimit | None:
+        """Tavily's shared limit (OUTBOUND_RATE_TAVILY, OUTBOUND_IN_FLIGHT_TAVILY); none offline."""
+        if not self.tavily_api_key:
+            return None
+        return shared_limit("tavily", settings.provider_rate("tavily", 0.0), settings.provider_in_flight("tavily", 0))
 
     @cached_property
     def provider(self) -> ResearchProvider:
@@ -92,12 +99,19 @@ class _OpenAIBacked(dg.ConfigurableResource):
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     model: str = "gpt-4o-mini"
-    max_concurrency: int = 4
+    max_concurrency: int = 16  # OUTBOUND_CONCURRENCY_COMPOSE
 
     @classmethod
     def from_env(cls) -> _OpenAIBacked:
         return cls(openai_api_key=_env("OPENAI_API_KEY"), openai_base_url=os.environ.get("OPENAI_BASE_URL"),
-                   model=os.environ.get("OUTBOUND_OPENAI_MODEL", "gpt-4o-mini"))
+                   model=os.environ.get("OUTBOUND_OPENAI_MODEL", "gpt-4o-mini"),
+                   max_concurrency=settings.stage_concurrency("compose", 16))
+
+    def limit(self) -> ProviderLimit | None:
+        """OpenAI's shared limit (OUTBOUND_RATE_OPENAI, OUTBOUND_IN_FLIGHT_OPENAI); none offline."""
+        if not self.openai_api_key:
+            return None
+        return shared_limit("openai", settings.provider_rate("openai", 0.0), settings.provider_in_flight("openai", 0))
 
 
 class ComposeService(_OpenAIBacked):
@@ -130,7 +144,9 @@ class ChannelService(dg.ConfigurableResource):
     sms_from_numbers: list[str] = []
     status_callback_url: str | None = None
     offline_ledger_dir: str | None = None
-    max_concurrency: int = 8
+    max_concurrency: int = 16  # per channel lane (OUTBOUND_CONCURRENCY_SEND)
+    email_per_second: float = 2.0  # Resend's requests per second (OUTBOUND_RATE_EMAIL: raise it for a paid plan)
+    sms_per_second_per_number: float = 1.0  # OUTBOUND_RATE_SMS_SENDER
 
     _cache: dict = PrivateAttr(default_factory=dict)
 
@@ -156,7 +172,8 @@ class ChannelService(dg.ConfigurableResource):
                 raise ValueError("Resend is not configured: set RESEND_API_KEY")
             self._cache["resend"] = ResendEmail(api_key=self.resend_api_key, from_address=self.email_from,
                                                 base_url=self.resend_base_url, unsubscribe_url=self.unsubscribe_url,
-                                                unsubscribe_link=self._unsubscribe_link())
+                                                unsubscribe_link=self._unsubscribe_link(), requests_per_second=self.email_per_second,
+                                                max_concurrency=self.max_concurrency)
         return self._cache["resend"]
 
     def _twilio(self) -> ChannelProvider:
@@ -169,7 +186,9 @@ class ChannelService(dg.ConfigurableResource):
                 account_sid=self.twilio_account_sid, auth_token=self.twilio_auth_token,
                 messaging_service_sid=self.twilio_messaging_service_sid, whatsapp_from=self.whatsapp_from,
                 sms_from_numbers=list(self.sms_from_numbers), status_callback_url=self.status_callback_url,
-                base_url=self.twilio_base_url,
+                base_url=self.twilio_base_url, sms_per_second_per_number=self.sms_per_second_per_number,
+                max_concurrency=self.max_concurrency, requests_per_second=settings.provider_rate("twilio", 0.0),
+                in_flight=settings.provider_in_flight("twilio", 100),
             )
         return self._cache["twilio"]
 
@@ -232,7 +251,8 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "catalog": CampaignCatalog(campaigns_dir=str(settings.campaigns_dir()), voice_path=str(settings.voice_path()),
                                    leads_dir=str(settings.leads_dir())),
         "research": ResearchService(tavily_api_key=_env("TAVILY_API_KEY"), tavily_base_url=os.environ.get("OUTBOUND_TAVILY_BASE_URL"),
-                                    cache_dir=str(settings.cache_dir() / "tavily")),
+                                    cache_dir=str(settings.cache_dir() / "tavily"),
+                                    max_concurrency=settings.stage_concurrency("research", 16)),
         "composer": ComposeService.from_env(),
         "intent": IntentService.from_env(),
         "inbox": InboxService(host=os.environ.get("OUTBOUND_IMAP_HOST"), port=int(os.environ.get("OUTBOUND_IMAP_PORT", "993")),
@@ -253,5 +273,8 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             whatsapp_from=os.environ.get("TWILIO_WHATSAPP_FROM"),
             sms_from_numbers=numbers,
             status_callback_url=os.environ.get("TWILIO_STATUS_CALLBACK_URL"),
+            max_concurrency=settings.stage_concurrency("send", 16),
+            email_per_second=settings.provider_rate("email", 2.0),
+            sms_per_second_per_number=settings.provider_rate("sms_sender", 1.0),
         ),
     }

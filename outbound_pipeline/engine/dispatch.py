@@ -12,13 +12,17 @@ did not, again under the same idempotency key, so nothing is ever sent twice. A 
 provider cannot answer for stays in `sending` until a later run can ask again.
 
 Admitted messages are paced per channel (`pacing.py`): every concurrent call of the run waits
-on its channel's shared rate limiter before reaching the provider.
+on its channel's shared rate limiter before reaching the provider. Each channel is a lane with its
+own `max_concurrency` workers, so email waiting on Resend's pacing never holds a worker an SMS
+or WhatsApp message could use. No connection is open while providers are called.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -82,14 +86,17 @@ def to_message(row, spec: CampaignSpec, sent_at: datetime | None = None) -> Outb
     variables.update({f"custom.{k}": v for k, v in custom.items()})
     in_reply_to, references = _threading(row)
     variant = getattr(row, "variant", None)
-    template = spec.step(int(row.touch)).template_for(variant if isinstance(variant, str) else None) if int(row.touch) != REPLY_TOUCH else None
+    step = spec.step(int(row.touch)) if int(row.touch) != REPLY_TOUCH else None
+    template = step.template_for(variant if isinstance(variant, str) else None) if step else None
     return OutboundMessage(
         send_id=row.send_id, idempotency_key=retry_key(row.send_id, getattr(row, "retries", None)), campaign_id=row.campaign_id, touch=int(row.touch), lead_id=row.lead_id,
         channel=row.channel, to=row.to_address, body=row.body, subject=row.subject if pd.notna(row.subject) else None,
         reply_to=row.owner_email if pd.notna(row.owner_email) else spec.owner_email, variables=variables,
         last_inbound_at=None if _window_closed(row) else
         (row.last_inbound_at if "last_inbound_at" in row._fields and pd.notna(row.last_inbound_at) else None),
-        whatsapp_template=WhatsAppTemplate(template.content_sid, dict(template.variables)) if template else None,
+        whatsapp_template=WhatsAppTemplate(template.content_sid, dict(template.variables), template.media_url,
+                                           tuple(template.buttons)) if template else None,
+        media_url=step.media_url if step and row.channel == "whatsapp" else None,
         in_reply_to=in_reply_to, references=references, sent_at=sent_at,
     )
 
@@ -164,7 +171,7 @@ def skip_suppressed(con_factory: Callable, rows: pd.DataFrame, now: datetime) ->
 
 
 def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
-             spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 8, chunk: int = CHUNK,
+             spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 16, chunk: int = CHUNK,
              limits: OrgLimits | None = None, pacer: ChannelPacer | None = None) -> DispatchStats:
     """Send the touch's approved outbox rows that are due, exactly once. `con_factory()` opens a short connection.
 
@@ -212,29 +219,44 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         pacer.wait(pm[1].channel)
         return _call(*pm)
 
-    for start in range(0, len(rows), chunk):
-        part = rows.iloc[start : start + chunk]
+    db_lock, stats_lock = threading.Lock(), threading.Lock()  # one write at a time; stats shared by the lanes
+
+    def send_chunk(part: pd.DataFrame) -> None:
         providers = {ch: provider_for(ch) for ch in part["channel"].unique()}
         marks = pd.DataFrame({"send_id": part["send_id"], "status": "sending", "provider": part["channel"].map({ch: p.name for ch, p in providers.items()}),
                               "attempts": part["attempts"] + 1, "updated_at": now})
-        with con_factory() as con:
+        with db_lock, con_factory() as con:
             store.update_sends(con, marks, ["status", "provider", "attempts", "updated_at"])
         messages = [(providers[row.channel], to_message(row, spec, sent_at=now)) for row in part.itertuples(index=False)]
         outcomes = map_concurrently(paced_call, messages, max_concurrency)
         done = [o for o in outcomes if isinstance(o, SendResult)]
-        for (_, msg), outcome in zip(messages, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                stats.uncertain.append(f"{msg.send_id}: {outcome}")
         lead_marks = pd.DataFrame([(r.send_id, r.lead_status) for r in done if r.lead_status], columns=["send_id", "lead_status"])
-        with con_factory() as con:
+        with db_lock, con_factory() as con:
             store.record_results(con, results_frame(done, now), RESULT_COLUMNS, lead_marks)
-        for r in done:
-            if r.status == "sent":
-                stats.sent += 1
-            else:
-                stats.failed += 1
-            stats.cost_usd += r.cost_usd
-        for ch in part["channel"]:
-            stats.by_channel[ch] = stats.by_channel.get(ch, 0) + 1
+        with stats_lock:
+            for (_, msg), outcome in zip(messages, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    stats.uncertain.append(f"{msg.send_id}: {outcome}")
+            for r in done:
+                if r.status == "sent":
+                    stats.sent += 1
+                else:
+                    stats.failed += 1
+                stats.cost_usd += r.cost_usd
+            for ch in part["channel"]:
+                stats.by_channel[ch] = stats.by_channel.get(ch, 0) + 1
+
+    def send_lane(lane: pd.DataFrame) -> None:
+        """One channel's messages, chunk after chunk: its pacing holds only its own workers."""
+        for start in range(0, len(lane), chunk):
+            send_chunk(lane.iloc[start : start + chunk])
+
+    lanes = [rows[rows["channel"] == ch] for ch in rows["channel"].unique()]
+    if len(lanes) == 1:
+        send_lane(lanes[0])
+    elif lanes:
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            for future in [pool.submit(send_lane, lane) for lane in lanes]:
+                future.result()
     stats.paced_seconds = pacer.paced_seconds()
     return stats

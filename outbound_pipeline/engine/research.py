@@ -7,15 +7,16 @@ from datetime import datetime
 import pandas as pd
 
 from outbound_pipeline.providers.base import LeadProfile, ResearchProvider, ResearchResult
-from outbound_pipeline.providers.concurrency import map_concurrently
+from outbound_pipeline.providers.concurrency import ProviderLimit, map_concurrently
 
 MIN_SNIPPETS = 3  # fewer than this and the lead is reported thin: its drafts cite what there is
 MAX_SNIPPETS = 5  # the best-ranked snippets kept per lead
 
 
-def research_leads(provider: ResearchProvider, leads: list[LeadProfile], goal: str, max_concurrency: int) -> list[ResearchResult]:
-    """One research call per lead, relevant to the campaign goal, up to `max_concurrency` at once."""
-    return map_concurrently(lambda lead: provider.research(lead, goal), leads, max_concurrency)
+def research_leads(provider: ResearchProvider, leads: list[LeadProfile], goal: str, max_concurrency: int,
+                   limit: ProviderLimit | None = None) -> list[ResearchResult]:
+    """One research call per lead, relevant to the campaign goal, up to `max_concurrency` at once, within the provider's `limit`."""
+    return map_concurrently(lambda lead: provider.research(lead, goal), leads, max_concurrency, limit=limit)
 
 
 def snippets_frame(campaign_id: str, results: list[ResearchResult], retrieved_at: datetime) -> pd.DataFrame:

@@ -1,11 +1,21 @@
-"""Run provider calls concurrently, never faster than the provider allows."""
+"""Run provider calls concurrently, never faster than the provider allows.
+
+A provider's limits are shared by every caller in the process: `shared_limit(key, ...)` returns one
+`ProviderLimit` (requests per second and requests in flight) per provider or sender, so the research,
+compose and send stages, and every worker thread in them, draw on the same budget. A 429 with
+`Retry-After` holds the whole limit back (`hold_off`), not only the thread that met it.
+
+`map_in_lanes` gives each lane (a channel) its own workers: a lane waiting on its pacing never
+holds a worker another lane could use.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -27,25 +37,81 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next = clock()  # the theoretical time of the next acquisition
+        self._not_before = float("-inf")  # no slot before this time (a provider's Retry-After)
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
         """Wait for a slot; returns the slot's time on `clock` (now, when there is no limit)."""
-        if self.per_second <= 0:
-            return self._clock()
-        interval = 1.0 / self.per_second
         with self._lock:
             now = self._clock()
-            due = max(self._next, now)
-            slot = max(now, due - (self.capacity - 1) * interval)
-            self._next = due + interval
+            if self.per_second <= 0:
+                slot = max(now, self._not_before)
+            else:
+                interval = 1.0 / self.per_second
+                due = max(self._next, now, self._not_before)
+                slot = max(now, self._not_before, due - (self.capacity - 1) * interval)
+                self._next = due + interval
         if slot > now:
             self._sleep(slot - now)
         return slot
 
+    def hold_off(self, seconds: float) -> None:
+        """The provider said to wait `seconds` (429 Retry-After): no caller gets a slot before then."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + max(0.0, seconds))
 
-def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int, limiter: RateLimiter | None = None) -> list[R]:
-    """`[fn(x) for x in items]` on up to `max_workers` threads, paced by `limiter`; order kept."""
+
+class ProviderLimit:
+    """A provider's (or one sender's) limits: requests per second and requests in flight at once.
+
+    `per_second <= 0` and `in_flight <= 0` mean no limit of that kind.
+    """
+
+    def __init__(self, per_second: float = 0.0, in_flight: int = 0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.per_second = per_second
+        self.in_flight = in_flight
+        self.rate = RateLimiter(per_second, clock=clock, sleep=sleep)
+        self._slots = threading.BoundedSemaphore(in_flight) if in_flight > 0 else None
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold one request's place: a free in-flight slot first, then the next rate slot (its time is yielded)."""
+        if self._slots is not None:
+            self._slots.acquire()
+        try:
+            yield self.rate.acquire()
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    def hold_off(self, seconds: float) -> None:
+        self.rate.hold_off(seconds)
+
+    def wait(self) -> float:
+        """A rate slot only (for calls whose in-flight limit is held elsewhere)."""
+        return self.rate.acquire()
+
+
+_SHARED: dict[str, ProviderLimit] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limit(key: str, per_second: float = 0.0, in_flight: int = 0) -> ProviderLimit:
+    """The process-wide limit named `key` ("resend", "twilio", "twilio-sms:+1555..."), made on first use.
+
+    Asking again with other numbers replaces it (a changed environment); the same numbers return the same limit.
+    """
+    with _SHARED_LOCK:
+        found = _SHARED.get(key)
+        if found is None or (found.per_second, found.in_flight) != (per_second, in_flight):
+            found = _SHARED[key] = ProviderLimit(per_second, in_flight)
+        return found
+
+
+def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int, limiter: RateLimiter | None = None,
+                     limit: ProviderLimit | None = None) -> list[R]:
+    """`[fn(x) for x in items]` on up to `max_workers` threads, paced by `limiter` and/or `limit`; order kept."""
     items = list(items)
     if not items:
         return []
@@ -53,9 +119,35 @@ def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int,
     def paced(item: T) -> R:
         if limiter is not None:
             limiter.acquire()
-        return fn(item)
+        if limit is None:
+            return fn(item)
+        with limit.slot():
+            return fn(item)
 
     if max_workers <= 1 or len(items) == 1:
         return [paced(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
         return list(pool.map(paced, items))
+
+
+def map_in_lanes(fn: Callable[[T], R], items: Iterable[T], lane_of: Callable[[T], Hashable], workers_per_lane: int) -> list[R]:
+    """`[fn(x) for x in items]`, each lane (`lane_of(x)`) on its own `workers_per_lane` threads, all lanes at once; order kept.
+
+    A lane whose calls wait on their pacing keeps only its own threads waiting.
+    """
+    items = list(items)
+    lanes: dict[Hashable, list[int]] = {}
+    for i, item in enumerate(items):
+        lanes.setdefault(lane_of(item), []).append(i)
+    if len(lanes) <= 1:
+        return map_concurrently(fn, items, workers_per_lane)
+    out: list[R | None] = [None] * len(items)
+
+    def run_lane(indices: list[int]) -> None:
+        for i, result in zip(indices, map_concurrently(fn, [items[i] for i in indices], workers_per_lane), strict=True):
+            out[i] = result
+
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        for future in [pool.submit(run_lane, indices) for indices in lanes.values()]:
+            future.result()
+    return out  # type: ignore[return-value]

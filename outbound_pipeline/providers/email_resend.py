@@ -8,6 +8,7 @@ unsubscribe headers and our own `Message-ID` (kept so replies can be threaded ba
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -24,7 +25,7 @@ import resend
 from resend.exceptions import ResendError
 
 from outbound_pipeline.providers.base import OutboundMessage, ProviderError, SendResult
-from outbound_pipeline.providers.concurrency import RateLimiter
+from outbound_pipeline.providers.concurrency import shared_limit
 from outbound_pipeline.providers.retry import with_retries
 from outbound_pipeline.store.schema import columns
 
@@ -156,7 +157,9 @@ class ResendEmail:
         self.max_concurrency = max_concurrency
         self.max_attempts = max_attempts
         self.base_delay = base_delay
-        self._limiter = RateLimiter(requests_per_second)
+        # One limiter per account (key) and host, shared by every client and thread of the process.
+        account = hashlib.sha256(api_key.encode()).hexdigest()[:12]
+        self._limiter = shared_limit(f"resend:{account}@{self.base_url}", requests_per_second).rate
         self._sleep = sleep
         self._clock = clock
         domain = parseaddr(from_address)[1].rpartition("@")[2].strip().lower()
@@ -220,7 +223,13 @@ class ResendEmail:
             with use_resend_sdk(self.api_key, self.base_url):
                 return fn()
 
-        return with_retries(attempt, _is_retryable, _retry_after, attempts=attempts or self.max_attempts, base_delay=self.base_delay,
+        def retry_after(exc: Exception) -> float | None:
+            hinted = _retry_after(exc)
+            if hinted is not None:
+                self._limiter.hold_off(hinted)  # every caller on this account waits, not only this one
+            return hinted
+
+        return with_retries(attempt, _is_retryable, retry_after, attempts=attempts or self.max_attempts, base_delay=self.base_delay,
                             sleep=self._sleep)
 
     def _sent(self, message: OutboundMessage, email_id: str | None) -> SendResult:

@@ -24,7 +24,7 @@ from twilio.rest import Client
 
 from outbound_pipeline.providers import twilio_payloads
 from outbound_pipeline.providers.base import OutboundMessage, ProviderError, SendResult, WhatsAppTemplate
-from outbound_pipeline.providers.concurrency import RateLimiter, map_concurrently
+from outbound_pipeline.providers.concurrency import map_concurrently, shared_limit
 from outbound_pipeline.providers.retry import with_retries
 from outbound_pipeline.providers.sms_segments import count_segments
 from outbound_pipeline.store.schema import columns
@@ -179,6 +179,8 @@ class TwilioMessaging:
         base_url: str | None = None,
         sms_per_second_per_number: float = 1.0,
         max_concurrency: int = 4,
+        requests_per_second: float = 0.0,
+        in_flight: int = 100,
         sms_price_per_segment_usd: float = 0.0079,
         whatsapp_price_usd: float = 0.005,
         *,
@@ -205,9 +207,12 @@ class TwilioMessaging:
         self.lookup_page_size = lookup_page_size
         self._sleep = sleep
         self._clock = clock
-        # Each long code is paced on its own (carriers allow about 1 SMS/s per number).
-        self._number_limiters = {n: RateLimiter(sms_per_second_per_number) for n in self.sms_from_numbers}
-        self._service_limiter = RateLimiter(sms_per_second_per_number * max(1, len(self.sms_from_numbers)))
+        # Each long code is paced on its own (carriers allow about 1 SMS/s per number), shared by every client of the process;
+        # the account's API limit (requests per second, and Twilio's 100 concurrent requests) covers every call.
+        self._number_limiters = {n: shared_limit(f"twilio-sms:{n}", sms_per_second_per_number).rate for n in self.sms_from_numbers}
+        self._service_limiter = shared_limit(f"twilio-service:{account_sid}:{messaging_service_sid}",
+                                             sms_per_second_per_number * max(1, len(self.sms_from_numbers))).rate
+        self._account = shared_limit(f"twilio:{account_sid}@{self.base_url}", requests_per_second, in_flight)
         self._next_number = 0
         self._pool_lock = threading.Lock()
         self._local = threading.local()  # one SDK client (and HTTP session) per thread
@@ -248,7 +253,8 @@ class TwilioMessaging:
                     return found
             pace()
             try:
-                return self.client.api.account.messages.create(**params)
+                with self._account.slot():
+                    return self.client.api.account.messages.create(**params)
             except Exception as exc:
                 state["ambiguous"] = _ambiguous(exc)
                 raise
@@ -327,6 +333,8 @@ class TwilioMessaging:
         params = self._base_params(whatsapp_address(message.to), sender)
         if not use_template:
             params["body"] = message.body
+            if message.media_url:  # free-form media is allowed inside the window only; a template carries its own
+                params["media_url"] = [message.media_url]
             return params, []
         assert message.whatsapp_template is not None
         values, flags = template_variables(message.whatsapp_template, message.variables)
@@ -460,7 +468,11 @@ class TwilioMessaging:
 
     def _fetch(self, sid: str) -> Any | None:
         try:
-            return self._retrying(lambda: self.client.api.account.messages(sid).fetch())
+            def fetch() -> Any:
+                with self._account.slot():
+                    return self.client.api.account.messages(sid).fetch()
+
+            return self._retrying(fetch)
         except TwilioException as exc:
             if _status(exc) == 404:
                 return None  # deleted or never ours: nothing to report

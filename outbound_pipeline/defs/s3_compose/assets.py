@@ -64,7 +64,7 @@ def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> It
         dg.AssetSpec("recipient_steps", group_name=GROUP, kinds={"duckdb"},
                      description="Each recipient's path through the steps: how it entered each step and which A/B variant it drew."),
     ],
-    partitions_def=touch_partitions, pool="duckdb", can_subset=True,
+    partitions_def=touch_partitions, can_subset=True,  # not in the `duckdb` pool: no connection is open while the composer answers
 )
 def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: ComposeService, catalog: CampaignCatalog,
            clock: PipelineClock) -> Iterator[dg.MaterializeResult]:
@@ -97,7 +97,7 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
                                     due["variant"].tolist(), snippets, earlier)
         ready = [r for r in requests if r.snippets]
         provider = composer.provider
-        composed: list[ComposedDraft] = map_concurrently(provider.compose, ready, composer.max_concurrency)
+        composed: list[ComposedDraft] = map_concurrently(provider.compose, ready, composer.max_concurrency, limit=composer.limit())
         frame, unreachable = drafts_frame(campaign_id, touch, ready, composed, now), pd.DataFrame(columns=["lead_id", "reason"])
         composer_name, without_research = provider.name, len(requests) - len(ready)
     drafted = due[due["lead_id"].isin(frame["lead_id"])] if not frame.empty else due.iloc[0:0]

@@ -52,8 +52,7 @@ def _email_provider(channels: ChannelService) -> ChannelProvider | None:
         dg.AssetSpec("notifications", deps=READS, group_name=GROUP, kinds={"duckdb"},
                      description="One notification per reply for the lead's owner, emailed when an email provider is set. " + REACTIONS),
     ],
-    pool="duckdb",
-    can_subset=True,
+    can_subset=True,  # not in the `duckdb` pool: providers are polled with no connection open
 )
 def track(context: dg.AssetExecutionContext, config: TrackBatch, warehouse: Warehouse, channels: ChannelService, intent: IntentService,
           clock: PipelineClock):

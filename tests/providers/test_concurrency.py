@@ -1,0 +1,82 @@
+"""Shared provider limits: rate and in-flight, Retry-After for every caller, lanes that do not stall each other."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from outbound_pipeline import settings
+from outbound_pipeline.defs.resources import ChannelService
+from outbound_pipeline.providers.concurrency import ProviderLimit, RateLimiter, map_concurrently, map_in_lanes, shared_limit
+
+
+def test_in_flight_limit_caps_calls_at_once_across_threads():
+    limit = ProviderLimit(in_flight=2)
+    lock, state = threading.Lock(), {"now": 0, "max": 0}
+
+    def call(_i: int) -> None:
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+
+    map_concurrently(call, range(8), max_workers=8, limit=limit)
+    assert state["max"] == 2
+
+
+def test_retry_after_holds_every_caller_back_not_only_the_one_that_met_it():
+    slept: list[float] = []
+    limiter = RateLimiter(10.0, clock=lambda: 100.0, sleep=slept.append)
+    assert limiter.acquire() == 100.0
+    limiter.hold_off(5.0)  # a 429 with Retry-After: 5
+    assert limiter.acquire() == 105.0 and limiter.acquire() == 105.1
+    unlimited = RateLimiter(0.0, clock=lambda: 0.0, sleep=slept.append)
+    unlimited.hold_off(2.0)
+    assert unlimited.acquire() == 2.0  # a provider without a configured rate still honours Retry-After
+
+
+def test_shared_limit_is_one_per_key_and_follows_changed_numbers():
+    a = shared_limit("test-provider", 5.0, 3)
+    assert shared_limit("test-provider", 5.0, 3) is a
+    assert shared_limit("test-provider", 50.0, 3).per_second == 50.0  # a raised limit (a paid plan) replaces it
+
+
+def test_a_slow_lane_never_holds_a_worker_another_lane_needs():
+    email_pacing = RateLimiter(4.0)  # 8 emails at 4/s: about 1.75 s
+    finished: dict[str, float] = {}
+    start = time.monotonic()
+
+    def send(item: tuple[str, int]) -> str:
+        channel, _ = item
+        if channel == "email":
+            email_pacing.acquire()
+        finished[channel] = time.monotonic() - start
+        return channel
+
+    items = [("email", i) for i in range(8)] + [("sms", i) for i in range(8)]
+    out = map_in_lanes(send, items, lambda item: item[0], workers_per_lane=2)
+    assert out == [c for c, _ in items]  # order kept
+    assert finished["email"] >= 1.5
+    assert finished["sms"] < 0.5  # SMS went out while email waited on its pacing
+
+
+def test_rates_and_concurrency_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("OUTBOUND_RATE_EMAIL", "10")
+    monkeypatch.setenv("OUTBOUND_CONCURRENCY_SEND", "32")
+    monkeypatch.setenv("OUTBOUND_IN_FLIGHT_TWILIO", "0")
+    assert settings.provider_rate("email", 2.0) == 10.0 and settings.provider_rate("tavily", 0.0) == 0.0
+    assert settings.stage_concurrency("send", 16) == 32 and settings.provider_in_flight("twilio", 100) == 0
+    monkeypatch.setenv("OUTBOUND_RATE_EMAIL", "fast")
+    with pytest.raises(ValueError, match="OUTBOUND_RATE_EMAIL"):
+        settings.provider_rate("email", 2.0)
+
+
+def test_a_paid_plans_rate_raises_resends_own_limiter(tmp_path):
+    channels = ChannelService(resend_api_key="re_test_raise", email_per_second=10.0, unsubscribe_secret="s" * 40,
+                              offline_ledger_dir=str(tmp_path))
+    resend = channels.for_channel("email")
+    assert resend._limiter.per_second == 10.0  # type: ignore[attr-defined]
