@@ -24,8 +24,10 @@ from outbound_pipeline.defs.resources import CampaignCatalog, default_resources
 from outbound_pipeline.domain.lead_list import normalise_email, normalise_phone
 from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED
 from outbound_pipeline.domain.loader import get_campaign, load_campaign_file
+from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.engine.compose import step_briefs
 from outbound_pipeline.engine.profiles import lead_profiles
+from outbound_pipeline.engine.template_check import check_variables
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers.base import ComposeRequest, LeadProfile, OutboundMessage
 from outbound_pipeline.runner import LAUNCH, Driver, dagster_instance, pipeline_now
@@ -39,13 +41,38 @@ def _campaigns_dir(campaigns_dir: str | Path | None) -> Path:
     return Path(campaigns_dir or settings.campaigns_dir())
 
 
+def _lead_list_path(spec: CampaignSpec) -> Path | None:
+    name = spec.audience.lead_list
+    return (Path(name) if Path(name).is_absolute() else settings.leads_dir() / name) if name else None
+
+
+def variable_warnings(db_path: str, spec: CampaignSpec) -> str:
+    """Lines for `create`: template variables no contact of the campaign's lists can fill (launch refuses them)."""
+    with warehouse.connect(db_path, read_only=True) as con:
+        variables = check_variables(con, spec, _lead_list_path(spec))
+    if variables.problems:
+        return "\nwarning: template variables no contact can fill (launch is refused until they are fixed):\n  " + "\n  ".join(variables.problems)
+    if not variables.checked and any(s.is_template or s.whatsapp_template for s in spec.steps):
+        return "\nnote: none of the campaign's lists is imported yet: its template variables are checked at launch"
+    return ""
+
+
+def refuse_unfillable_variables(db_path: str, spec: CampaignSpec) -> None:
+    """Refuse to launch a campaign whose templates use a variable no contact of its audience can fill, naming step and variable."""
+    with warehouse.connect(db_path, read_only=True) as con:
+        variables = check_variables(con, spec, _lead_list_path(spec))
+    if variables.problems:
+        raise ValueError(f"launch of {spec.name!r} refused, the campaign is unchanged: template variables no contact can fill:\n  "
+                         + "\n  ".join(variables.problems) + "\nfix the campaign file or import the missing column into its lists")
+
+
 def create(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime, campaigns_dir: str | None = None) -> str:
     """Validate the campaign's YAML and record it as a draft."""
     spec = get_campaign(name, _campaigns_dir(campaigns_dir))
     with warehouse.connect(db_path) as con:
         campaign_store.create(con, spec, "cli", now)
     add_campaign(instance, name)
-    return f"created {name} ({spec.type}, {spec.n_touches} steps) as draft"
+    return f"created {name} ({spec.type}, {spec.n_touches} steps) as draft" + variable_warnings(db_path, spec)
 
 
 _EXCEPTION_PREFIX = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure|Busy)\w*: ")
@@ -86,6 +113,7 @@ def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
         return f"scheduled {name} to launch at {when:%Y-%m-%d %H:%M:%S} UTC"
     if status not in NOT_LAUNCHED:
         raise ValueError(f"campaign {name!r} is {status}: only a draft or scheduled campaign can be launched")
+    refuse_unfillable_variables(db_path, get_campaign(name, _campaigns_dir(campaigns_dir)))
     with warehouse.connect(db_path) as con:
         before = campaign_store.snapshot(con, name)
     result = Driver(instance, db_path, simulated=False).run(LAUNCH, now, name, tags={"outbound/trigger": "outbound campaign launch"},

@@ -138,7 +138,11 @@ def preview(name: str, step: str | None = None, lead_id: str | None = None, limi
         lines.append(f"{_who(lead)} · {m.channel} to {to}{detail}")
         if m.subject:
             lines.append(f"subject: {_mark_missing(m.subject, m.missing)}")
+        if m.media_url:
+            lines.append(f"    [media: {m.media_url}]")
         lines += [f"    {line}" for line in _mark_missing(m.body, m.missing).splitlines()]
+        if m.buttons:
+            lines.append("    " + " ".join(f"[ {title} ]" for title in m.buttons) + "  (quick replies)")
         if m.missing:
             totals["missing"] += 1
             held = "sent as shown (send_with_missing)" if spec.send_with_missing else (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -47,6 +47,21 @@ class TemplateSpec(_Strict):
     content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")
     variables: dict[str, str] = Field(default_factory=dict)
     body: str | None = Field(default=None, min_length=1)
+    # A media template (twilio/media, or twilio/card with buttons): its media URL as registered, `{{N}}` slots allowed in the path.
+    media_url: str | None = Field(default=None, pattern=r"^https://[^/\s{}]+(/\S*)?$", max_length=2000)
+    # Quick-reply buttons (twilio/quick-reply): their titles as registered, 1 to 10, at most 20 characters each.
+    buttons: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _slots_mapped(self) -> TemplateSpec:
+        """Every `{{N}}` slot the body, media URL or buttons show has a source in `variables`."""
+        texts = [self.body or "", self.media_url or "", *self.buttons]
+        unmapped = sorted({m for t in texts for m in re.findall(r"\{\{\s*([^{}\s]+)\s*\}\}", t)} - set(self.variables), key=str)
+        if unmapped:
+            raise ValueError(f"slot(s) {', '.join('{{' + s + '}}' for s in unmapped)} of the WhatsApp template have no source in `variables`")
+        if len(set(self.buttons)) != len(self.buttons):
+            raise ValueError(f"button titles must be unique, got {self.buttons}")
+        return self
 
 
 class Condition(_Strict):
@@ -112,6 +127,8 @@ class Step(_Strict):
     whatsapp_template: TemplateSpec | None = None
     template: str | None = Field(default=None, min_length=1)  # `{{variable}}` text: rendered, never composed
     subject: str | None = Field(default=None, min_length=1)  # email subject of a template step, `{{variables}}` allowed
+    # WhatsApp free text inside the 24-hour window: an image, video or document sent with it (Twilio MediaUrl)
+    media_url: str | None = Field(default=None, pattern=r"^https://\S+$", max_length=2000)
     next: list[Branch] | None = None  # branches; without it the lead goes on to the following step
     final: bool = False  # no implicit following step (a branch target that ends the sequence)
     variants: list[Variant] = Field(default_factory=list)
@@ -144,6 +161,8 @@ class Step(_Strict):
             raise ValueError("`subject` belongs to a template step (a composed step writes its own subject)")
         if self.template is not None and "email" in self.channels and not self.subject:
             raise ValueError("a template step that may go out by email needs a `subject`")
+        if self.media_url and (self.template is None or "whatsapp" not in self.channels):
+            raise ValueError("`media_url` goes with a template step's WhatsApp free text: give the step a `template` and the whatsapp channel")
         return self
 
     @property

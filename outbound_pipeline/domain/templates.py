@@ -209,6 +209,8 @@ class TemplateMessage:
     subject: str | None
     body: str
     missing: tuple[str, ...]
+    media_url: str | None = None  # WhatsApp: the step's free-text media, or the Content template's media with its slots filled
+    buttons: tuple[str, ...] = ()  # WhatsApp: the Content template's quick-reply titles, slots filled
 
     @property
     def flags(self) -> list[str]:
@@ -233,9 +235,52 @@ def render_step(step: Step, variant: str | None, channel: str, context: Mapping[
     if channel == "whatsapp" and not window_open and content is not None and content.body:
         values, unfilled = whatsapp_slots(content.variables, context)
         body = render(content.body, values)  # slot values are text, not re-read as placeholders
+        media = render(content.media_url, values).text if content.media_url else None
+        buttons = tuple(render(title, values).text for title in content.buttons)
         missing = [_slot_source(content.variables[s]) for s in unfilled] + [m for m in body.missing if m not in content.variables]
-        return TemplateMessage(channel, "whatsapp_template", None, body.text, tuple(dict.fromkeys(missing)))
+        return TemplateMessage(channel, "whatsapp_template", None, body.text, tuple(dict.fromkeys(missing)), media, buttons)
     rendered = render(text, context)
     title = render(subject, context) if channel == "email" and subject else None
     both = (*(title.missing if title else ()), *rendered.missing)
-    return TemplateMessage(channel, "text", title.text if title else None, rendered.text, tuple(dict.fromkeys(both)))
+    media = step.media_url if channel == "whatsapp" else None
+    return TemplateMessage(channel, "text", title.text if title else None, rendered.text, tuple(dict.fromkeys(both)), media)
+
+
+def composed_steps(steps: Sequence[Step], names: Sequence[str]) -> list[str]:
+    """The names of the steps whose messages are composed per lead (an `intent`, no `template`): the only ones research serves.
+
+    A campaign of template steps alone needs no research at launch, and costs none.
+    """
+    return [name for name, step in zip(names, steps, strict=True) if step.template is None and step.intent.strip()]
+
+
+def _template_texts(step: Step) -> list[tuple[str, str]]:
+    """(where, text) of every `{{variable}}` text of a step: template and subject, its variants' own, WhatsApp slot sources."""
+    texts: list[tuple[str, str]] = []
+    if step.template is not None:
+        texts += [("template", step.template), *([("subject", step.subject)] if step.subject else [])]
+    for variant in step.variants:
+        texts += [(f"variant {variant.name} template", variant.template)] if variant.template else []
+        texts += [(f"variant {variant.name} subject", variant.subject)] if variant.subject else []
+    contents = [("whatsapp_template", step.whatsapp_template)] + [
+        (f"variant {v.name} whatsapp_template", v.whatsapp_template) for v in step.variants]
+    for where, content in contents:
+        for slot, source in (content.variables.items() if content else ()):
+            if not source.startswith(_STATIC):
+                texts.append((f"{where} slot {slot}", "{{" + _slot_source(source) + "}}"))
+    return texts
+
+
+def unfillable_variables(steps: Sequence[Step], names: Sequence[str], columns: Iterable[str]) -> list[str]:
+    """One line per step and variable that no contact can fill: not a contact field, not a built-in name (`campaign.name`,
+    `company.name`, ...), and not a custom column with a value in the campaign's lists (`columns`). Empty when all can be filled.
+    """
+    columns = sorted({normalise_name(c) for c in columns})
+    shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "") if columns else "none"
+    problems: list[str] = []
+    for name, step in zip(names, steps, strict=True):
+        for where, text in _template_texts(step):
+            for variable in unknown_variables(text, columns):
+                problems.append(f"step {name!r} ({where}): {{{{{variable}}}}} is not a contact field, a built-in name or a custom "
+                                f"column of the campaign's lists (their columns: {shown})")
+    return problems

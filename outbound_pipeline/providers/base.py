@@ -170,6 +170,8 @@ class WhatsAppTemplate:
 
     content_sid: str
     variables: dict[str, str] = field(default_factory=dict)
+    media_url: str | None = None  # a media template's URL as registered (its slots filled by `variables`): kept for the record
+    buttons: tuple[str, ...] = ()  # quick-reply titles as registered: kept for the record; Twilio sends them with the template
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ class OutboundMessage:
     sent_at: datetime | None = None  # the pipeline clock's time of sending
     last_inbound_at: datetime | None = None  # the lead's last inbound message (WhatsApp 24-hour window)
     whatsapp_template: WhatsAppTemplate | None = None
+    media_url: str | None = None  # WhatsApp free text: media sent with the body (Twilio MediaUrl); the template carries its own
     in_reply_to: str | None = None  # email answers: the lead's Message-ID, so the answer threads under their reply
     references: tuple[str, ...] = ()  # email answers: the thread's Message-IDs, oldest first
 

@@ -53,7 +53,10 @@ def status_event(record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def inbound_reply(record: dict[str, Any]) -> dict[str, Any] | None:
-    """A landed inbound-message webhook as a replies row (unattributed, intent unknown), or None without SID or sender."""
+    """A landed inbound-message webhook as a replies row (unattributed, intent unknown), or None without SID or sender.
+
+    A tapped quick-reply button arrives as its title (`ButtonText`, also in `Body`), so the reply reads as the lead chose it.
+    """
     payload = record["payload"]
     sid = payload.get("MessageSid") or payload.get("SmsSid")
     sender = payload.get("From")
@@ -61,6 +64,6 @@ def inbound_reply(record: dict[str, Any]) -> dict[str, Any] | None:
         return None
     return {
         "reply_id": sid, "send_id": None, "campaign_id": None, "touch": None, "lead_id": None, "channel": channel_of(payload),
-        "from_address": without_whatsapp_prefix(str(sender)), "body": str(payload.get("Body") or ""), "intent": "unknown",
+        "from_address": without_whatsapp_prefix(str(sender)), "body": str(payload.get("Body") or payload.get("ButtonText") or ""), "intent": "unknown",
         "received_at": naive_utc(record.get("received_at")), "provider": "twilio",
     }

@@ -186,3 +186,12 @@ def existing_lists(con: duckdb.DuckDBPyConnection, list_names: list[str]) -> lis
     """Those of the names that are lists with at least one member."""
     rows = con.execute("SELECT DISTINCT list_name FROM list_members WHERE list_contains(?::VARCHAR[], list_name)", [list(list_names)]).fetchall()
     return [n for n in list_names if n in {r[0] for r in rows}]
+
+
+def custom_columns(con: duckdb.DuckDBPyConnection, list_names: list[str]) -> list[str]:
+    """The custom columns at least one active contact of the lists has a value for (imports keep no empty value), sorted."""
+    rows = con.execute("""
+        SELECT DISTINCT unnest(json_keys(l.custom_vars)) AS name FROM list_members m JOIN leads l USING (lead_id)
+        WHERE list_contains(?::VARCHAR[], m.list_name) AND l.status = 'active' AND l.custom_vars IS NOT NULL ORDER BY name
+    """, [list(list_names)]).fetchall()
+    return [str(r[0]) for r in rows]

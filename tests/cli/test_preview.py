@@ -78,3 +78,15 @@ def test_preview_applies_the_segment_to_imported_lists_with_engagement(example: 
     assert "from DuckDB" in text and "7 of 7 leads" in text
     assert all(n in text for n in ("Lucia", "Javier", "Elena", "Sergio", "Carmen", "Diego", "Raul"))
     assert not any(n in text for n in ("Marta", "Pablo", "Ana Romero"))
+
+
+def test_preview_shows_the_whatsapp_templates_media_and_quick_replies(example: Path) -> None:
+    yaml = (example / "campaigns" / "appointment_reminder.yaml").read_text(encoding="utf-8")
+    (example / "campaigns" / "wa_media.yaml").write_text(yaml.replace("name: appointment_reminder", "name: wa_media").replace(
+        "channels: [sms]", "channels: [whatsapp]\n    media_url: https://cdn.clinic.example/map.png\n    whatsapp_template:\n"
+        "      content_sid: HX00000000000000000000000000000008\n      variables: {\"1\": first_name, \"2\": appointment_date, \"3\": clinic}\n"
+        "      body: \"Hi {{1}}, see you {{2}}.\"\n      media_url: https://cdn.clinic.example/clinics/{{3}}.png\n"
+        "      buttons: [Confirm, Reschedule]"), encoding="utf-8")
+    text = preview("wa_media", lead_id="lead_47a482854cd6e600", db_path=str(example / "outbound.duckdb"), now=NOW)
+    assert "[media: https://cdn.clinic.example/clinics/Norte.png]" in text
+    assert "Hi Marta, see you Wed 14 Jan 09:00." in text and "[ Confirm ] [ Reschedule ]  (quick replies)" in text

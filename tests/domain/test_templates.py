@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -223,3 +224,75 @@ def test_whatsapp_window_is_24_hours_from_the_last_inbound_message() -> None:
     assert whatsapp_window_open(now - timedelta(hours=23, minutes=59), now)
     assert not whatsapp_window_open(now - timedelta(hours=24), now)
     assert not whatsapp_window_open(None, now)
+
+
+def test_variables_no_contact_can_fill_are_named_with_their_step() -> None:
+    from outbound_pipeline.domain.loader import parse_campaign
+    from outbound_pipeline.domain.templates import composed_steps, unfillable_variables
+
+    spec = parse_campaign("""
+name: c
+goal: Remind customers of their orders.
+type: drip
+audience: {lists: [shop]}
+steps:
+  - name: first
+    channels: [whatsapp, sms]
+    template: "Hi {{first_name}}, order {{order_id}} for {{campaign.name}} ({{ Deal Stage }}) {{custom.order_id}} {{frist_name}}"
+    whatsapp_template: {content_sid: HX00000000000000000000000000000001, variables: {"1": custom.order_id, "2": "static:x", "3": track_url}}
+  - {name: second, intent: follow_up}
+""")
+    problems = unfillable_variables(spec.steps, spec.step_names, ["order_id", "deal_stage"])
+    assert problems == [
+        "step 'first' (template): {{frist_name}} is not a contact field, a built-in name or a custom column of the campaign's lists "
+        "(their columns: deal_stage, order_id)",
+        "step 'first' (whatsapp_template slot 3): {{track_url}} is not a contact field, a built-in name or a custom column of the "
+        "campaign's lists (their columns: deal_stage, order_id)"]
+    assert unfillable_variables(spec.steps, spec.step_names, ["order_id", "deal_stage", "track_url", "frist_name"]) == []
+    assert composed_steps(spec.steps, spec.step_names) == ["second"]
+
+
+def test_whatsapp_media_and_buttons_are_checked_and_rendered() -> None:
+    import pytest
+
+    from outbound_pipeline.domain.loader import CampaignSpecError, parse_campaign
+    from outbound_pipeline.domain.templates import render_step
+
+    base = """
+name: c
+goal: Remind customers of their orders.
+type: oneshot
+audience: {lists: [shop]}
+steps:
+  - name: first
+    channels: [whatsapp]
+    template: "Hi {{first_name}}"
+"""
+    spec = parse_campaign(base + """    media_url: https://cdn.shop.example/catalogue.pdf
+    whatsapp_template:
+      content_sid: HX00000000000000000000000000000001
+      variables: {"1": first_name, "2": custom.order_id}
+      body: "Hi {{1}}, your order is ready."
+      media_url: https://cdn.shop.example/orders/{{2}}.png
+      buttons: [Track it, "Talk to {{1}}"]
+""")
+    step = spec.steps[0]
+    ctx = template_context({"first_name": "Ana"}, {"order_id": "A-17"}, "c", "first", "Shop")
+    closed = render_step(step, None, "whatsapp", ctx, window_open=False)
+    assert (closed.kind, closed.body, closed.media_url, closed.buttons) == (
+        "whatsapp_template", "Hi Ana, your order is ready.", "https://cdn.shop.example/orders/A-17.png", ("Track it", "Talk to Ana"))
+    opened = render_step(step, None, "whatsapp", ctx, window_open=True)
+    assert (opened.kind, opened.body, opened.media_url, opened.buttons) == ("text", "Hi Ana", "https://cdn.shop.example/catalogue.pdf", ())
+    bad = {
+        "body: \"Hi {{1}} {{4}}\"": "slot(s) {{4}} of the WhatsApp template have no source in `variables`",
+        "buttons: [This title is far too long for WhatsApp]": "at most 20 characters",
+        "buttons: [A, B, C, D, E, F, G, H, I, J, K]": "at most 10 items",
+        "buttons: [Confirm, Confirm]": "button titles must be unique",
+        "media_url: http://cdn.shop.example/x.png": "should match pattern",
+    }
+    for line, message in bad.items():
+        text = base + f"    whatsapp_template:\n      content_sid: HX00000000000000000000000000000001\n      variables: {{\"1\": first_name}}\n      {line}\n"
+        with pytest.raises(CampaignSpecError, match=re.escape(message)):
+            parse_campaign(text)
+    with pytest.raises(CampaignSpecError, match="`media_url` goes with a template step's WhatsApp free text"):
+        parse_campaign(base.replace("[whatsapp]", "[sms]") + "    media_url: https://cdn.shop.example/x.png\n")

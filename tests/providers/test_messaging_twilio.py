@@ -177,6 +177,39 @@ def test_whatsapp_outside_window_sends_the_template(httpserver: HTTPServer, twil
     assert result.status == "sent" and result.flags == []
 
 
+MEDIA_TEMPLATE = WhatsAppTemplate("HX" + "2" * 32, {"1": "first_name", "2": "custom.order"},
+                                  media_url="https://cdn.shop.example/orders/{{2}}.png", buttons=("Track it", "Talk to us"))
+
+
+def test_whatsapp_free_text_inside_the_window_carries_the_step_media(httpserver: HTTPServer, twilio: TwilioMessaging) -> None:
+    httpserver.expect_request(MESSAGES, method="POST", headers=AUTH).respond_with_json(
+        resource("SM" + "c" * 32, f"whatsapp:{LEAD}", _msg().body, num_media="1"), status=201
+    )
+
+    result = twilio.send(_msg(media_url="https://cdn.shop.example/menu.pdf"))
+
+    (form,) = forms(httpserver)
+    assert form["Body"] == _msg().body and form["MediaUrl"] == "https://cdn.shop.example/menu.pdf"
+    assert "ContentSid" not in form and result.status == "sent"
+
+
+def test_media_and_quick_reply_template_outside_the_window_goes_by_content_sid(httpserver: HTTPServer, twilio: TwilioMessaging) -> None:
+    """The Content template holds its media and buttons at Twilio: only its SID and the slot values are sent,
+    never a MediaUrl or Body of our own (WhatsApp refuses free-form content outside the window)."""
+    httpserver.expect_request(MESSAGES, method="POST", headers=AUTH).respond_with_json(
+        resource("SM" + "d" * 32, f"whatsapp:{LEAD}", "Hi Ana, order A-17 is on its way.", num_media="1"), status=201
+    )
+    message = _msg(last_inbound_at=NOW - timedelta(days=2), whatsapp_template=MEDIA_TEMPLATE, media_url="https://cdn.shop.example/menu.pdf",
+                   variables={"first_name": "Ana", "custom.order": "A-17"})
+
+    result = twilio.send(message)
+
+    (form,) = forms(httpserver)
+    assert form == {"To": f"whatsapp:{LEAD}", "MessagingServiceSid": SERVICE, "ContentSid": MEDIA_TEMPLATE.content_sid,
+                    "ContentVariables": '{"1": "Ana", "2": "A-17"}', "StatusCallback": CALLBACK}
+    assert result.status == "sent" and result.flags == []
+
+
 def test_never_written_lead_is_outside_window(httpserver: HTTPServer, twilio: TwilioMessaging) -> None:
     httpserver.expect_request(MESSAGES, method="POST").respond_with_json(resource("SM1", f"whatsapp:{LEAD}", "x"), status=201)
     twilio.send(_msg(last_inbound_at=None))
@@ -509,3 +542,13 @@ def test_concurrent_sms_sends_spread_over_the_pool(httpserver: HTTPServer, sleep
     assert [r.send_id for r in results] == [m.send_id for m in messages]
     senders = [f["From"] for f in forms(httpserver)]
     assert sorted(senders) == sorted(pool * 4)
+
+
+def test_a_tapped_quick_reply_button_is_a_reply_with_its_title() -> None:
+    from outbound_pipeline.providers import twilio_payloads
+
+    record = {"payload": {"MessageSid": "SM" + "e" * 32, "From": f"whatsapp:{LEAD}", "To": "whatsapp:+15550001111", "Body": "",
+                          "ButtonText": "Track it", "ButtonPayload": "track", "MessageType": "button"},
+              "received_at": NOW}
+    reply = twilio_payloads.inbound_reply(record)
+    assert reply is not None and reply["body"] == "Track it" and reply["channel"] == "whatsapp" and reply["from_address"] == LEAD

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -12,6 +13,7 @@ from outbound_pipeline.domain.lead_list import LeadListError, import_lead_list
 from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED
 from outbound_pipeline.domain.loader import CampaignSpecError, UnknownCampaignError
 from outbound_pipeline.domain.spec import CampaignSpec
+from outbound_pipeline.engine.template_check import check_variables
 from outbound_pipeline.store import campaigns as campaign_store
 from outbound_pipeline.store import contacts, segments
 
@@ -41,6 +43,16 @@ def _check_lead_list(catalog: CampaignCatalog, spec: CampaignSpec, now: datetime
     return len(result.leads)
 
 
+def _check_template_variables(catalog: CampaignCatalog, warehouse: Warehouse, spec: CampaignSpec) -> None:
+    """Refuse the launch, with nothing written, when a template uses a variable no contact of the audience can fill."""
+    path = Path(catalog.lead_list_path(spec)) if spec.audience.lead_list else None
+    with warehouse.connect() as con:
+        problems = check_variables(con, spec, path).problems
+    if problems:
+        raise dg.Failure(description=f"launch of {spec.name!r} refused, the campaign is unchanged: template variables no contact can "
+                                     f"fill: {'; '.join(problems)}", allow_retries=False)
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("campaigns", group_name=GROUP, kinds={"duckdb"},
@@ -66,6 +78,8 @@ def campaigns(context: dg.AssetExecutionContext, catalog: CampaignCatalog, wareh
     with warehouse.connect() as con:
         status = campaign_store.current_status(con, spec.name)
     leads = _check_lead_list(catalog, spec, now) if status is None or status in NOT_LAUNCHED else None
+    if leads is not None:
+        _check_template_variables(catalog, warehouse, spec)
     try:
         with warehouse.connect() as con:
             launch = campaign_store.freeze_spec(con, spec, "pipeline", now)

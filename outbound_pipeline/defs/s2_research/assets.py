@@ -4,6 +4,7 @@ import dagster as dg
 
 from outbound_pipeline.defs.partitions import campaign_partitions
 from outbound_pipeline.defs.resources import PipelineClock, ResearchService, Warehouse
+from outbound_pipeline.domain.templates import composed_steps
 from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.engine.research import MIN_SNIPPETS, research_leads, snippets_frame, thin_leads
 from outbound_pipeline.store import research as research_store
@@ -19,6 +20,8 @@ def research_snippets(context: dg.AssetExecutionContext, warehouse: Warehouse, r
     with warehouse.connect() as con:
         spec = campaign_spec(con, campaign_id)
         todo = research_store.recipients_without_research(con, campaign_id)
+    if not composed_steps(spec.steps, spec.step_names):  # template steps render the user's text: nothing to research
+        return dg.MaterializeResult(metadata={"skipped": "no composed step", "leads_researched": 0, "snippets_added": 0, "cost_usd": 0.0})
     provider = research.provider
     results = research_leads(provider, lead_profiles(todo), spec.goal, research.max_concurrency)
     thin = thin_leads(results)

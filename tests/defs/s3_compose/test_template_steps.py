@@ -102,9 +102,16 @@ SMS_REMINDER = """\
 """
 
 
+def only_cleo_has_a_region(workdir: Path) -> None:
+    """A `region` column only Cleo (no phone, so no SMS draft) fills: the variable exists, yet every draft misses it."""
+    lines = LEADS_CSV.splitlines()
+    rows = [lines[0] + ",region", *(line + ("," + "North" if line.startswith("Cleo") else ",") for line in lines[1:])]
+    (workdir / "tpl_leads.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 def test_missing_value_is_held_in_auto_mode_and_waits_for_a_person(driver, instance, workdir, db):
-    # No lead has a `region` column, so every draft misses it (Cleo has no phone: no draft, see below).
     name = write(workdir, "tpl_hold", SMS_REMINDER.replace("{{deal_stage}}", "{{region}}"))
+    only_cleo_has_a_region(workdir)
     key = launch_and_draft(driver, instance, name, selection=TOUCH)
     approvals = frame(db, "SELECT * FROM approvals WHERE campaign_id = ?", [name])
     drafts = by_first_name(db, name)
@@ -126,11 +133,23 @@ def test_missing_value_is_held_in_auto_mode_and_waits_for_a_person(driver, insta
 
 def test_send_with_missing_sends_the_flagged_draft_as_rendered(driver, instance, workdir, db):
     name = write(workdir, "tpl_send_missing", SMS_REMINDER.replace("{{deal_stage}}", "{{region}}"), extra="send_with_missing: true\n")
+    only_cleo_has_a_region(workdir)
     launch_and_draft(driver, instance, name, selection=TOUCH)
     approvals = frame(db, "SELECT reviewer, decision FROM approvals WHERE campaign_id = ?", [name])
     assert len(approvals) == 2 and set(approvals["reviewer"]) == {"auto"}
     sends = frame(db, "SELECT body, channel, segments FROM sends WHERE campaign_id = ?", [name])
     assert len(sends) == 2 and set(sends["channel"]) == {"sms"} and sends["body"].str.contains("{{region}}", regex=False).all()
+
+
+def test_a_variable_no_contact_can_fill_refuses_the_launch(driver, instance, workdir, db):
+    name = write(workdir, "tpl_typo", SMS_REMINDER.replace("{{deal_stage}}", "{{dael_stage}}"))
+    add_campaign(instance, name)
+    result = driver.run(LAUNCH, MONDAY_MORNING, name, raise_on_error=False)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message if failure.step_failure_data.error else ""
+    assert "step 'reminder' (template): {{dael_stage}} is not a contact field" in message and "deal_stage" in message
+    assert frame(db, "SELECT * FROM recipients WHERE campaign_id = ?", [name]).empty
 
 
 @pytest.mark.parametrize("channels", [["sms"], ["whatsapp"], ["whatsapp", "sms"]])
@@ -210,6 +229,8 @@ def test_example_appointment_reminder_runs_end_to_end(driver, instance, workdir,
     sends = frame(db, "SELECT status, segments, cost_usd FROM sends WHERE campaign_id = 'appointment_reminder'")
     assert len(sends) == 8 and set(sends["segments"]) == {1}
     assert sends.loc[sends["status"] == "sent", "cost_usd"].round(4).eq(0.0079).all()
+    researched = frame(db, "SELECT count(*) AS n FROM research_snippets WHERE campaign_id = 'appointment_reminder'")
+    assert researched["n"][0] == 0, "a template-only campaign is not researched at launch"
 
 
 @pytest.mark.slow
