@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.errors import DagsterMaxRetriesExceededError
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from outbound_pipeline import settings
 from outbound_pipeline.definitions import ASSET_CHECKS, ASSETS
@@ -36,9 +37,15 @@ LAUNCH = LAUNCH_SELECTION
 TOUCH = ["drafts", "recipient_steps", "approvals", "outbox", "sends"]
 SEND = ["outbox", "sends"]  # queue and send what is approved, behind the blocking check `outbox_only_approved`
 TRACK = ["delivery_events", "replies"]  # the `track` run also writes suppressions, inbound_windows, tickets, notifications
+METRICS = ["campaign_metrics", "variant_metrics", "funnel_metrics", "alerts"]  # as the hourly metrics job, before its snapshot
 
 
 RUN_JOB = "__ephemeral_asset_job__"  # the name dg.materialize gives its runs
+
+
+def daily_range(first: datetime, last: datetime) -> dict[str, str]:
+    """Run tags selecting every daily partition from `first`'s day to `last`'s: `metrics_daily` counts them in one run."""
+    return {ASSET_PARTITION_RANGE_START_TAG: f"{first:%Y-%m-%d}", ASSET_PARTITION_RANGE_END_TAG: f"{last:%Y-%m-%d}"}
 
 
 def track_config(*campaigns: str) -> dict[str, Any]:

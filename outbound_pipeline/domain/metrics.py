@@ -27,7 +27,9 @@ class Rate:
 
 RATES: tuple[Rate, ...] = (
     Rate("delivery_rate", "delivered", "sent", "messages delivered / messages sent (handed to the provider)"),
-    Rate("open_rate", "opened", "emails_delivered", "emails opened (an open or a click) / emails delivered"),
+    Rate("open_rate", "opened", "emails_delivered", "emails opened (an open or a click, machine opens included) / emails delivered"),
+    Rate("human_open_rate", "human_opened", "emails_delivered",
+         "emails opened by a person (an open or a click that is not a machine open) / emails delivered"),
     Rate("read_rate", "read", "whatsapp_delivered", "WhatsApp messages read / WhatsApp messages delivered"),
     Rate("click_rate", "clicked", "emails_delivered", "leads who clicked a link in an email / emails delivered"),
     Rate("reply_rate", "replied", "leads_reached", "leads who replied / leads reached"),
@@ -41,9 +43,20 @@ RATES: tuple[Rate, ...] = (
 RATE_NAMES = tuple(rate.name for rate in RATES)
 
 # Message counts, then lead counts, in the order tables show them.
-MESSAGE_COUNTS = ("queued", "sent", "delivered", "failed", "bounced", "opened", "read", "complained",
+MESSAGE_COUNTS = ("queued", "sent", "delivered", "failed", "bounced", "opened", "human_opened", "read", "complained",
                   "emails_sent", "emails_delivered", "emails_bounced", "whatsapp_delivered")
 LEAD_COUNTS = ("leads_reached", "replied", "replied_to_cta", "opted_out", "clicked", "converted")
+
+# Machine opens: mail clients and privacy proxies fetch the tracking pixel without anyone reading the email. An open
+# (or a click: link scanners click too) is a machine open when it comes within MACHINE_OPEN_SECONDS of the delivery
+# receipt (of the send when no receipt came), or when the event names a known image proxy: Apple Mail Privacy
+# Protection (a bare `Mozilla/5.0` user agent, Apple's 17.0.0.0/8 addresses), Gmail's image proxy (`GoogleImageProxy`,
+# `ggpht.com`, Google's 66.102.0.0/16 and 66.249.0.0/16), Yahoo's (`YahooMailProxy`). The user agent and address are
+# read from the event's `detail` (`user_agent`/`userAgent`, `ip_address`/`ipAddress`/`ip`) where the provider sends them.
+MACHINE_OPEN_SECONDS = 10
+PROXY_USER_AGENT_MARKERS = ("GoogleImageProxy", "ggpht.com", "YahooMailProxy")
+PROXY_BARE_USER_AGENTS = ("Mozilla/5.0",)
+PROXY_IP_PREFIXES = ("17.", "66.102.", "66.249.")
 
 # The whole campaign, a step, a channel, a step's variant: `touch` 0, `channel` and `variant` ALL mean "every".
 ALL = "all"

@@ -23,15 +23,16 @@ from tabulate import tabulate
 from outbound_pipeline.domain.experiments import ABVerdict, verdict
 from outbound_pipeline.domain.metrics import ALL
 from outbound_pipeline.engine.charts import ab_chart, funnel_chart, funnel_frame, markdown_image, png_data_uri, rates_over_time_chart
-from outbound_pipeline.store.metrics import cost_breakdown, daily_history, rollup
+from outbound_pipeline.store.metrics import cost_breakdown, daily_history, read_alerts, rollup
 
 # The campaign's funnel: messages, then leads (labels say which), as the charts and the report draw it.
 FUNNEL_LABELS = {"sent": "messages sent", "delivered": "messages delivered", "leads_reached": "leads reached",
                  "replied": "leads replied", "replied_to_cta": "accepted the CTA"}
+MAX_ALERTS = 20  # the newest alerts a report lists
 # The rates drawn over time, and the summary's columns (counts, then rates as the product defines them, then money).
-TREND_RATES = ("delivery_rate", "open_rate", "reply_rate", "opt_out_rate", "bounce_rate")
+TREND_RATES = ("delivery_rate", "open_rate", "human_open_rate", "reply_rate", "opt_out_rate", "bounce_rate")
 SUMMARY_COLUMNS = ("breakdown", "sent", "delivered", "leads_reached", "replied", "replied_to_cta", "opted_out", "delivery_rate",
-                   "open_rate", "click_rate", "reply_rate", "reply_to_cta_rate", "opt_out_rate", "bounce_rate", "conversion_rate",
+                   "open_rate", "human_open_rate", "click_rate", "reply_rate", "reply_to_cta_rate", "opt_out_rate", "bounce_rate", "conversion_rate",
                    "response_median_h", "response_p90_h", "cost_usd", "cost_per_reply_usd", "cost_per_conversion_usd")
 
 
@@ -44,6 +45,7 @@ class CampaignMetrics:
     daily: pd.DataFrame  # the whole campaign's row per day
     verdicts: tuple[ABVerdict, ...]
     cost: dict[str, Decimal]
+    alerts: tuple[str, ...] = ()  # the alerts raised to the owner, newest first, in words
 
     @property
     def whole(self) -> pd.Series | None:
@@ -87,8 +89,11 @@ def load_campaign(con: duckdb.DuckDBPyConnection, campaign_id: str, now: datetim
     """The campaign's metrics as of `now`: breakdowns, daily history, A/B verdicts and cost."""
     rows = rollup(con, now)
     rows = rows[rows["campaign_id"] == campaign_id].reset_index(drop=True)
+    raised = read_alerts(con, campaign_id)
+    raised = raised[raised["raised_at"] <= now]
     return CampaignMetrics(campaign_id=campaign_id, rows=rows, daily=daily_history(con, campaign_id, now),
-                           verdicts=ab_verdicts(rows, campaign_id), cost=cost_breakdown(con, campaign_id, now))
+                           verdicts=ab_verdicts(rows, campaign_id), cost=cost_breakdown(con, campaign_id, now),
+                           alerts=tuple(f"{at:%Y-%m-%d %H:%M}: {message}" for at, message in zip(raised["raised_at"], raised["message"], strict=True)))
 
 
 def metrics_markdown(campaign: CampaignMetrics) -> str:
@@ -99,6 +104,7 @@ def metrics_markdown(campaign: CampaignMetrics) -> str:
              markdown_image(rates_over_time_chart(campaign.trend(), title=f"Rates over time: {name}"), f"Daily rates of {name}"),
              markdown_table(campaign.summary())]
     parts += [f"- A/B {v.step}: {v.text}" for v in campaign.verdicts]
+    parts += [f"- alert {text}" for text in campaign.alerts[:MAX_ALERTS]]
     return "\n\n".join(parts)
 
 
@@ -110,15 +116,17 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def campaign_report(campaign: CampaignMetrics, generated_at: str | None = None) -> str:
     """The self-contained HTML report of one campaign."""
     return render_html_report(campaign.campaign_id, campaign.summary(), campaign.funnel(), campaign.trend(), campaign.verdicts,
-                              campaign.cost, generated_at=generated_at)
+                              campaign.cost, generated_at=generated_at, alerts=campaign.alerts[:MAX_ALERTS])
 
 
 def campaign_terminal_summary(campaign: CampaignMetrics) -> str:
     """What `outbound report` prints: the whole campaign and its steps and channels, verdicts, cost."""
     summary = campaign.summary()
-    keep = ["breakdown", "sent", "delivered", "leads_reached", "replied", "delivery_rate", "open_rate", "reply_rate", "reply_to_cta_rate",
+    keep = ["breakdown", "sent", "delivered", "leads_reached", "replied", "delivery_rate", "open_rate", "human_open_rate", "reply_rate",
+            "reply_to_cta_rate",
             "opt_out_rate", "bounce_rate", "cost_usd"]
-    return terminal_summary(campaign.campaign_id, summary[[c for c in keep if c in summary.columns]], campaign.verdicts, campaign.cost)
+    return terminal_summary(campaign.campaign_id, summary[[c for c in keep if c in summary.columns]], campaign.verdicts, campaign.cost,
+                            alerts=campaign.alerts[:MAX_ALERTS])
 
 MISSING = "–"
 SHARE_OF_FIRST, SHARE_OF_PREVIOUS = "of first stage", "of previous stage"
@@ -141,6 +149,7 @@ def render_html_report(
     verdicts: Sequence[ABVerdict],
     cost: Mapping[str, object],
     generated_at: str | None = None,
+    alerts: Sequence[str] = (),
 ) -> str:
     """The whole report as one HTML string.
 
@@ -160,6 +169,8 @@ def render_html_report(
         "<section><h2>A/B tests</h2>" + ("".join(_verdict_html(v) for v in verdicts) or "<p>No step of this campaign has variants.</p>")
         + "</section>",
         "<section><h2>Cost</h2>" + html_table(cost_table(cost)) + "</section>",
+        "<section><h2>Alerts</h2>" + ("<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in alerts) + "</ul>" if alerts
+                                      else "<p>No alert was raised.</p>") + "</section>",
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -172,7 +183,8 @@ def render_html_report(
     )
 
 
-def terminal_summary(campaign_id: str, summary: pd.DataFrame, verdicts: Sequence[ABVerdict] = (), cost: Mapping[str, object] | None = None) -> str:
+def terminal_summary(campaign_id: str, summary: pd.DataFrame, verdicts: Sequence[ABVerdict] = (), cost: Mapping[str, object] | None = None,
+                     alerts: Sequence[str] = ()) -> str:
     """What `outbound report CAMPAIGN` prints: the summary table with percentages, one line per A/B verdict, the cost."""
     lines = [f"Campaign {_plain(campaign_id)}", ""]
     shown = formatted(summary)
@@ -184,6 +196,8 @@ def terminal_summary(campaign_id: str, summary: pd.DataFrame, verdicts: Sequence
         lines += [f"  {_plain(v.step or 'step')}: {_plain(v.text)}" for v in verdicts]
     if cost:
         lines += ["", "Cost: " + ", ".join(f"{_plain(str(label))} {_money(value)}" for label, value in cost.items())]
+    if alerts:
+        lines += ["", "Alerts:"] + [f"  {_plain(a)}" for a in alerts]
     return "\n".join(lines) + "\n"
 
 

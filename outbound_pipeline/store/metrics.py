@@ -36,8 +36,6 @@ AS_OF = """
 
 # Every breakdown at once: the whole campaign, each step (touch), each channel, each variant of a step.
 GRAINS = "GROUPING SETS ((campaign_id), (campaign_id, touch), (campaign_id, channel), (campaign_id, touch, variant))"
-LEAD_GRAINS = ("GROUPING SETS ((campaign_id, lead_id), (campaign_id, touch, lead_id), (campaign_id, channel, lead_id), "
-               "(campaign_id, touch, variant, lead_id))")
 # The grouping keys of a row, `all` (or touch 0) where the grain does not split by them; `no_variant` marks the
 # variant grain's rows of steps without variants, which are dropped.
 GRAIN_KEYS = """campaign_id, coalesce(touch, 0) AS touch, coalesce(channel, 'all') AS channel,
@@ -60,7 +58,7 @@ first_reply AS (
     SELECT o.campaign_id, o.touch, o.channel, v.variant, o.lead_id,
            o.status IN ('pending', 'sending') AS queued, o.status = 'sent' AS sent, o.status = 'failed' OR o.failed AS failed,
            o.delivered, o.bounced, o.complained,
-           o.channel = 'email' AND o.opened AS opened, o.channel = 'whatsapp' AND o.read AS was_read,
+           o.channel = 'email' AND o.opened AS opened, o.channel = 'email' AND o.human_opened AS human_opened, o.channel = 'whatsapp' AND o.read AS was_read,
            o.channel = 'email' AND o.clicked AS clicked,
            coalesce(r.replied, false) AS replied, coalesce(r.replied_to_cta, false) AS to_cta,
            o.opted_out OR coalesce(r.opted_out, false) AS opted_out,
@@ -73,31 +71,34 @@ first_reply AS (
     LEFT JOIN converted_sends cs USING (send_id)
     LEFT JOIN recipient_steps v ON v.campaign_id = o.campaign_id AND v.lead_id = o.lead_id AND v.touch = o.touch
     WHERE o.touch > 0 AND o.status IN ('pending', 'sending', 'sent', 'failed')
-), counted AS (
+), counted AS (  -- message counts at every grain; a lead has one send per step, so at the step grains sends count leads too
     SELECT {GRAIN_KEYS},
            count(*) FILTER (WHERE queued) AS queued, count(*) FILTER (WHERE sent) AS sent,
            count(*) FILTER (WHERE delivered) AS delivered, count(*) FILTER (WHERE failed) AS failed,
            count(*) FILTER (WHERE bounced) AS bounced, count(*) FILTER (WHERE opened) AS opened,
+           count(*) FILTER (WHERE human_opened) AS human_opened,
            count(*) FILTER (WHERE was_read) AS read, count(*) FILTER (WHERE complained AND channel = 'email') AS complained,
            count(*) FILTER (WHERE sent AND channel = 'email') AS emails_sent,
            count(*) FILTER (WHERE delivered AND channel = 'email') AS emails_delivered,
            count(*) FILTER (WHERE bounced AND channel = 'email') AS emails_bounced,
            count(*) FILTER (WHERE delivered AND channel = 'whatsapp') AS whatsapp_delivered,
-           count(DISTINCT lead_id) FILTER (WHERE reached) AS leads_reached,
-           count(DISTINCT lead_id) FILTER (WHERE replied) AS replied,
-           count(DISTINCT lead_id) FILTER (WHERE to_cta) AS replied_to_cta,
-           count(DISTINCT lead_id) FILTER (WHERE opted_out) AS opted_out,
-           count(DISTINCT lead_id) FILTER (WHERE clicked) AS clicked,
-           count(DISTINCT lead_id) FILTER (WHERE converted) AS converted
-    FROM facts GROUP BY {GRAINS}
-), lead_first_reply AS (  -- per breakdown and lead: the time from the send they first replied to until that reply
-    SELECT campaign_id, touch, channel, variant, grouping(variant) AS gv, arg_min(response_s, first_reply_at) AS response_s
-    FROM facts WHERE first_reply_at IS NOT NULL GROUP BY {LEAD_GRAINS}
-), response AS (
-    SELECT campaign_id, coalesce(touch, 0) AS touch, coalesce(channel, 'all') AS channel,
-           CASE WHEN gv = 0 THEN variant ELSE 'all' END AS variant,
+           count(*) FILTER (WHERE reached) AS leads_reached, count(*) FILTER (WHERE replied) AS replied,
+           count(*) FILTER (WHERE to_cta) AS replied_to_cta, count(*) FILTER (WHERE opted_out) AS opted_out,
+           count(*) FILTER (WHERE clicked) AS clicked, count(*) FILTER (WHERE converted) AS converted,
            median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
-    FROM lead_first_reply WHERE NOT (gv = 0 AND variant IS NULL) GROUP BY ALL
+    FROM facts GROUP BY {GRAINS}
+), per_lead AS (  -- the whole campaign and each channel span several steps: there a lead counts once, by their first reply
+    SELECT campaign_id, coalesce(channel, 'all') AS channel, bool_or(reached) AS reached, bool_or(replied) AS replied,
+           bool_or(to_cta) AS to_cta, bool_or(opted_out) AS opted_out, bool_or(clicked) AS clicked, bool_or(converted) AS converted,
+           arg_min(response_s, first_reply_at) FILTER (WHERE first_reply_at IS NOT NULL) AS response_s
+    FROM facts GROUP BY GROUPING SETS ((campaign_id, lead_id), (campaign_id, channel, lead_id))
+), lead_counts AS (
+    SELECT campaign_id, 0 AS touch, channel, 'all' AS variant,
+           count(*) FILTER (WHERE reached) AS leads_reached, count(*) FILTER (WHERE replied) AS replied,
+           count(*) FILTER (WHERE to_cta) AS replied_to_cta, count(*) FILTER (WHERE opted_out) AS opted_out,
+           count(*) FILTER (WHERE clicked) AS clicked, count(*) FILTER (WHERE converted) AS converted,
+           median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
+    FROM per_lead GROUP BY campaign_id, channel
 ), spend AS (  -- what each step's messages cost: composing them and sending them
     SELECT d.campaign_id, d.touch, d.channel, v.variant, d.cost_usd::DECIMAL(18, 6) AS cost
     FROM drafts d LEFT JOIN recipient_steps v USING (campaign_id, lead_id, touch) WHERE d.touch > 0
@@ -113,18 +114,22 @@ first_reply AS (
         UNION ALL SELECT campaign_id, cost_usd::DECIMAL(18, 6), (status = 'sent')::INTEGER FROM sends WHERE touch = 0 AND status IN ('sent', 'failed')
     ) GROUP BY campaign_id
 ), rows AS (
-    SELECT c.*, r.response_median_s, r.response_p90_s,
+    SELECT c.* REPLACE (coalesce(l.leads_reached, c.leads_reached) AS leads_reached, coalesce(l.replied, c.replied) AS replied,
+                        coalesce(l.replied_to_cta, c.replied_to_cta) AS replied_to_cta, coalesce(l.opted_out, c.opted_out) AS opted_out,
+                        coalesce(l.clicked, c.clicked) AS clicked, coalesce(l.converted, c.converted) AS converted,
+                        CASE WHEN l.campaign_id IS NULL THEN c.response_median_s ELSE l.response_median_s END AS response_median_s,
+                        CASE WHEN l.campaign_id IS NULL THEN c.response_p90_s ELSE l.response_p90_s END AS response_p90_s),
            (coalesce(k.cost, 0) + CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.cost, 0) ELSE 0 END)::DECIMAL(18, 6) AS cost_usd,
            CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.answers_sent, 0) END AS answers_sent
     FROM counted c
-    LEFT JOIN response r USING (campaign_id, touch, channel, variant)
+    LEFT JOIN lead_counts l USING (campaign_id, touch, channel, variant)
     LEFT JOIN step_cost k ON k.campaign_id = c.campaign_id AND k.touch = c.touch AND k.channel = c.channel AND k.variant = c.variant
                          AND NOT k.no_variant
     LEFT JOIN campaign_cost a ON a.campaign_id = c.campaign_id
     WHERE NOT c.no_variant
 )
 SELECT c.campaign_id, c.touch, c.channel, c.variant,
-       c.queued, c.sent, c.delivered, c.failed, c.bounced, c.opened, c.read, c.complained,
+       c.queued, c.sent, c.delivered, c.failed, c.bounced, c.opened, c.human_opened, c.read, c.complained,
        c.emails_sent, c.emails_delivered, c.emails_bounced, c.whatsapp_delivered,
        c.leads_reached, c.replied, c.replied_to_cta, c.opted_out, c.clicked, c.converted,
        {RATE_COLUMNS},
@@ -441,3 +446,29 @@ def history_for_forecast(con: duckdb.DuckDBPyConnection, exclude: str | None = N
     draft = con.execute("SELECT avg(cost_usd) FROM drafts WHERE touch > 0 AND campaign_id IS DISTINCT FROM ?", [exclude]).fetchall()[0][0]
     costs.update({k: float(v) for k, v in (("research", research), ("draft", draft)) if v is not None})
     return continuation, costs
+
+
+def campaign_owners(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Each launched campaign's owner (the spec's `owner_email`), who is told of its alerts."""
+    rows = con.execute("SELECT campaign_id, json_extract_string(spec, '$.owner_email') FROM campaigns ORDER BY campaign_id").fetchall()
+    return {str(campaign_id): owner for campaign_id, owner in rows}
+
+
+def record_alerts(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
+    """Keep the alerts not raised yet (one per campaign, metric and day); returns how many are new."""
+    return insert_new(con, "alerts", frame)
+
+
+def alerts_to_email(con: duckdb.DuckDBPyConnection, since: datetime) -> pd.DataFrame:
+    """Alerts raised since `since` whose owner has an address and has not been emailed yet, oldest first."""
+    return con.execute("""SELECT * FROM alerts WHERE emailed_at IS NULL AND owner_email IS NOT NULL AND raised_at >= ?
+                          ORDER BY raised_at, alert_id""", [since]).df()
+
+
+def mark_alerts_emailed(con: duckdb.DuckDBPyConnection, alert_ids: list[str], at: datetime) -> None:
+    con.execute("UPDATE alerts SET emailed_at = ? WHERE alert_id IN (SELECT unnest(?::VARCHAR[]))", [at, alert_ids])
+
+
+def read_alerts(con: duckdb.DuckDBPyConnection, campaign_id: str | None = None) -> pd.DataFrame:
+    """The alerts raised, newest first (one campaign's, or every campaign's)."""
+    return con.execute("SELECT * FROM alerts WHERE $c IS NULL OR campaign_id = $c ORDER BY raised_at DESC, metric", {"c": campaign_id}).df()

@@ -315,6 +315,8 @@ TABLES: dict[str, str] = {
         response_p90_s  DOUBLE,                -- and 90th percentile
         cost_per_reply_usd DECIMAL(18,6),
         cost_per_conversion_usd DECIMAL(18,6),
+        human_opened    BIGINT,                -- emails opened by a person: machine opens (proxies, seconds after delivery) left out
+        human_open_rate DOUBLE,                -- human_opened / emails_delivered
         PRIMARY KEY (campaign_id, touch)
     """,
     "metrics_daily": """
@@ -358,7 +360,20 @@ TABLES: dict[str, str] = {
         response_p90_s  DOUBLE,                -- and 90th percentile
         cost_per_reply_usd DECIMAL(18,6),
         cost_per_conversion_usd DECIMAL(18,6),
+        human_opened    BIGINT,                -- emails opened by a person: machine opens (proxies, seconds after delivery) left out
+        human_open_rate DOUBLE,                -- human_opened / emails_delivered
         PRIMARY KEY (day, campaign_id, touch, channel, variant)
+    """,
+    "alerts": """
+        alert_id        VARCHAR PRIMARY KEY,   -- hash of campaign, metric and day: raised at most once a day while it lasts
+        campaign_id     VARCHAR NOT NULL,
+        metric          VARCHAR NOT NULL,      -- complaint_rate | opt_out_rate | bounce_rate | failure_rate | delivery_drop
+        value           DOUBLE NOT NULL,
+        threshold       DOUBLE NOT NULL,
+        message         VARCHAR NOT NULL,
+        owner_email     VARCHAR,               -- the campaign's owner, who is notified
+        raised_at       TIMESTAMP NOT NULL,
+        emailed_at      TIMESTAMP              -- when the owner was also emailed (email provider configured)
     """,
     "conversions": """
         conversion_id   VARCHAR PRIMARY KEY,   -- the caller's id: recording it twice keeps one row

@@ -6,7 +6,8 @@ tracking and the metrics all count "delivered", "opened" or "replied" the same w
 
 - `send_outcomes`: one row per send (every column of `sends`), plus what its events say, as booleans
   that are never NULL: `delivered` (reached the recipient), `opened` (an email open or click: the
-  open rate's numerator), `engaged` (opened, clicked or read, on any channel), `read`, `clicked`,
+  open rate's numerator), `human_opened` (an open or click that is not a machine open: see
+  `domain.metrics.MACHINE_OPEN_SECONDS`), `engaged` (opened, clicked or read, on any channel), `read`, `clicked`,
   `bounced`, `failed` (the provider reported failed/undelivered after accepting it), `complained`,
   `opted_out` (an opt-out event), `in_flight` (handed to the provider, outcome not settled yet:
   `sending`, or `sent` with no delivered, bounced or failed event), and `failed_at`, the latest
@@ -24,6 +25,7 @@ self-contained and works on any connection, read-only ones included.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import duckdb
@@ -44,6 +46,12 @@ from outbound_pipeline.domain.funnel import (
     SETTLED_EVENTS,
 )
 from outbound_pipeline.domain.intents import OPT_OUT
+from outbound_pipeline.domain.metrics import (
+    MACHINE_OPEN_SECONDS,
+    PROXY_BARE_USER_AGENTS,
+    PROXY_IP_PREFIXES,
+    PROXY_USER_AGENT_MARKERS,
+)
 
 
 def sql_list(values: Iterable[str]) -> str:
@@ -61,6 +69,18 @@ REPLIED = f"intent <> '{OPT_OUT}'"
 REPLIED_TO_CTA = f"intent = '{CTA_INTENT}'"
 OPTED_OUT_BY_REPLY = f"intent = '{OPT_OUT}'"
 
+
+def _alternatives(values: Iterable[str]) -> str:
+    return "(" + "|".join(re.escape(v) for v in values) + ")"
+
+
+# An event whose `detail` names a known image proxy (user agent or address), matched on the JSON text so that a
+# detail that is not JSON never fails a query. Fixed vocabulary from `domain.metrics`, never user input.
+_UA, _IP = r'"(user_agent|userAgent)"\s*:\s*"', r'"(ip_address|ipAddress|ip)"\s*:\s*"'
+PROXY_PATTERN = (f"{_UA}[^\"]*{_alternatives(PROXY_USER_AGENT_MARKERS)}|{_UA}{_alternatives(PROXY_BARE_USER_AGENTS)}\""
+                 f"|{_IP}{_alternatives(PROXY_IP_PREFIXES)}")
+FROM_PROXY = f"regexp_matches(coalesce(detail, ''), '{PROXY_PATTERN}')"
+
 SEND_EVENTS = f"""
     SELECT send_id,
            bool_or({is_event("event_type", DELIVERED_EVENTS)}) AS delivered,
@@ -73,7 +93,9 @@ SEND_EVENTS = f"""
            bool_or({is_event("event_type", COMPLAINED_EVENTS)}) AS complained,
            bool_or({is_event("event_type", OPTED_OUT_EVENTS)}) AS opted_out,
            bool_or({is_event("event_type", SETTLED_EVENTS)}) AS settled,
-           max(occurred_at) FILTER (WHERE {is_event("event_type", FAILED_EVENTS)}) AS failed_at
+           max(occurred_at) FILTER (WHERE {is_event("event_type", FAILED_EVENTS)}) AS failed_at,
+           min(occurred_at) FILTER (WHERE event_type = 'delivered') AS delivered_at,
+           max(occurred_at) FILTER (WHERE {is_event("event_type", OPENED_EVENTS)} AND NOT {FROM_PROXY}) AS unproxied_open_at
     FROM delivery_events WHERE send_id IS NOT NULL GROUP BY send_id
 """
 
@@ -84,6 +106,8 @@ SEND_OUTCOMES = f"""
            coalesce(e.clicked, false) AS clicked, coalesce(e.bounced, false) AS bounced,
            coalesce(e.failed, false) AS failed, coalesce(e.complained, false) AS complained,
            coalesce(e.opted_out, false) AS opted_out, e.failed_at,
+           coalesce(e.unproxied_open_at >= coalesce(e.delivered_at, s.sent_at) + INTERVAL {MACHINE_OPEN_SECONDS} SECOND
+                    OR (e.unproxied_open_at IS NOT NULL AND coalesce(e.delivered_at, s.sent_at) IS NULL), false) AS human_opened,
            s.status = 'sending' OR (s.status = 'sent' AND NOT coalesce(e.settled, false)) AS in_flight
     FROM sends s LEFT JOIN ({SEND_EVENTS}) e USING (send_id)
 """

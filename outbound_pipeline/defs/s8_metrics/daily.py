@@ -7,6 +7,7 @@ turn of the day the schedule closes yesterday's.
 """
 
 
+import warnings
 from datetime import date, datetime, time, timedelta
 
 import dagster as dg
@@ -22,18 +23,31 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=DAILY_START, end_offs
 MAX_PICTURED = 5  # campaigns drawn in one materialisation's metadata: a few charts, not a page of them
 
 
-@dg.asset(partitions_def=daily_partitions, group_name=GROUP, pool="duckdb",
-          deps=every_partition(*CAMPAIGN_METRICS_READS, "recipient_steps"), kinds={"duckdb"})
+# A range of days (a backfill, the demo's history) runs as one run; `backfill_policy` is marked beta, so its notice is
+# kept out of every command's output.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    SINGLE_RUN = dg.BackfillPolicy.single_run()
+    _daily_asset = dg.asset(partitions_def=daily_partitions, group_name=GROUP, pool="duckdb", backfill_policy=SINGLE_RUN,
+                            deps=every_partition(*CAMPAIGN_METRICS_READS, "recipient_steps"), kinds={"duckdb"})
+
+
+@_daily_asset
 def metrics_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PipelineClock) -> dg.MaterializeResult:
-    """Every campaign's metrics per touch, channel and variant, as of the end of the partition's day."""
-    day = date.fromisoformat(context.partition_key)
+    """Every campaign's metrics per touch, channel and variant, as of the end of each day of the run's partitions
+    (one day, or a range in one run: a backfill, the demo); the pictures are of the last day."""
+    days = [date.fromisoformat(key) for key in context.partition_keys]
     now = clock.now()
     with warehouse.connect() as con:
-        frame = refresh_daily_metrics(con, day, now)
+        rows = 0
+        for day in days:
+            frame = refresh_daily_metrics(con, day, now)
+            rows += len(frame)
         campaigns = sorted(set(frame["campaign_id"]))[:MAX_PICTURED] if not frame.empty else []
-        pictures = [metrics_markdown(load_campaign(con, campaign, min(now, _end_of(day)))) for campaign in campaigns]
+        pictures = [metrics_markdown(load_campaign(con, campaign, min(now, _end_of(days[-1])))) for campaign in campaigns]
     return dg.MaterializeResult(metadata={
-        "day": context.partition_key, "rows": len(frame), "campaigns": len(set(frame["campaign_id"])) if not frame.empty else 0,
+        "day": days[-1].isoformat(), "days": len(days), "rows": rows,
+        "campaigns": len(set(frame["campaign_id"])) if not frame.empty else 0,
         "pictures": dg.MetadataValue.md("\n\n".join(pictures) or "_no campaign sent anything by this day_"),
     })
 

@@ -4,5 +4,5 @@ import dagster as dg
 
 from outbound_pipeline.defs.retries import DUCKDB_RETRY
 
-metrics_job = dg.define_asset_job("metrics_job", op_retry_policy=DUCKDB_RETRY, selection=["campaign_metrics", "variant_metrics", "funnel_metrics", "bi_snapshot"],
-                                  description="Roll up campaign metrics, then publish the BI snapshot.")
+metrics_job = dg.define_asset_job("metrics_job", op_retry_policy=DUCKDB_RETRY, selection=["campaign_metrics", "variant_metrics", "funnel_metrics", "alerts", "bi_snapshot"],
+                                  description="Roll up campaign metrics, raise alerts to owners, then publish the BI snapshot.")

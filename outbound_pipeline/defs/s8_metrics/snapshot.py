@@ -25,7 +25,7 @@ def export_dir(warehouse: Warehouse) -> Path:
 
 
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb", "parquet"},
-          deps=["campaign_metrics", "variant_metrics", "funnel_metrics"])
+          deps=["campaign_metrics", "variant_metrics", "funnel_metrics", "alerts"])
 def bi_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Every table copied into a new snapshot version (DuckDB file plus one Parquet per table), made current atomically."""
     info = publish_snapshot(warehouse.path, export_dir(warehouse))
