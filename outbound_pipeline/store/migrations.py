@@ -64,6 +64,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               (*_add_columns("campaign_metrics", "human_opened", "human_open_rate"),
                *_add_columns("metrics_daily", "human_opened", "human_open_rate"),
                f"CREATE TABLE IF NOT EXISTS alerts ({TABLES['alerts']})")),
+    Migration(12, "HTTP API: hashed API keys, the audit trail of changes made over HTTP, campaigns created through the API",
+              tuple(f"CREATE TABLE IF NOT EXISTS {name} ({TABLES[name]})" for name in ("api_keys", "api_audit", "api_campaigns"))),
 )
 
 

@@ -385,6 +385,34 @@ TABLES: dict[str, str] = {
         source          VARCHAR NOT NULL,      -- the system that reported it
         recorded_at     TIMESTAMP NOT NULL
     """,
+    "api_keys": """
+        key_id          VARCHAR PRIMARY KEY,   -- public part of the key, shown in listings
+        name            VARCHAR NOT NULL UNIQUE, -- who holds it: recorded on every change made with it
+        role            VARCHAR NOT NULL,      -- api (REST API and pages) | reviewer (review inbox and campaign pages)
+        key_hash        VARCHAR NOT NULL,      -- SHA-256 of the whole key; the key itself is never stored
+        created_at      TIMESTAMP NOT NULL,
+        revoked_at      TIMESTAMP
+    """,
+    "api_audit": """
+        audit_id        VARCHAR PRIMARY KEY,
+        key_name        VARCHAR NOT NULL,      -- the API key (or signed-in reviewer) that asked
+        method          VARCHAR NOT NULL,
+        path            VARCHAR NOT NULL,
+        campaign_id     VARCHAR,
+        action          VARCHAR NOT NULL,      -- create | update | upload | launch | pause | resume | stop | duplicate | ...
+        status_code     INTEGER NOT NULL,      -- what the request was answered
+        detail          VARCHAR,               -- what changed, or why it was refused
+        occurred_at     TIMESTAMP NOT NULL
+    """,
+    "api_campaigns": """
+        campaign_id     VARCHAR PRIMARY KEY,   -- the campaign (and its YAML file) the API created
+        name            VARCHAR NOT NULL,      -- the name the caller gave
+        channel         VARCHAR NOT NULL,      -- voice | sms | whatsapp | email
+        settings        VARCHAR NOT NULL,      -- JSON: the request's fields as last set (agent, numbers, template, limits)
+        created_by      VARCHAR NOT NULL,      -- API key name
+        created_at      TIMESTAMP NOT NULL,
+        updated_at      TIMESTAMP NOT NULL
+    """,
 }
 
 
