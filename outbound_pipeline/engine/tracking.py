@@ -50,6 +50,41 @@ def _concat(frames: Sequence[pd.DataFrame], key: str) -> pd.DataFrame:
     return parts[0] if len(parts) == 1 else landing.dedupe(pd.concat(parts, ignore_index=True), key)
 
 
+def final_rules(names: Sequence[str], provider_named: Callable[[str], ChannelProvider], now: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What each provider says about when a message is done: (final events per channel, settled-before time).
+
+    A provider declares `final_events` ({channel: event types}, `replied` for a stored reply) and `settles_within`
+    (a timedelta: it reports nothing on older messages; zero: it reports nothing by polling at all).
+    """
+    final_rows: list[tuple[str, str, str]] = []
+    settled_rows: list[tuple[str, datetime]] = []
+    for name in names:
+        try:
+            provider = provider_named(name)
+        except (KeyError, ValueError):  # a provider no longer configured: its messages are polled as before, and fail there
+            continue
+        for channel, events in (getattr(provider, "final_events", None) or {}).items():
+            final_rows += [(name, channel, event) for event in sorted(events)]
+        settles = getattr(provider, "settles_within", None)
+        if isinstance(settles, timedelta):
+            settled_rows.append((name, now - settles if settles > timedelta(0) else datetime.max))
+    final = pd.DataFrame(final_rows, columns=["provider", "channel", "event_type"]).astype("string")
+    settled = pd.DataFrame({"provider": pd.Series([r[0] for r in settled_rows], dtype="string"),
+                            "before": pd.Series([r[1] for r in settled_rows], dtype="datetime64[us]")})
+    return final, settled
+
+
+def in_flight(connect: ConnectionFactory, campaigns: Sequence[str], provider_named: Callable[[str], ChannelProvider],
+              now: datetime) -> list[str]:
+    """The campaigns with a message tracking still polls: the tracking sensor requests no run for the others."""
+    if not campaigns:
+        return []
+    with connect() as con:
+        names = events_store.providers_of(con, campaigns)
+        final, settled = final_rules(names, provider_named, now)
+        return events_store.campaigns_in_flight(con, campaigns, now - timedelta(days=settings.tracking_horizon_days()), final, settled)
+
+
 def gather(connect: ConnectionFactory, campaigns: Sequence[str], provider_named: Callable[[str], ChannelProvider], now: datetime,
            landing_batch: tuple[str | None, int | None, str | None] | None, received: ReceivedEmails | None) -> Gathered:
     """Poll the campaigns' providers and read the landing batch `(from_cursor, count, to_cursor)`, when given.
@@ -59,7 +94,9 @@ def gather(connect: ConnectionFactory, campaigns: Sequence[str], provider_named:
     polled_events, polled_replies = pd.DataFrame(), pd.DataFrame()
     if campaigns:
         with connect() as con:
-            sent = events_store.polled_sends(con, campaigns, since=now - timedelta(days=settings.tracking_horizon_days()))
+            final, settled = final_rules(events_store.providers_of(con, campaigns), provider_named, now)
+            sent = events_store.polled_sends(con, campaigns, since=now - timedelta(days=settings.tracking_horizon_days()),
+                                             final=final, settled=settled)
         if not sent.empty:
             polled_events, polled_replies = poll_providers(sent, provider_named, now)
     if landing_batch is None:

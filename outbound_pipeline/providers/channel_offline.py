@@ -71,6 +71,10 @@ class OfflineChannel:
     name = "offline"
     channels = ("email", "whatsapp", "sms")
     simulated = True  # dispatch paces it on a simulated clock: nothing waits
+    # Tracking asks no more about a message once its timeline has ended: a failure, bounce, opt-out or reply,
+    # or the longest timeline (delivered within 3 min, engaged within 30 h, replied within 40 h more) has passed.
+    final_events = {ch: frozenset({"failed", "bounced", "opted_out", "replied"}) for ch in ("email", "whatsapp", "sms")}
+    settles_within = timedelta(hours=71)
 
     def __init__(self, ledger_dir: str | Path | None = None, unsubscribe_link: Callable[[str], str] | None = None):
         """`unsubscribe_link` (send id -> URL with the receiver's token) is recorded with every email, as the

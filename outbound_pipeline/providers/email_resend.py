@@ -128,6 +128,7 @@ class ResendEmail:
 
     name = "resend"
     channels = ("email",)
+    settles_within = timedelta(0)  # nothing to poll: events arrive by webhook
 
     def __init__(
         self,

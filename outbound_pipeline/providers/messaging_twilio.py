@@ -478,6 +478,9 @@ class TwilioMessaging:
                 return None  # deleted or never ours: nothing to report
             raise ProviderError(self.name, str(_code(exc)), _message_text(exc), _status(exc)) from exc
 
+    # A status past which Twilio reports nothing new: tracking stops asking about the message.
+    final_events = {"whatsapp": frozenset({"read", "failed", "undelivered"}), "sms": frozenset({"delivered", "failed", "undelivered"})}
+
     def poll_events(self, sends: pd.DataFrame, until: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Delivery events for our sends, read from each message's current status.
 

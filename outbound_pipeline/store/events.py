@@ -49,16 +49,50 @@ def campaign_settings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 # --------------------------------------------------------------------------- what to poll
 
 
-def polled_sends(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str], since: datetime | None = None) -> pd.DataFrame:
-    """The campaigns' sends a provider may still report on: sent or failed, handed over at or after `since`.
+def polled_sends(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str], since: datetime | None = None,
+                 final: pd.DataFrame | None = None, settled: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The campaigns' sends a provider may still report on: sent or failed, handed over at or after `since`, not final yet.
 
-    Older messages have reached their final state long ago, so a tracking tick costs what is recent, not
-    the whole history of the campaign.
+    `final` (provider, channel, event_type): a stored event of that type ends the message's story (`replied`: a
+    stored reply to it); `settled` (provider, before): that provider reports nothing on messages handed over before
+    `before`. So a tracking tick costs the messages still in flight, not the whole history of the campaign.
     """
-    return con.execute("""
-        SELECT * FROM sends WHERE list_contains(?::VARCHAR[], campaign_id) AND status IN ('sent', 'failed')
-          AND (?::TIMESTAMP IS NULL OR coalesce(sent_at, updated_at) >= ?::TIMESTAMP)
-    """, [list(campaign_ids), since, since]).df()
+    final = final if final is not None else pd.DataFrame({"provider": [], "channel": [], "event_type": []}, dtype="string")
+    settled = settled if settled is not None else pd.DataFrame({"provider": pd.Series([], dtype="string"),
+                                                                "before": pd.Series([], dtype="datetime64[us]")})
+    with _registered(con, _final=final, _settled=settled):
+        return con.execute("""
+            WITH candidates AS (
+                SELECT s.* FROM sends s LEFT JOIN _settled t ON t.provider = s.provider
+                WHERE list_contains(?::VARCHAR[], s.campaign_id) AND s.status IN ('sent', 'failed')
+                  AND (?::TIMESTAMP IS NULL OR coalesce(s.sent_at, s.updated_at) >= ?::TIMESTAMP)
+                  AND (t.before IS NULL OR coalesce(s.sent_at, s.updated_at) >= t.before)
+            ),
+            ended AS (
+                SELECT e.send_id FROM delivery_events e
+                JOIN candidates c ON c.send_id = e.send_id
+                JOIN _final f ON f.provider = c.provider AND f.channel = c.channel AND f.event_type = e.event_type
+                UNION
+                SELECT r.send_id FROM replies r
+                JOIN candidates c ON c.send_id = r.send_id
+                JOIN _final f ON f.provider = c.provider AND f.channel = c.channel AND f.event_type = 'replied'
+            )
+            SELECT * FROM candidates WHERE send_id NOT IN (SELECT send_id FROM ended WHERE send_id IS NOT NULL)
+        """, [list(campaign_ids), since, since]).df()
+
+
+def providers_of(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str]) -> list[str]:
+    """The providers that carried the campaigns' messages."""
+    rows = con.execute("SELECT DISTINCT provider FROM sends WHERE list_contains(?::VARCHAR[], campaign_id) AND provider IS NOT NULL",
+                       [list(campaign_ids)]).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+def campaigns_in_flight(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str], since: datetime | None,
+                        final: pd.DataFrame | None = None, settled: pd.DataFrame | None = None) -> list[str]:
+    """Which of the campaigns have a message tracking still polls (see `polled_sends`)."""
+    polled = polled_sends(con, campaign_ids, since, final, settled)
+    return sorted(polled["campaign_id"].dropna().astype(str).unique().tolist())
 
 
 def totals(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:

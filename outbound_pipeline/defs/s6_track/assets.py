@@ -5,7 +5,7 @@ from typing import Any
 import dagster as dg
 
 from outbound_pipeline.defs.resources import ChannelService, IntentService, PipelineClock, Warehouse
-from outbound_pipeline.engine.tracking import LandingChanged, gather, process_batch, stats_metadata
+from outbound_pipeline.engine.tracking import LandingChanged, gather, in_flight, process_batch, stats_metadata
 from outbound_pipeline.providers.base import ChannelProvider, ReceivedEmails
 from outbound_pipeline.store import events as events_store
 
@@ -73,8 +73,12 @@ def track(context: dg.AssetExecutionContext, config: TrackBatch, warehouse: Ware
     with warehouse.connect() as con:
         events_total, replies_total = events_store.totals(con)
     landing = {"records": batch.records, "from_cursor": config.from_cursor or "", "to_cursor": batch.to_cursor or ""}
+    polled: dict[str, Any] = {}
+    if config.campaigns:  # what the tracking sensor reads: campaigns with nothing left in flight get no run until they send again
+        flying = in_flight(warehouse.connect, config.campaigns, channels.by_name, now)
+        polled = {"polled_campaigns": dg.MetadataValue.json(sorted(config.campaigns)), "in_flight_campaigns": dg.MetadataValue.json(flying)}
     metadata: dict[str, dict[str, Any]] = {
-        "delivery_events": {"campaigns_polled": len(config.campaigns), **landing, "new_events": stats.events, "events_total": events_total,
+        "delivery_events": {"campaigns_polled": len(config.campaigns), **landing, **polled, "new_events": stats.events, "events_total": events_total,
                             "leads_opted_out": stats.opted_out, "leads_invalid": stats.bounced, "campaigns_paused": stats.paused_campaigns},
         "replies": {"new_replies": stats.replies, "replies_total": replies_total, "sequences_stopped": stats.stopped},
         "suppressions": {"suppressions_added": stats.suppressed},

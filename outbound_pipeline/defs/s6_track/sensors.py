@@ -5,8 +5,9 @@
 - `inbound_poll_sensor` reads what webhooks can miss (Twilio's Messages list, Resend's
   received emails, the IMAP mailbox) and lands it; each source keeps its own place in the cursor, so a source
   that fails is asked again next tick from where it was.
-- `tracking_sensor` asks the providers of every running or paused campaign for message statuses, in one run per tick;
-  it reads campaign statuses from the instance (`defs.campaign_status`).
+- `tracking_sensor` asks the providers of every running or paused campaign with messages in flight for message
+  statuses, in one run per tick; it reads campaign statuses from the instance (`defs.campaign_status`), and what
+  is in flight from the last tracking run's metadata and the `sends` materialisations since.
 """
 
 
@@ -116,6 +117,38 @@ def inbound_poll_sensor(context: dg.SensorEvaluationContext, channels: ChannelSe
     return dg.SkipReason(f"landed {landed} polled replies" + (f"; failed: {', '.join(failed)}" if failed else ""))
 
 
+TRACKED_EVENTS = dg.AssetKey("delivery_events")
+SENDS = dg.AssetKey("sends")
+POLL_HISTORY = 200  # tracking materialisations looked through for the last polling run (landing runs come between)
+
+
+def _last_poll(instance: dg.DagsterInstance) -> tuple[int, set[str], set[str]] | None:
+    """(storage id, campaigns polled, campaigns left in flight) of the latest tracking run that polled providers."""
+    records = instance.fetch_materializations(TRACKED_EVENTS, limit=POLL_HISTORY, ascending=False).records
+    for record in records:
+        event = record.asset_materialization
+        meta = event.metadata if event is not None else {}
+        if "in_flight_campaigns" in meta and "polled_campaigns" in meta:
+            return record.storage_id, set(meta["polled_campaigns"].value), set(meta["in_flight_campaigns"].value)  # type: ignore[arg-type]
+    return None
+
+
+def _sent_since(instance: dg.DagsterInstance, storage_id: int) -> set[str]:
+    """Campaigns whose `sends` were materialised after `storage_id` (touch partition `campaign.tN`)."""
+    flt = dg.AssetRecordsFilter(asset_key=SENDS, after_storage_id=storage_id)
+    return {str(r.partition_key).rsplit(".", 1)[0] for r in instance.fetch_materializations(flt, limit=10_000).records if r.partition_key}
+
+
+def quiet_campaigns(instance: dg.DagsterInstance, campaigns: list[str]) -> list[str]:
+    """Of `campaigns`, those the last polling run found with nothing in flight and that have sent nothing since."""
+    last = _last_poll(instance)
+    if last is None:
+        return []
+    storage_id, polled, flying = last
+    sent = _sent_since(instance, storage_id)
+    return [c for c in campaigns if c in polled and c not in flying and c not in sent]
+
+
 @dg.sensor(job=track_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
 def tracking_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """Every five minutes, one run polling the providers of every running or paused campaign for delivery events.
@@ -125,10 +158,16 @@ def tracking_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.S
     """
     states = campaign_states(context.instance)
     campaigns = [s.campaign_id for s in states if s.tracked]
+    quiet = quiet_campaigns(context.instance, campaigns)
+    if quiet:
+        context.log.info(f"nothing in flight, not polled: {', '.join(quiet)}")
+        campaigns = [c for c in campaigns if c not in quiet]
     skipped = [s for s in states if not s.tracked]
     if skipped:
         context.log.info(f"not tracked, not running or paused: {skipped_summary(skipped)}")
     if not campaigns:
+        if quiet:
+            return dg.SkipReason(f"nothing in flight in {', '.join(quiet)}")
         return dg.SkipReason(f"no running or paused campaign to track{': left out ' + skipped_summary(skipped) if skipped else ''}")
     bucket = int(context.cursor or 0) + 1
     context.update_cursor(str(bucket))
