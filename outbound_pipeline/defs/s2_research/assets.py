@@ -13,7 +13,8 @@ from outbound_pipeline.store.campaigns import campaign_spec
 GROUP = "s2_research"
 
 
-@dg.asset(partitions_def=campaign_partitions, group_name=GROUP, pool="duckdb", deps=["campaigns", "leads", "recipients"], kinds={"duckdb"})
+# Not in the `duckdb` pool: the step holds the file only for two short units of work, never while Tavily answers.
+@dg.asset(partitions_def=campaign_partitions, group_name=GROUP, deps=["campaigns", "leads", "recipients"], kinds={"duckdb"})
 def research_snippets(context: dg.AssetExecutionContext, warehouse: Warehouse, research: ResearchService, clock: PipelineClock) -> dg.MaterializeResult:
     """Research every recipient that has no snippets yet, so re-materialising costs nothing."""
     campaign_id = context.partition_key
@@ -23,7 +24,7 @@ def research_snippets(context: dg.AssetExecutionContext, warehouse: Warehouse, r
     if not composed_steps(spec.steps, spec.step_names):  # template steps render the user's text: nothing to research
         return dg.MaterializeResult(metadata={"skipped": "no composed step", "leads_researched": 0, "snippets_added": 0, "cost_usd": 0.0})
     provider = research.provider
-    results = research_leads(provider, lead_profiles(todo), spec.goal, research.max_concurrency)
+    results = research_leads(provider, lead_profiles(todo), spec.goal, research.max_concurrency, research.limit())
     thin = thin_leads(results)
     with warehouse.connect() as con:
         added = research_store.insert_snippets(con, snippets_frame(campaign_id, results, clock.now()))
