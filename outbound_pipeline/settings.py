@@ -90,3 +90,10 @@ def stage_concurrency(stage: str, default: int) -> int:
     High enough that the providers' limits, not the threads, set the pace: rate x latency calls are in flight at once.
     """
     return max(1, int(_positive(f"OUTBOUND_CONCURRENCY_{stage.upper()}", default)))
+
+
+def opt_out_scope() -> str:
+    """What an opt-out covers (`OUTBOUND_OPT_OUT_SCOPE`): `all` channels (default) or only the `channel` it came on."""
+    from outbound_pipeline.domain.preferences import parse_scope
+
+    return parse_scope(os.environ.get("OUTBOUND_OPT_OUT_SCOPE"))

@@ -17,7 +17,7 @@ import pandas as pd
 from outbound_pipeline import settings
 from outbound_pipeline.domain.lead_list import LeadListError, import_lead_list
 from outbound_pipeline.runner import pipeline_now
-from outbound_pipeline.store import contacts, warehouse
+from outbound_pipeline.store import contacts, reachability, warehouse
 from outbound_pipeline.store.snapshot import export_csv
 
 PREVIEW_LINES = 20
@@ -73,16 +73,27 @@ def show_contact(lead_id: str, db_path: str) -> str:
     """The contact's fields and its engagement history: lists, campaigns, sends, events, replies."""
     with warehouse.connect(db_path) as con:
         history = contacts.contact_history(con, lead_id)
+        history["opt-outs"] = reachability.opt_outs(con, lead_id)
     contact = history.pop("contact")
     if contact.empty:
         raise KeyError(f"no contact {lead_id!r}: find its id with `outbound contacts search`")
     row = contact.iloc[0].to_dict()
     custom = json.loads(row.pop("custom_vars") or "{}")
     fields = [f"{k}: {v}" for k, v in row.items() if v is not None and not (isinstance(v, float) and pd.isna(v))]
-    parts = [*fields, f"variables: {json.dumps(custom, ensure_ascii=False)}"]
+    parts = [*fields, f"variables: {json.dumps(custom, ensure_ascii=False)}", f"preferences: {_preferences(history['opt-outs'])}"]
     for name, frame in history.items():
         parts += ["", f"{name} ({len(frame)})", _table(frame)]
     return "\n".join(parts)
+
+
+def _preferences(opted: pd.DataFrame) -> str:
+    """One line: which channels the contact may still be sent on."""
+    channels = set(opted["channel"]) if not opted.empty else set()
+    if "all" in channels:
+        return "opted out of every channel"
+    if channels:
+        return f"opted out of {', '.join(sorted(channels))}; other channels allowed"
+    return "no opt-out"
 
 
 def search(query: str, db_path: str) -> str:

@@ -16,7 +16,9 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from outbound_pipeline import settings
 from outbound_pipeline.domain.intents import OPT_OUT, classify_intent, is_opt_out
+from outbound_pipeline.domain.preferences import ALL, opt_out_channel
 from outbound_pipeline.ids import stable_ids
 from outbound_pipeline.providers.base import ChannelProvider
 from outbound_pipeline.providers.concurrency import map_concurrently
@@ -85,10 +87,12 @@ def _detail(detail: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def lead_marks(events: pd.DataFrame) -> pd.DataFrame:
-    """Events that end a lead: hard bounces, complaints and invalid numbers (lead invalid), opt-outs (opted out)."""
+def lead_marks(events: pd.DataFrame, scope: str = ALL) -> pd.DataFrame:
+    """Events that end a lead: hard bounces, complaints and invalid numbers (lead invalid), opt-outs (opted out).
+
+    `covers` is the channel each one suppresses (`all`, or under the `channel` opt-out scope the opt-out's own channel)."""
     if events.empty:
-        return pd.DataFrame(columns=["event_id", "lead_id", "status", "reason", "suppression", "channel"])
+        return pd.DataFrame(columns=["event_id", "lead_id", "status", "reason", "suppression", "channel", "covers"])
     details = events["detail"].map(_detail)
     bounce_type = details.map(lambda d: str(d.get("bounce_type") or "").lower())
     code = details.map(lambda d: str(d.get("error_code") or ""))
@@ -107,18 +111,23 @@ def lead_marks(events: pd.DataFrame) -> pd.DataFrame:
         "status": marks["suppression"].map(lambda k: "opted_out" if k in ("opt_out", "unsubscribe_link") else "invalid"),
         "reason": marks["suppression"].map(reasons) + " on " + marks["channel"].astype(str), "suppression": marks["suppression"],
         "channel": marks["channel"],
+        "covers": [opt_out_channel(k, c, None, scope) for k, c in zip(marks["suppression"], marks["channel"], strict=True)],
     })
 
 
-def suppression_rows(con: duckdb.DuckDBPyConnection, marks: pd.DataFrame, replies: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Suppression rows for opt-out replies and lead-ending events: the lead (or bare address) on every channel."""
+def suppression_rows(con: duckdb.DuckDBPyConnection, marks: pd.DataFrame, replies: pd.DataFrame, now: datetime,
+                     scope: str = ALL) -> pd.DataFrame:
+    """Suppression rows for opt-out replies and lead-ending events: the lead (or bare address) on the channel each covers
+    (every channel, or under the `channel` scope an opt-out's own channel)."""
     opt_outs = replies[replies["intent"] == OPT_OUT] if not replies.empty else replies
     parts = []
     if not opt_outs.empty:
+        covers = [opt_out_channel(OPT_OUT, c, b, scope) for c, b in zip(opt_outs["channel"], opt_outs["body"], strict=True)]
         parts.append(pd.DataFrame({"lead_id": opt_outs["lead_id"], "address": opt_outs["from_address"], "reason": "opt_out",
-                                   "source": opt_outs["reply_id"]}))
+                                   "source": opt_outs["reply_id"], "channel": covers}))
     if not marks.empty:
-        parts.append(pd.DataFrame({"lead_id": marks["lead_id"], "address": None, "reason": marks["suppression"], "source": marks["event_id"]}))
+        parts.append(pd.DataFrame({"lead_id": marks["lead_id"], "address": None, "reason": marks["suppression"], "source": marks["event_id"],
+                                   "channel": marks["covers"]}))
     if not parts:
         return pd.DataFrame()
     rows = pd.concat(parts, ignore_index=True)
@@ -129,28 +138,34 @@ def suppression_rows(con: duckdb.DuckDBPyConnection, marks: pd.DataFrame, replie
     contacts = events_store.lead_contacts(con, rows["lead_id"])
     rows = rows.merge(contacts, on="lead_id", how="left")
     rows["address"] = rows["address"].where(rows["address"].notna(), rows["email"].where(rows["email"].notna(), rows["phone"]))
-    rows["channel"] = "all"
     key = rows["lead_id"].where(rows["lead_id"].notna(), rows["address"].astype(str).str.lower())
     rows["suppression_id"] = stable_ids("sup", key.astype(str), rows["channel"])
     return rows.drop(columns=["email", "phone"]).drop_duplicates("suppression_id").assign(created_at=now)
 
 
-def store_and_react(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, replies: pd.DataFrame, now: datetime) -> IngestStats:
-    """Insert new events and replies (ids make repeats harmless), then apply their consequences. Call inside a transaction."""
+def store_and_react(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, replies: pd.DataFrame, now: datetime,
+                    scope: str | None = None) -> IngestStats:
+    """Insert new events and replies (ids make repeats harmless), then apply their consequences. Call inside a transaction.
+
+    `scope` is what an opt-out covers (default: `OUTBOUND_OPT_OUT_SCOPE`); an opt-out of one channel suppresses that channel
+    and leaves the lead active on the others."""
+    scope = scope or settings.opt_out_scope()
     stats = IngestStats()
     stats.events = insert_new(con, "delivery_events", events.assign(ingested_at=now)) if not events.empty else 0
     stats.replies = insert_new(con, "replies", replies.assign(ingested_at=now)) if not replies.empty else 0
     record_inbound(con, replies, now)
     # A reply (other than an opt-out) ends the lead's sequence in that campaign.
     stats.stopped = events_store.stop_replied_recipients(con, now)
-    marks = lead_marks(events)
+    marks = lead_marks(events, scope)
     if not replies.empty:
         opt = replies[(replies["intent"] == OPT_OUT) & replies["lead_id"].notna()]
+        covers = [opt_out_channel(OPT_OUT, c, b, scope) for c, b in zip(opt["channel"], opt["body"], strict=True)]
         marks = pd.concat([marks, pd.DataFrame({"event_id": opt["reply_id"], "lead_id": opt["lead_id"], "status": "opted_out",
                                                 "reason": "replied " + opt["body"].astype(str).str.slice(0, 40), "suppression": "opt_out",
-                                                "channel": opt["channel"]})], ignore_index=True)
-    stats.suppressed = insert_new(con, "suppressions", suppression_rows(con, marks, replies, now))
-    marks = marks[marks["lead_id"].notna()].drop_duplicates("lead_id")
+                                                "channel": opt["channel"], "covers": covers})], ignore_index=True)
+    stats.suppressed = insert_new(con, "suppressions", suppression_rows(con, marks, replies, now, scope))
+    # Only what covers every channel ends the lead; an opt-out of one channel leaves it active on the others.
+    marks = marks[marks["lead_id"].notna() & (marks["covers"] == ALL)].drop_duplicates("lead_id")
     if not marks.empty:
         changed = events_store.mark_leads(con, marks, now)
         stats.opted_out = changed.count("opted_out")

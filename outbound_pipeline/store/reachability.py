@@ -47,3 +47,13 @@ def audience_leads(con: duckdb.DuckDBPyConnection, campaign_id: str, list_names:
     if not frozen.empty:
         return frozen
     return select_segment(con, list_names, segment, now)
+
+
+def opt_outs(con: duckdb.DuckDBPyConnection, lead_id: str) -> pd.DataFrame:
+    """A contact's preferences as the suppression list holds them: each channel it opted out of (or `all`), why, when and
+    from which reply or event; matched on the lead and on its email and phone, as sends are checked."""
+    return con.execute("""
+        SELECT DISTINCT x.channel, x.reason, x.address, x.source, x.created_at FROM suppressions x, leads l
+        WHERE l.lead_id = ? AND (x.lead_id = l.lead_id OR lower(x.address) IN (lower(l.email), lower(l.phone)))
+        ORDER BY x.created_at, x.channel
+    """, [lead_id]).df()
