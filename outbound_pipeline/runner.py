@@ -31,12 +31,14 @@ from outbound_pipeline.defs.resources import (
     default_resources,
 )
 from outbound_pipeline.defs.retries import DRIVER_RETRY
+from outbound_pipeline.defs.voice_resources import VoiceService
 from outbound_pipeline.defs.s1_audience.jobs import LAUNCH_SELECTION
 
 LAUNCH = LAUNCH_SELECTION
 TOUCH = ["drafts", "recipient_steps", "approvals", "outbox", "sends"]
 SEND = ["outbox", "sends"]  # queue and send what is approved, behind the blocking check `outbox_only_approved`
 TRACK = ["delivery_events", "replies"]  # the `track` run also writes suppressions, inbound_windows, tickets, notifications
+DIAL = ["call_contacts", "calls", "call_turns"]  # one pass of the dialer over every running voice campaign
 METRICS = ["campaign_metrics", "variant_metrics", "funnel_metrics", "alerts"]  # as the hourly metrics job, before its snapshot
 
 
@@ -127,6 +129,15 @@ class Driver:
         self.runs += 1
         return result
 
+    def start(self, campaign: str, now: datetime, tags: dict[str, str] | None = None) -> list[str]:
+        """Plan a campaign just launched and run the touches found due, so its first messages (or drafts awaiting review)
+        appear now rather than at the next cadence tick; returns the touches run."""
+        result = self.run(["cadence_plan"], now, campaign, tags=tags)
+        due = list(result.asset_materializations_for_node("cadence_plan")[0].metadata["due_touches"].value)  # type: ignore[arg-type]
+        for key in due:
+            self.run(TOUCH, now, key, tags=tags)
+        return due
+
     def track_and_plan(self, campaign: str, now: datetime) -> list[str]:
         """Ingest what happened, then plan: one run, as the sensor and schedule would do in two."""
         result = self.run([*TRACK, "cadence_plan"], now, campaign, run_config=track_config(campaign))
@@ -142,4 +153,6 @@ def offline_services(resources: dict[str, Any]) -> dict[str, dg.ConfigurableReso
         "intent": IntentService(),
         "inbox": InboxService(),
         "channels": ChannelService(offline_ledger_dir=resources["channels"].offline_ledger_dir),
+        "voice": VoiceService(offline_ledger_dir=resources["voice"].offline_ledger_dir, landing_dir=resources["voice"].landing_dir,
+                              org_limit=resources["voice"].org_limit),
     }

@@ -66,11 +66,12 @@ def refuse_unfillable_variables(db_path: str, spec: CampaignSpec) -> None:
                          + "\n  ".join(variables.problems) + "\nfix the campaign file or import the missing column into its lists")
 
 
-def create(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime, campaigns_dir: str | None = None) -> str:
+def create(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime, campaigns_dir: str | None = None,
+           actor: str = "cli") -> str:
     """Validate the campaign's YAML and record it as a draft."""
     spec = get_campaign(name, _campaigns_dir(campaigns_dir))
     with warehouse.connect(db_path) as con:
-        campaign_store.create(con, spec, "cli", now)
+        campaign_store.create(con, spec, actor, now)
     add_campaign(instance, name)
     return f"created {name} ({spec.type}, {spec.n_touches} steps) as draft" + variable_warnings(db_path, spec)
 
@@ -91,15 +92,17 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 
 def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime, at: str | None = None,
-           campaigns_dir: str | None = None) -> str:
+           campaigns_dir: str | None = None, actor: str = "cli", start: bool = True) -> str:
     """Launch now (run the launch job in-process: spec frozen, leads imported, audience frozen, research) or at a time.
 
     A launch that fails part way is undone: the campaign keeps the status, events and (empty) audience it had.
+    With `start`, the first touch runs straight after (its drafts, and the sends of what is approved), instead of
+    waiting for the next cadence tick.
     """
     with warehouse.connect(db_path) as con:
         status = campaign_store.current_status(con, name)
     if status is None:
-        create(name, db_path, instance, now, campaigns_dir)
+        create(name, db_path, instance, now, campaigns_dir, actor)
         status = "draft"
     if at:
         when = parse_launch_time(at)
@@ -107,7 +110,7 @@ def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
             raise ValueError(f"--at {at} is not in the future (now is {now:%Y-%m-%d %H:%M} UTC): launch without --at to start now")
         reason = f"launch at {when:%Y-%m-%d %H:%M} UTC"
         with warehouse.connect(db_path) as con:
-            campaign_store.transition(con, name, "scheduled", reason, "cli", now, scheduled_for=when)
+            campaign_store.transition(con, name, "scheduled", reason, actor, now, scheduled_for=when)
         schedule_launch(instance, name, when)
         report_status(instance, name, "scheduled", reason)
         return f"scheduled {name} to launch at {when:%Y-%m-%d %H:%M:%S} UTC"
@@ -116,8 +119,8 @@ def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
     refuse_unfillable_variables(db_path, get_campaign(name, _campaigns_dir(campaigns_dir)))
     with warehouse.connect(db_path) as con:
         before = campaign_store.snapshot(con, name)
-    result = Driver(instance, db_path, simulated=False).run(LAUNCH, now, name, tags={"outbound/trigger": "outbound campaign launch"},
-                                                            raise_on_error=False)
+    driver = Driver(instance, db_path, simulated=False)
+    result = driver.run(LAUNCH, now, name, tags={"outbound/trigger": f"launch by {actor}"}, raise_on_error=False)
     if not result.success:
         with warehouse.connect(db_path) as con:
             campaign_store.restore(con, before)
@@ -126,14 +129,23 @@ def launch(name: str, db_path: str, instance: dg.DagsterInstance, now: datetime,
     cancel_launches(instance, name)
     with warehouse.connect(db_path) as con:
         n = contacts.recipient_count(con, name)
-    return f"launched {name}: {n} recipients frozen"
+    started = ""
+    if start:
+        try:
+            due = driver.start(name, now, tags={"outbound/trigger": f"launch by {actor}"})
+            started = f"; first touch run now ({', '.join(due)})" if due else "; nothing due yet"
+        except Exception as exc:  # launched all the same: the cadence schedule runs the touch at its next tick
+            started = f"; the first touch will run at the next cadence tick ({exc})"
+    return f"launched {name}: {n} recipients frozen{started}"
 
 
-def set_status(name: str, target: str, db_path: str, instance: dg.DagsterInstance, now: datetime, reason: str | None = None) -> str:
+def set_status(name: str, target: str, db_path: str, instance: dg.DagsterInstance, now: datetime, reason: str | None = None,
+               actor: str = "cli") -> str:
     """pause | resume | stop, through the state machine; the move is also reported to the instance for the schedules and sensors."""
-    reason = reason or {"paused": "paused", "running": "resumed", "stopped": "stopped"}.get(target, target) + " from the command line"
+    reason = reason or {"paused": "paused", "running": "resumed", "stopped": "stopped"}.get(target, target) + (
+        " from the command line" if actor == "cli" else f" by {actor}")
     with warehouse.connect(db_path) as con:
-        before = campaign_store.transition(con, name, target, reason, "cli", now)
+        before = campaign_store.transition(con, name, target, reason, actor, now)
     if target == "stopped":
         cancel_launches(instance, name)
     report_status(instance, name, target, reason)

@@ -6,6 +6,8 @@
     outbound report C    write campaign C's HTML report and print its summary
     outbound forecast C  before launch: leads reached per channel, messages, days to finish, cost
     outbound webhooks    start the webhook receiver
+    outbound serve       one server: webhooks, REST API, review inbox, live campaign pages
+    outbound apikey      create, list and revoke keys for the API and the pages
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 
 from outbound_pipeline import settings
-from outbound_pipeline.cli import campaign, contacts, forecast, report, review, tickets
+from outbound_pipeline.cli import apikey, campaign, contacts, forecast, report, review, serve, tickets
 from outbound_pipeline.demo import format_metrics, run_demo
 from outbound_pipeline.runner import ensure_dagster_home
 from outbound_pipeline.store import warehouse
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_argument("--port", type=int, default=8787)
     hooks.set_defaults(func=_webhooks)
 
-    for commands in (review, campaign, tickets, contacts, report, forecast):
+    for commands in (review, campaign, tickets, contacts, report, forecast, serve, apikey):
         commands.add_commands(sub)
     return parser
 

@@ -36,7 +36,11 @@ def app_from_env() -> Starlette:
         log.info("unsubscribe tokens keyed by the secret in %s (set %s to use your own)", unsubscribe_tokens.secret_path(),
                  unsubscribe_tokens.SECRET_ENV)
     log.info("landing accepted webhooks in %s (public base URL: %s)", landing_dir, public_base_url or "request URL")
-    return create_app(twilio_token, resend_secret, landing_dir, public_base_url, unsubscribe_secret=unsubscribe_secret)
+    from outbound_pipeline.http.api_app import routes_from_env
+
+    log.info("serving the REST API (/api, /docs), the review inbox (/inbox) and the campaign pages (/campaigns)")
+    return create_app(twilio_token, resend_secret, landing_dir, public_base_url, unsubscribe_secret=unsubscribe_secret,
+                      extra_routes=routes_from_env())
 
 
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]+")
