@@ -7,6 +7,9 @@ and records that it did. The queue shown also quotes the reply an answer draft a
 """
 
 
+import os
+from urllib.parse import urlencode
+
 import dagster as dg
 from pydantic import Field
 
@@ -17,6 +20,22 @@ from outbound_pipeline.domain.touches import parse_touch_key
 from outbound_pipeline.engine.review_queue import decisions_markdown, load_review, record_decisions, review_queue_markdown
 
 GROUP = "s4_review"
+WAITING_CHECK = "no_draft_waits_for_review"
+
+
+def inbox_url(campaign_id: str, touch: int) -> str:
+    """The review inbox filtered to this touch, on the server `outbound serve` runs (OUTBOUND_PUBLIC_BASE_URL, else local)."""
+    base = (os.environ.get("OUTBOUND_PUBLIC_BASE_URL") or "http://127.0.0.1:8787").rstrip("/")
+    return f"{base}/inbox?{urlencode({'campaign': campaign_id, 'touch': touch})}"
+
+
+def waiting_text(waiting: int, held: int, mode: str, url: str) -> str:
+    """How many drafts wait for a person, in a sentence (auto mode waits only for drafts it held)."""
+    count = held if mode == "auto" else waiting
+    if count == 0:
+        return "nothing waits for a person"
+    what = "draft waits" if count == 1 else "drafts wait"
+    return f"{count} {what} for a person in the review inbox: {url}"
 
 
 class ReviewConfig(dg.Config):
@@ -31,6 +50,9 @@ class ReviewConfig(dg.Config):
 
 
 @dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", kinds={"duckdb"},
+          check_specs=[dg.AssetCheckSpec(WAITING_CHECK, asset="approvals",
+                                         description="Warns while drafts of the touch wait for a person, so a materialisation "
+                                                     "with work left for a reviewer does not read as done.")],
           deps=["drafts", *(dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in ("campaigns", "leads", "research_snippets"))])
 def approvals(context: dg.AssetExecutionContext, config: ReviewConfig, warehouse: Warehouse, clock: PipelineClock) -> dg.MaterializeResult:
     """Record review decisions for the touch and show what is still waiting (metadata `review_queue`)."""
@@ -48,7 +70,13 @@ def approvals(context: dg.AssetExecutionContext, config: ReviewConfig, warehouse
         review = load_review(con, campaign_id, touch)
     who = rows["reviewer"].iloc[0] if not rows.empty else "nobody"
     context.log.info(f"{len(rows)} decisions recorded for {context.partition_key} by {who}")
-    return dg.MaterializeResult(metadata={
+    url = inbox_url(campaign_id, touch)
+    waiting = waiting_text(review.counts["waiting"], review.held, review.mode, url)
+    context.log.info(f"{context.partition_key}: {waiting}")
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(
+        check_name=WAITING_CHECK, passed=waiting == "nothing waits for a person", severity=dg.AssetCheckSeverity.WARN,
+        description=waiting, metadata={"inbox": dg.MetadataValue.url(url)})], metadata={
+        "waiting_for_review": dg.MetadataValue.text(waiting), "inbox": dg.MetadataValue.url(url),
         "approval_mode": review.mode, "decisions_recorded": len(rows), **review.counts,
         "review_queue": dg.MetadataValue.md(review_queue_markdown(review)),
         "decisions_this_run": dg.MetadataValue.md(decisions_markdown(rows)),
