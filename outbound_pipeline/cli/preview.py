@@ -26,7 +26,7 @@ from outbound_pipeline.engine.compose import organisation_name, render_for_lead
 from outbound_pipeline.providers.sms_segments import sms_cost
 from outbound_pipeline.runner import pipeline_now
 from outbound_pipeline.store import warehouse
-from outbound_pipeline.store.reachability import audience_leads, last_inbound
+from outbound_pipeline.store.reachability import audience_leads, last_inbound, opted_out_channels
 
 DEFAULT_LIMIT = 5
 
@@ -39,8 +39,9 @@ def _list_file(spec: CampaignSpec, leads_dir: Path) -> Path | None:
 
 
 def campaign_leads(spec: CampaignSpec, db_path: str | None, leads_dir: Path,
-                   now: datetime) -> tuple[pd.DataFrame, dict[str, datetime], str]:
-    """(leads, lead id -> last inbound WhatsApp message, where the leads came from), without writing anything.
+                   now: datetime) -> tuple[pd.DataFrame, dict[str, datetime], dict[str, set[str]], str]:
+    """(leads, lead id -> last inbound WhatsApp message, lead id -> channels opted out of, where the leads came from),
+    without writing anything.
 
     The leads are those launch would freeze: the campaign's lists filtered by its segment (and filter). Read from
     the list file (not imported yet), only field conditions can be applied: engagement needs the history in DuckDB.
@@ -51,8 +52,9 @@ def campaign_leads(spec: CampaignSpec, db_path: str | None, leads_dir: Path,
         with warehouse.connect(db_path, read_only=True) as con:
             found = audience_leads(con, spec.name, spec.audience.list_names, segment, now)
             inbound = last_inbound(con, found["lead_id"].tolist()) if not found.empty else {}
+            opted = opted_out_channels(con, found["lead_id"].tolist()) if not found.empty else {}
         if not found.empty:
-            return found, inbound, f"DuckDB ({db_path})"
+            return found, inbound, opted, f"DuckDB ({db_path})"
     if path is None:
         raise ValueError(f"campaign {spec.name!r}: no leads imported for its lists yet (or none its segment selects) "
                          "and no lead_list file to read")
@@ -64,7 +66,7 @@ def campaign_leads(spec: CampaignSpec, db_path: str | None, leads_dir: Path,
         leads = leads[keep]
         if segment.engagement_conditions:
             source += "; engagement conditions need the contact history and are applied at launch"
-    return leads, {}, source
+    return leads, {}, {}, source
 
 
 def _mark_missing(text: str, missing: tuple[str, ...]) -> str:
@@ -94,7 +96,7 @@ def preview(name: str, step: str | None = None, lead_id: str | None = None, limi
     touch = names.index(step_name) + 1
     the_step = spec.step(touch)
     now = now or pipeline_now()
-    leads, inbound, source = campaign_leads(spec, db_path, Path(leads_dir or settings.leads_dir()), now)
+    leads, inbound, opted, source = campaign_leads(spec, db_path, Path(leads_dir or settings.leads_dir()), now)
     if lead_id:
         leads = leads[leads["lead_id"] == lead_id]
         if leads.empty:
@@ -110,7 +112,8 @@ def preview(name: str, step: str | None = None, lead_id: str | None = None, limi
     organisation = organisation_name(spec)
     totals = {"segments": 0, "cost": 0.0, "missing": 0, "unreachable": 0}
     for lead in shown:
-        outcome = render_for_lead(lead, spec, touch, None, organisation, inbound.get(str(lead["lead_id"])), now)
+        outcome = render_for_lead(lead, spec, touch, None, organisation, inbound.get(str(lead["lead_id"])), now,
+                                  opted.get(str(lead["lead_id"]), ()))
         lines += ["", "-" * 78]
         if outcome.message is None:
             totals["unreachable"] += 1

@@ -176,17 +176,26 @@ def whatsapp_window_open(last_inbound_at: datetime | None, now: datetime) -> boo
     return last_inbound_at is not None and timedelta(0) <= now - last_inbound_at < WHATSAPP_WINDOW
 
 
-def reachable_channel(channels: Sequence[str], email: str | None, phone: str | None) -> str | None:
-    """The first of the step's channels the lead has an address for; None when it has none of them.
+def reachable_channel(channels: Sequence[str], email: str | None, phone: str | None, opted_out: Iterable[str] = ()) -> str | None:
+    """The first of the step's channels the lead has an address for and did not opt out of; None when there is none.
 
     A template step is never rerouted beyond its own channels: a lead the step cannot reach fails.
     """
+    blocked = set(opted_out)
+    if "all" in blocked:
+        return None
     have = {"email": bool(email), "whatsapp": bool(phone), "sms": bool(phone)}
-    return next((c for c in channels if have.get(c)), None)
+    return next((c for c in channels if have.get(c) and c not in blocked), None)
 
 
-def unreachable_reason(channels: Sequence[str]) -> str:
-    """Why a lead without the address a step needs cannot receive it, in the words the funnel shows."""
+def unreachable_reason(channels: Sequence[str], email: str | None = None, phone: str | None = None,
+                       opted_out: Iterable[str] = ()) -> str:
+    """Why a lead cannot receive a step, in the words the funnel shows: an opt-out of its channels, or a missing address."""
+    blocked = set(opted_out)
+    have = {"email": bool(email), "whatsapp": bool(phone), "sms": bool(phone)}
+    if "all" in blocked or any(have.get(c) for c in channels):
+        refused = "every channel" if "all" in blocked else ", ".join(c for c in channels if c in blocked)
+        return f"opted out of {refused}"
     wanted = set(channels)
     if wanted <= {"whatsapp", "sms"}:
         return "no phone number"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -33,9 +33,12 @@ def step_briefs(step: Step, touch: int) -> dict[str | None, StepBrief]:
             for name, s in variant_steps(step).items()}
 
 
-def available_channels(lead: LeadProfile) -> tuple[str, ...]:
-    """Channels a lead can be reached on: email with an address, WhatsApp and SMS with a phone."""
-    return (("email",) if lead.email else ()) + (("whatsapp", "sms") if lead.phone else ())
+def available_channels(lead: LeadProfile, opted_out: Collection[str] = ()) -> tuple[str, ...]:
+    """Channels a lead can be reached on: email with an address, WhatsApp and SMS with a phone, less those it opted out of."""
+    if "all" in opted_out:
+        return ()
+    have = (("email",) if lead.email else ()) + (("whatsapp", "sms") if lead.phone else ())
+    return tuple(c for c in have if c not in opted_out)
 
 
 def snippets_by_lead(snippets: pd.DataFrame) -> dict[str, list[Snippet]]:
@@ -51,12 +54,15 @@ def snippets_by_lead(snippets: pd.DataFrame) -> dict[str, list[Snippet]]:
 
 
 def compose_requests(campaign_id: str, goal: str, voice: str, briefs: dict[str | None, StepBrief], leads: list[LeadProfile],
-                     variants: list[str | None], snippets: pd.DataFrame, earlier: dict[str, list[str]]) -> list[ComposeRequest]:
+                     variants: list[str | None], snippets: pd.DataFrame, earlier: dict[str, list[str]],
+                     opted_out: Mapping[str, Collection[str]] | None = None) -> list[ComposeRequest]:
     """One request per lead, in the brief of the variant it drew, grounded in its snippets, aware of what it was sent before."""
     by_lead = snippets_by_lead(snippets)
     return [
         ComposeRequest(campaign_id=campaign_id, goal=goal, voice=voice, lead=lead, step=briefs[variant],
-                       snippets=by_lead.get(lead.lead_id, []), available_channels=available_channels(lead),
+                       snippets=by_lead.get(lead.lead_id, []),
+                       # channels the lead opted out of are not offered; with none left, the send is suppressed at dispatch
+                       available_channels=available_channels(lead, (opted_out or {}).get(lead.lead_id, ())) or available_channels(lead),
                        previous_bodies=tuple(earlier.get(lead.lead_id, ())))
         for lead, variant in zip(leads, variants, strict=True)
     ]
@@ -102,20 +108,21 @@ class TemplateOutcome:
 
 
 def render_for_lead(lead: Mapping[str, object], spec: CampaignSpec, touch: int, variant: str | None, organisation: str,
-                    last_inbound_at: datetime | None, now: datetime) -> TemplateOutcome:
-    """Render touch `touch` for one `leads` row on the first of the step's channels it can be reached on."""
+                    last_inbound_at: datetime | None, now: datetime, opted_out: Collection[str] = ()) -> TemplateOutcome:
+    """Render touch `touch` for one `leads` row on the first of the step's channels it can be reached on and did not opt out of."""
     step, step_name = spec.step(touch), spec.step_names[touch - 1]
     lead_id = str(lead["lead_id"])
-    channel = reachable_channel(step.channels, text_value(lead.get("email")) or None, text_value(lead.get("phone")) or None)
+    email, phone = text_value(lead.get("email")) or None, text_value(lead.get("phone")) or None
+    channel = reachable_channel(step.channels, email, phone, opted_out)
     if channel is None:
-        return TemplateOutcome(lead_id, None, unreachable_reason(step.channels))
+        return TemplateOutcome(lead_id, None, unreachable_reason(step.channels, email, phone, opted_out))
     context = lead_context(lead, spec, step_name, organisation)
     message = render_step(step, variant, channel, context, whatsapp_window_open(last_inbound_at, now))
     return TemplateOutcome(lead_id, message)
 
 
-def template_drafts(spec: CampaignSpec, touch: int, due: pd.DataFrame, organisation: str,
-                    last_inbound: Mapping[str, datetime], now: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+def template_drafts(spec: CampaignSpec, touch: int, due: pd.DataFrame, organisation: str, last_inbound: Mapping[str, datetime],
+                    now: datetime, opted_out: Mapping[str, Collection[str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(`drafts` rows, unreachable leads) of a template step for the `due` leads (rows of `leads` plus `variant`).
 
     A rendered draft cites nothing and costs nothing; each variable left unfilled is a
@@ -129,7 +136,8 @@ def template_drafts(spec: CampaignSpec, touch: int, due: pd.DataFrame, organisat
     for lead in records:
         drawn = lead.get("variant")
         variant = drawn if isinstance(drawn, str) else None
-        outcome = render_for_lead(lead, spec, touch, variant, organisation, last_inbound.get(str(lead["lead_id"])), now)
+        outcome = render_for_lead(lead, spec, touch, variant, organisation, last_inbound.get(str(lead["lead_id"])), now,
+                                  (opted_out or {}).get(str(lead["lead_id"]), ()))
         if outcome.message is None:
             failed.append({"lead_id": outcome.lead_id, "reason": f"{outcome.unreachable} (step {spec.step_names[touch - 1]}: "
                                                                  f"{', '.join(step.channels)})"})

@@ -57,3 +57,19 @@ def opt_outs(con: duckdb.DuckDBPyConnection, lead_id: str) -> pd.DataFrame:
         WHERE l.lead_id = ? AND (x.lead_id = l.lead_id OR lower(x.address) IN (lower(l.email), lower(l.phone)))
         ORDER BY x.created_at, x.channel
     """, [lead_id]).df()
+
+
+def opted_out_channels(con: duckdb.DuckDBPyConnection, lead_ids: list[str]) -> dict[str, set[str]]:
+    """lead id -> the channels it opted out of (`all` for every channel), matched on the lead and its addresses; leads without
+    an opt-out are left out."""
+    if not lead_ids:
+        return {}
+    rows = con.execute("""
+        SELECT DISTINCT l.lead_id, x.channel FROM leads l JOIN suppressions x
+          ON x.lead_id = l.lead_id OR lower(x.address) IN (lower(l.email), lower(l.phone))
+        WHERE list_contains(?, l.lead_id)
+    """, [lead_ids]).fetchall()
+    out: dict[str, set[str]] = {}
+    for lead, channel in rows:
+        out.setdefault(str(lead), set()).add(str(channel))
+    return out

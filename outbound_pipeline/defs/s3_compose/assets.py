@@ -36,7 +36,7 @@ from outbound_pipeline.providers.concurrency import map_concurrently
 from outbound_pipeline.store import drafts as draft_store
 from outbound_pipeline.store.campaigns import campaign_spec, campaign_status
 from outbound_pipeline.store.events import replies_needing_answers
-from outbound_pipeline.store.reachability import fail_recipients, last_inbound
+from outbound_pipeline.store.reachability import fail_recipients, last_inbound, opted_out_channels
 from outbound_pipeline.store.research import snippets_of_leads
 
 GROUP = "s3_compose"
@@ -81,6 +81,7 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
             yield from _selected(context, {"drafts": {"drafted": 0, "skipped_because": f"campaign is {status}"}, "recipient_steps": {"entered": 0}})
             return
         due = due_leads(con, spec, touch, now)
+        opted_out = opted_out_channels(con, due["lead_id"].tolist())  # channels each lead opted out of: never drafted for
         step, step_name = spec.step(touch), spec.step_names[touch - 1]
         if step.is_template:
             snippets, earlier = pd.DataFrame(), {}
@@ -90,11 +91,11 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
             earlier = draft_store.previous_bodies(con, campaign_id, touch)
     due["variant"] = assign_variants(campaign_id, step_name, due["lead_id"], step.variants)
     if step.is_template:
-        frame, unreachable = template_drafts(spec, touch, due, organisation_name(spec), inbound, now)
+        frame, unreachable = template_drafts(spec, touch, due, organisation_name(spec), inbound, now, opted_out)
         composer_name, without_research = TEMPLATE_COMPOSER, 0
     else:
         requests = compose_requests(campaign_id, spec.goal, catalog.voice().text, step_briefs(step, touch), lead_profiles(due),
-                                    due["variant"].tolist(), snippets, earlier)
+                                    due["variant"].tolist(), snippets, earlier, opted_out)
         ready = [r for r in requests if r.snippets]
         provider = composer.provider
         composed: list[ComposedDraft] = map_concurrently(provider.compose, ready, composer.max_concurrency, limit=composer.limit())

@@ -245,3 +245,30 @@ def test_outbound_demo_runs_the_example_campaign_and_prints_its_metrics(workdir,
     assert {"sent", "delivered", "delivery", "reply", "cost"} <= set(header.split())
     rows = [line.split() for line in out.splitlines() if line.lstrip().startswith("appointment_reminder ")]
     assert rows and rows[0][1] == "all" and int(rows[0][2]) > 0  # the whole campaign's row, with messages sent
+
+
+def _opt_out(db, lead_first_name: str, channel: str) -> None:
+    from outbound_pipeline.store.warehouse import insert_new
+
+    with db() as con:
+        lead_id = con.execute("SELECT lead_id FROM leads WHERE first_name = ?", [lead_first_name]).fetchall()[0][0]
+        insert_new(con, "suppressions", pd.DataFrame([{"suppression_id": f"sup_{lead_id}_{channel}", "lead_id": lead_id, "address": None,
+                                                        "channel": channel, "reason": "opt_out", "source": "test", "created_at": MONDAY_MORNING}]))
+
+
+def test_a_channel_the_lead_opted_out_of_is_skipped_and_a_step_left_with_none_fails_with_the_reason(driver, instance, workdir, db):
+    both = write(workdir, "tpl_pref_both", SMS_REMINDER.replace("[sms]", "[sms, whatsapp]"))
+    only = write(workdir, "tpl_pref_sms", SMS_REMINDER)
+    for name in (both, only):
+        add_campaign(instance, name)
+        assert driver.run(LAUNCH, MONDAY_MORNING, name).success
+    _opt_out(db, "Ana", "sms")
+    for name in (both, only):
+        instance.add_dynamic_partitions(touch_partitions.name, [touch_key(name, 1)])
+        assert driver.run(["drafts", "recipient_steps"], MONDAY_MORNING, touch_key(name, 1)).success
+    assert by_first_name(db, both)["Ana"]["channel"] == "whatsapp" and by_first_name(db, both)["Ben"]["channel"] == "sms"
+    assert "Ana" not in by_first_name(db, only)
+    reasons = frame(db, "SELECT l.first_name, r.status, r.status_reason FROM recipients r JOIN leads l USING (lead_id) "
+                        "WHERE r.campaign_id = ? AND r.status = 'failed' ORDER BY 1", [only])
+    assert reasons.values.tolist() == [["Ana", "failed", "opted out of sms (step reminder: sms)"],
+                                       ["Cleo", "failed", "no phone number (step reminder: sms)"]]
