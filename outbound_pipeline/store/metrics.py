@@ -273,9 +273,14 @@ def record_conversion(con: duckdb.DuckDBPyConnection, conversion_id: str, campai
     return insert_new(con, "conversions", row) == 1  # validated like every other write
 
 
+def variant_frame(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
+    """Every step variant's counts and reply rates, computed in one statement; nothing written."""
+    return con.execute(VARIANT_SQL, [now]).df()
+
+
 def refresh_variant_metrics(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
     """Recompute `variant_metrics`; returns the rows written."""
-    return _rewrite(con, "variant_metrics", con.execute(VARIANT_SQL, [now]).df())
+    return _rewrite(con, "variant_metrics", variant_frame(con, now))
 
 
 def launched_specs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, CampaignSpec]]:

@@ -8,7 +8,7 @@ import duckdb
 def recompute(con: duckdb.DuckDBPyConnection, campaign_id: str) -> dict[str, float | int | None]:
     """Whole-campaign counts and rates, each written out from the seed's definition."""
     sends = con.execute("SELECT * FROM sends WHERE campaign_id = ? AND touch > 0", [campaign_id]).df()
-    events = con.execute("SELECT send_id, event_type FROM delivery_events WHERE campaign_id = ?", [campaign_id]).df()
+    events = con.execute("SELECT send_id, event_type, occurred_at, detail FROM delivery_events WHERE campaign_id = ?", [campaign_id]).df()
     replies = con.execute("SELECT * FROM replies WHERE campaign_id = ? AND send_id IS NOT NULL", [campaign_id]).df()
     replies = replies[replies["send_id"].isin(set(sends["send_id"]))]
 
@@ -29,6 +29,12 @@ def recompute(con: duckdb.DuckDBPyConnection, campaign_id: str) -> dict[str, flo
     def rate(part: int, whole: int) -> float | None:
         return part / whole if whole else None
 
+    # a human open: an open or click more than 10 s after the delivery receipt, naming no image proxy
+    receipts = events[events["event_type"] == "delivered"].groupby("send_id")["occurred_at"].min()
+    opens = events[events["event_type"].isin(["opened", "clicked"]) & ~events["detail"].fillna("").str.contains("Proxy|\"Mozilla/5.0\"")]
+    opens = opens.assign(receipt=opens["send_id"].map(receipts))
+    human_ids = set(opens.loc[(opens["occurred_at"] - opens["receipt"]).dt.total_seconds() >= 10, "send_id"])
+
     first = answered.sort_values("received_at").drop_duplicates("lead_id").merge(sends[["send_id", "sent_at"]], on="send_id")
     waits = (first["received_at"] - first["sent_at"]).dt.total_seconds()
     return {
@@ -36,6 +42,7 @@ def recompute(con: duckdb.DuckDBPyConnection, campaign_id: str) -> dict[str, flo
         "replied_to_cta": len(to_cta), "opted_out": len(opted_out),
         "delivery_rate": rate(len(delivered), len(handed)),
         "open_rate": rate(int(emails_delivered["send_id"].isin(with_event("opened", "clicked")).sum()), len(emails_delivered)),
+        "human_open_rate": rate(int(emails_delivered["send_id"].isin(human_ids).sum()), len(emails_delivered)),
         "reply_rate": rate(len(replied), len(reached)),
         "reply_to_cta_rate": rate(len(to_cta), len(replied)),
         "opt_out_rate": rate(len(opted_out), len(reached)),

@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from outbound_pipeline import demo
@@ -95,5 +96,15 @@ def test_demo_numbers_recompute_from_raw_tables_and_bi_readers_never_fail(driver
     for name, value in expected.items():
         assert whole[name] == pytest.approx(value), name
     assert 0.15 < whole["reply_rate"] < 0.35 and whole["reply_to_cta_rate"] > whole["reply_rate"]
+    # the demo itself counted its daily history and published the snapshot BI reads
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        days = con.execute("SELECT min(day), max(day), count(DISTINCT day) FROM metrics_daily WHERE campaign_id = 'demo_drip' "
+                           "AND touch = 0 AND channel = 'all' AND variant = 'all'").fetchall()[0]
+        last_day = con.execute("SELECT sent, replied, reply_rate FROM metrics_daily WHERE campaign_id = 'demo_drip' AND touch = 0 "
+                               "AND channel = 'all' AND variant = 'all' ORDER BY day DESC LIMIT 1").fetchall()[0]
+        published = con.execute("SELECT sent, replied FROM campaign_metrics WHERE touch = 0").fetchall()
+    assert days[0] == demo.DEMO_START.date() and days[2] == (days[1] - days[0]).days + 1 >= 10
+    assert last_day == (expected["sent"], expected["replied"], pytest.approx(expected["reply_rate"]))
+    assert published == [(expected["sent"], expected["replied"])]
     printed = demo.format_metrics(result.metrics)
     assert f"{expected['reply_rate']:.1%}" in printed and f"{expected['reply_to_cta_rate']:.1%}" in printed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -184,3 +185,16 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path: Path) 
     assert back["delta"].tolist() == [-1, 2, -3, 4, 5, 6, 7, 8]  # numbers stay numbers
     assert frame["name"].iloc[0].startswith("=")  # the caller's frame is untouched
     assert neutralise_cells(pd.DataFrame({"x": ["=1"]}))["x"].tolist() == ["'=1"]
+
+
+# Writers of CSV files. The sample lead list (`sample_data.py`) is the demo's input, not an export: its phone numbers must
+# keep their leading `+` to be imported.
+CSV_WRITERS = re.compile(r"\.to_csv\(|csv\.(?:writer|DictWriter)\(|FORMAT\s*'?csv", re.IGNORECASE)
+CSV_ALLOWED = {"store/snapshot.py", "sample_data.py"}
+
+
+def test_every_csv_export_goes_through_the_neutralising_writer() -> None:
+    package = Path(__file__).resolve().parents[2] / "outbound_pipeline"
+    writers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if CSV_WRITERS.search(p.read_text(encoding="utf-8")))
+    assert set(writers) - CSV_ALLOWED == set(), f"CSV written outside store.snapshot.export_csv: {writers}"
+    assert "store/snapshot.py" in writers  # the pattern does find a writer
