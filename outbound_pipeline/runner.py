@@ -31,8 +31,8 @@ from outbound_pipeline.defs.resources import (
     default_resources,
 )
 from outbound_pipeline.defs.retries import DRIVER_RETRY
-from outbound_pipeline.defs.voice_resources import VoiceService
 from outbound_pipeline.defs.s1_audience.jobs import LAUNCH_SELECTION
+from outbound_pipeline.defs.voice_resources import VoiceService
 
 LAUNCH = LAUNCH_SELECTION
 TOUCH = ["drafts", "recipient_steps", "approvals", "outbox", "sends"]

@@ -33,7 +33,7 @@ def _demo(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.ephemeral() if args.ephemeral else dg.DagsterInstance.get()
     print(f"Running campaign {args.campaign!r} offline on a simulated clock; DuckDB: {settings.duckdb_path()}", flush=True)
     result = run_demo(args.campaign, instance=instance, quiet=not args.verbose)
-    print(format_metrics(result.metrics))
+    print(result.report or format_metrics(result.metrics))
     print(f"\n{result.runs} Dagster runs over {result.ticks} simulated ticks in {result.seconds:.1f}s. "
           "Query the tables in DuckDB, or run `outbound dev` to browse the runs.")
     return 0

@@ -18,6 +18,7 @@ import duckdb
 from pydantic import PrivateAttr
 
 from outbound_pipeline import settings
+from outbound_pipeline.defs.voice_resources import VoiceService
 from outbound_pipeline.domain.loader import get_campaign
 from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.domain.voice import Voice, load_voice
@@ -259,6 +260,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
                               user=os.environ.get("OUTBOUND_IMAP_USER"), password=_env("OUTBOUND_IMAP_PASSWORD"),
                               mailbox=os.environ.get("OUTBOUND_IMAP_MAILBOX", "INBOX"),
                               use_ssl=os.environ.get("OUTBOUND_IMAP_SSL", "true").lower() not in ("0", "false", "no")),
+        "voice": VoiceService.from_env(),
         "channels": ChannelService(
             offline_ledger_dir=str(settings.offline_ledger_dir()),
             resend_api_key=_env("RESEND_API_KEY"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -12,8 +12,8 @@ from pydantic_core import PydanticCustomError
 from outbound_pipeline.domain.audience import campaign_lists, combined_segment
 from outbound_pipeline.domain.segments import Segment
 
-Channel = Literal["email", "whatsapp", "sms"]
-CHANNELS: tuple[Channel, ...] = ("email", "whatsapp", "sms")  # every channel a campaign can use, in default preference order
+Channel = Literal["email", "whatsapp", "sms", "voice"]
+CHANNELS: tuple[Channel, ...] = ("email", "whatsapp", "sms")  # the message channels, in default preference order (voice is opt-in)
 _DELAY = re.compile(r"^\s*(\d+)\s*(m|min|h|d|bd)\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -132,6 +132,7 @@ class Step(_Strict):
     next: list[Branch] | None = None  # branches; without it the lead goes on to the following step
     final: bool = False  # no implicit following step (a branch target that ends the sequence)
     variants: list[Variant] = Field(default_factory=list)
+    agent: VoiceAgent | None = None  # a voice step: the agent that holds the call
 
     @field_validator("variants")
     @classmethod
@@ -152,6 +153,8 @@ class Step(_Strict):
     @model_validator(mode="after")
     def _how_made(self) -> Step:
         """A step is composed (`intent`) or rendered (`template`); a template reaching email needs a subject."""
+        if "voice" in self.channels or self.agent is not None:
+            return self._voice_step()
         rendered = self.template is not None or any(v.template for v in self.variants)
         if not rendered and not self.intent.strip():
             raise ValueError("a step needs an `intent` (composed per lead) or a `template` (rendered from your text)")
@@ -164,6 +167,20 @@ class Step(_Strict):
         if self.media_url and (self.template is None or "whatsapp" not in self.channels):
             raise ValueError("`media_url` goes with a template step's WhatsApp free text: give the step a `template` and the whatsapp channel")
         return self
+
+    def _voice_step(self) -> Step:
+        """A call is held by its agent: only the voice channel, no template, no variants."""
+        if self.channels != ["voice"]:
+            raise ValueError("a voice step calls on `channels: [voice]` only (give other channels their own campaign)")
+        if self.agent is None:
+            raise ValueError("a voice step needs an `agent` (name, opening_line, voicemail_message)")
+        if self.template is not None or self.whatsapp_template is not None or self.variants:
+            raise ValueError("a voice step is held by its agent: no template, whatsapp_template or variants")
+        return self
+
+    @property
+    def is_voice(self) -> bool:
+        return self.agent is not None
 
     @property
     def is_template(self) -> bool:
@@ -190,6 +207,25 @@ class Step(_Strict):
         """Calendar length of the delay; business days count as days here and are refined by the cadence."""
         amount, unit = self.delay_parts
         return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount), "bd": timedelta(days=amount)}[unit]
+
+
+class VoiceAgent(_Strict):
+    """Who holds the call: a system prompt (a Markdown file), an opening line and a voicemail message.
+
+    `opening_line` and `voicemail_message` are `{{variable}}` templates rendered per contact. `prompt_file` is relative to
+    the data directory (default `agents/<name>.md`). `max_concurrent_calls` caps this agent's calls across every campaign
+    (0: no cap of its own).
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    prompt_file: str | None = None
+    opening_line: str = Field(min_length=1)
+    voicemail_message: str = Field(min_length=1)
+    max_concurrent_calls: int = Field(default=0, ge=0)
+
+    @property
+    def prompt_path(self) -> str:
+        return self.prompt_file or f"agents/{self.name}.md"
 
 
 class Audience(_Strict):
@@ -252,6 +288,33 @@ class SendingWindow(_Strict):
         return self
 
 
+def _every_day() -> SendingWindow:
+    return SendingWindow(days=list(_DAYS))
+
+
+class VoiceSettings(_Strict):
+    """How a voice campaign dials (seed names): concurrency, retries, schedule, caller IDs and calling hours.
+
+    `number_pool` rotates caller IDs round robin; entries that are not usable numbers are skipped with a warning.
+    `phone_number` is the caller ID when the pool is empty or unusable. Calling hours are in the contact's own zone.
+    """
+
+    max_concurrent: int = Field(default=1, ge=1, le=1000)
+    retry_attempts: int = Field(default=0, ge=0, le=10)
+    retry_delay_minutes: int = Field(default=60, ge=1)
+    scheduled_at: datetime | None = None  # no call before this time (UTC when no zone is given)
+    phone_number: str | None = None
+    number_pool: list[str] = Field(default_factory=list)
+    ring_timeout_s: int = Field(default=30, ge=5, le=600)
+    calling_hours: SendingWindow = Field(default_factory=_every_day)
+
+    @model_validator(mode="after")
+    def _caller_id(self) -> VoiceSettings:
+        if not self.phone_number and not self.number_pool:
+            raise ValueError("a voice campaign needs a caller ID: `phone_number` or a `number_pool`")
+        return self
+
+
 class CampaignLimits(_Strict):
     """Per-campaign sending limits; the organisation-wide ones come from the environment (defs/send/limits.py)."""
 
@@ -274,6 +337,7 @@ class CampaignSpec(_Strict):
     retry_attempts: int = Field(default=0, ge=0, le=10)
     retry_delay: str = "1h"
     limits: CampaignLimits = Field(default_factory=CampaignLimits)
+    voice: VoiceSettings | None = None  # dialer settings of a campaign whose step calls
 
     @field_validator("end_after", "retry_delay", mode="before")
     @classmethod
@@ -308,6 +372,13 @@ class CampaignSpec(_Strict):
                     raise ValueError(f"step {name!r} branches to {branch.goto!r}, which is not a step (steps: {', '.join(names)})")
                 if self.type == "followup" and branch.when and branch.when.replied_intent:
                     raise ValueError(f"step {name!r}: a followup campaign drops a lead on reply; use type drip for replied_intent branches")
+        if any(s.is_voice for s in self.steps):
+            if len(self.steps) != 1:
+                raise ValueError("a voice campaign has one voice step (retries are `voice.retry_attempts`)")
+            if self.voice is None:
+                raise ValueError("a voice campaign needs its `voice:` settings (at least `phone_number` or `number_pool`)")
+        elif self.voice is not None:
+            raise ValueError("`voice:` settings belong to a campaign whose step is on channel voice")
         cycle = self._cycle()
         if cycle:
             raise ValueError(f"steps form a cycle: {' -> '.join(cycle)} (step {cycle[0]!r} can be reached again from itself)")
@@ -354,6 +425,11 @@ class CampaignSpec(_Strict):
                     on_path.add(nxt)
                     pending.append(iter([t for _, t in self.successors(nxt)]))
         return []
+
+    @property
+    def is_voice(self) -> bool:
+        """A campaign of calls: its one step is on channel voice and the dialer, not the touch runs, reaches its contacts."""
+        return self.voice is not None
 
     @property
     def n_touches(self) -> int:

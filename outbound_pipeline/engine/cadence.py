@@ -72,6 +72,8 @@ def _retries_per_touch(retries: pd.DataFrame) -> dict[int, int]:
 def plan_running(con: duckdb.DuckDBPyConnection, spec: CampaignSpec, now: datetime) -> CadencePlan:
     """The plan of a running campaign, and whether it is finished: nothing left to do, or (a oneshot) `end_after` its launch.
     With `end_after`, a lead who has not replied yet keeps the campaign open until then."""
+    if spec.is_voice:  # the dial step (s9) calls a voice campaign's contacts and completes it
+        return CadencePlan()
     retries = planned_retries(con, spec, now)
     routed = campaign_route(con, spec, now, retries)
     plan = CadencePlan(states={str(k): int(v) for k, v in routed["state"].value_counts().items()},

@@ -7,7 +7,7 @@ from offline to real is a matter of credentials, never of code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -276,3 +276,95 @@ class IntentClassifier(Protocol):
     name: str
 
     def classify(self, text: str) -> str: ...
+
+
+# --------------------------------------------------------------------------- voice
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What the agent of one call knows: who it calls and why, its prompt, the rendered opening line and voicemail."""
+
+    call_id: str
+    campaign_id: str
+    lead_id: str
+    attempt: int
+    agent: str
+    system_prompt: str
+    opening_line: str
+    voicemail_message: str
+    goal: str
+    cta: str | None = None
+    first_name: str = ""
+    snippets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """One call to place: to, from (caller ID), ring time, and the context its conversation needs."""
+
+    to: str
+    from_: str
+    ring_timeout_s: int
+    placed_at: datetime
+    context: CallContext
+
+
+@dataclass(frozen=True)
+class CallUpdate:
+    """What the provider says about a call: its status (Twilio's CallStatus words), who answered, how long, the price.
+
+    `turns` ((role, text) pairs) and the agent's `outcome`/`summary` come with a conversation when the provider knows it
+    (the offline simulation); a real call's conversation arrives through the relay endpoint instead.
+    """
+
+    call_id: str | None
+    provider_sid: str | None
+    status: str | None
+    answered_by: str | None = None
+    duration_s: int | None = None
+    price_usd: float | None = None
+    occurred_at: datetime | None = None
+    error: str | None = None
+    voicemail_left: bool | None = None
+    turns: tuple[tuple[str, str], ...] = ()
+    outcome: str | None = None
+    summary: str | None = None
+
+
+@runtime_checkable
+class VoiceDialer(Protocol):
+    """Places calls and reports on them; results also arrive as signed callbacks, landed by the receiver."""
+
+    name: str
+
+    def place(self, request: CallRequest) -> str:
+        """Place the call; returns the provider's call SID. Raises `ProviderError` when refused."""
+        ...
+
+    def updates(self, calls: Sequence[tuple[str, str | None]], now: datetime) -> list[CallUpdate]:
+        """The latest known state of open calls given as (call_id, provider_sid), for reconciliation."""
+        ...
+
+    def leave_voicemail(self, provider_sid: str, message: str) -> None:
+        """After the beep: speak the message on the live call and hang up."""
+        ...
+
+
+@dataclass(frozen=True)
+class EndCall:
+    """The agent ends the call with an outcome (`domain.dialer.OUTCOMES`) and a short summary."""
+
+    outcome: str
+    summary: str
+
+
+@runtime_checkable
+class ConversationAgent(Protocol):
+    """Holds the conversation: given the turns so far ((role, text): agent / callee), streams its next words."""
+
+    name: str
+
+    def stream(self, context: CallContext, turns: Sequence[tuple[str, str]]) -> Iterator[str | EndCall]:
+        """Text tokens of the agent's next turn; an `EndCall` last when the call should end."""
+        ...

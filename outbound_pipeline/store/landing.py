@@ -43,7 +43,8 @@ from outbound_pipeline import settings
 log = logging.getLogger(__name__)
 
 # `polled_reply`: replies the poll sensor found in Twilio's Messages list or the IMAP mailbox (payload: a replies row).
-SOURCES = ("twilio_status", "twilio_inbound", "resend", "unsubscribe", "polled_reply")
+SOURCES = ("twilio_status", "twilio_inbound", "resend", "unsubscribe", "polled_reply",
+           "twilio_call", "voice_relay")  # voice: call status/AMD callbacks and conversation turns, in their own directory
 FILE_RE = re.compile(r"^events-(\d{10})\.jsonl$")
 LOCK_NAME = ".landing.lock"
 

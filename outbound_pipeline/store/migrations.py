@@ -60,6 +60,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                "ALTER TABLE campaign_metrics ALTER COLUMN cost_usd TYPE DECIMAL(18,6)",
                *_add_columns("funnel_metrics", "waiting"),
                *(f"CREATE TABLE IF NOT EXISTS {name} ({TABLES[name]})" for name in ("metrics_daily", "conversions")))),
+    Migration(11, "voice campaigns: contacts to call, calls, transcript turns, call metrics, the dial step's landing cursor",
+              tuple(f"CREATE TABLE IF NOT EXISTS {name} ({TABLES[name]})"
+                    for name in ("call_contacts", "calls", "call_turns", "call_metrics", "dial_cursor"))),
     Migration(13, "metrics: human opens beside all opens; alerts raised to campaign owners",
               (*_add_columns("campaign_metrics", "human_opened", "human_open_rate"),
                *_add_columns("metrics_daily", "human_opened", "human_open_rate"),

@@ -413,6 +413,75 @@ TABLES: dict[str, str] = {
         created_at      TIMESTAMP NOT NULL,
         updated_at      TIMESTAMP NOT NULL
     """,
+    "call_contacts": """
+        campaign_id     VARCHAR NOT NULL,
+        lead_id         VARCHAR NOT NULL,
+        seq             INTEGER NOT NULL,      -- first in, first out: the contact's place in the campaign's list
+        phone           VARCHAR,               -- E.164; NULL: the contact cannot be called (status failed)
+        timezone        VARCHAR,               -- calling hours are in this zone
+        status          VARCHAR NOT NULL,      -- pending | calling | completed | failed | no_answer | voicemail
+        attempts        INTEGER NOT NULL,      -- calls placed so far
+        queued_at       TIMESTAMP NOT NULL,
+        next_attempt_at TIMESTAMP,             -- failed / no_answer with a retry left: dialled again from then
+        last_call_id    VARCHAR,
+        duration_s      INTEGER,               -- of the last call
+        outcome         VARCHAR,               -- the agent's: interested | call_back_later | not_interested | wrong_person | do_not_call
+        error_message   VARCHAR,
+        updated_at      TIMESTAMP NOT NULL,
+        PRIMARY KEY (campaign_id, lead_id)
+    """,
+    "calls": """
+        call_id         VARCHAR PRIMARY KEY,   -- hash of campaign, lead and attempt
+        campaign_id     VARCHAR NOT NULL,
+        lead_id         VARCHAR NOT NULL,
+        attempt         INTEGER NOT NULL,      -- 1 for the first call to the contact
+        provider        VARCHAR NOT NULL,      -- twilio | offline
+        provider_sid    VARCHAR,               -- CA... (NULL until the provider accepted the call)
+        from_number     VARCHAR NOT NULL,
+        to_number       VARCHAR NOT NULL,
+        status          VARCHAR NOT NULL,      -- calling | completed | failed | no_answer | voicemail
+        provider_status VARCHAR,               -- the provider's last CallStatus
+        answered_by     VARCHAR,               -- human | machine_* | fax | unknown (answering-machine detection)
+        placed_at       TIMESTAMP NOT NULL,
+        answered_at     TIMESTAMP,
+        ended_at        TIMESTAMP,
+        duration_s      INTEGER,
+        billed_minutes  INTEGER,
+        cost_usd        DECIMAL(18,6),
+        outcome         VARCHAR,
+        summary         VARCHAR,
+        voicemail_left  BOOLEAN,
+        error_message   VARCHAR,
+        updated_at      TIMESTAMP NOT NULL
+    """,
+    "call_turns": """
+        call_id         VARCHAR NOT NULL,
+        seq             INTEGER NOT NULL,      -- order of the turn in the call
+        role            VARCHAR NOT NULL,      -- agent | callee | system
+        text            VARCHAR NOT NULL,
+        spoken_at       TIMESTAMP,
+        PRIMARY KEY (call_id, seq)
+    """,
+    "call_metrics": """
+        campaign_id     VARCHAR PRIMARY KEY,
+        contacts        INTEGER NOT NULL,
+        calls_placed    INTEGER NOT NULL,
+        answered_human  INTEGER NOT NULL,
+        voicemail       INTEGER NOT NULL,
+        no_answer       INTEGER NOT NULL,
+        failed          INTEGER NOT NULL,
+        avg_duration_s  DOUBLE,
+        billed_minutes  INTEGER NOT NULL,
+        cost_usd        DECIMAL(18,6) NOT NULL,
+        cost_per_minute DECIMAL(18,6),
+        outcomes        VARCHAR NOT NULL,      -- JSON object: outcome -> calls
+        updated_at      TIMESTAMP NOT NULL
+    """,
+    "dial_cursor": """
+        name            VARCHAR PRIMARY KEY,   -- voice_landing: how far the dial step has read the landed call callbacks
+        position        VARCHAR,
+        updated_at      TIMESTAMP NOT NULL
+    """,
 }
 
 

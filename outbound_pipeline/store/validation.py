@@ -15,7 +15,7 @@ import pandera.pandas as pa
 from outbound_pipeline.store.schema import column_specs
 
 E164 = r"^\+[1-9]\d{6,14}$"
-CHANNEL = ["email", "whatsapp", "sms"]
+CHANNEL = ["email", "whatsapp", "sms", "voice"]  # voice: a contact's opt-out given on a call
 
 _TYPES = {
     "VARCHAR": pa.String,

@@ -44,7 +44,7 @@ def test_valid_spec_parses_with_defaults():
     (("type: drip", "type: blast"), r"type: Input should be 'drip', 'oneshot' or 'followup'"),
     (("approval: batch", "approval: sometimes"), r"approval: Input should be 'manual', 'batch' or 'auto'"),
     (("delay: 2bd", "delay: 3 weeks"), r"steps\.1\.delay: delay '3 weeks' is not a number followed by m, h, d or bd"),
-    (("channels: [email]", "channels: [fax]"), r"steps\.0\.channels\.0: Input should be 'email', 'whatsapp' or 'sms'"),
+    (("channels: [email]", "channels: [fax]"), r"steps\.0\.channels\.0: Input should be 'email', 'whatsapp', 'sms' or 'voice'"),
     (("name: spring", "name: Spring Campaign!"), r"name: name must be lower-case letters"),
     (("goal: Book a call with operations leaders about late deliveries.", "goal: hi"), r"goal: String should have at least 10 characters"),
     (("audience: {lead_list: sample_leads.csv, filter: {country: [ES, PT]}}", "audience: {filter: {}}"), r"audience\.lead_list: Field required"),

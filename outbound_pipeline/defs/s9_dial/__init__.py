@@ -1,0 +1,1 @@
+"""Stage 9, dial: voice campaigns' calls, placed within every concurrency limit, their results, transcripts and metrics."""
