@@ -37,10 +37,11 @@ def app_from_env() -> Starlette:
                  unsubscribe_tokens.SECRET_ENV)
     log.info("landing accepted webhooks in %s (public base URL: %s)", landing_dir, public_base_url or "request URL")
     from outbound_pipeline.http.api_app import routes_from_env
+    from outbound_pipeline.http.voice import voice_routes_from_env
 
     log.info("serving the REST API (/api, /docs), the review inbox (/inbox) and the campaign pages (/campaigns)")
     return create_app(twilio_token, resend_secret, landing_dir, public_base_url, unsubscribe_secret=unsubscribe_secret,
-                      extra_routes=routes_from_env())
+                      extra_routes=[*voice_routes_from_env(twilio_token, landing_dir, public_base_url), *routes_from_env()])
 
 
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]+")
