@@ -95,16 +95,15 @@ class Api:
         with self.s.write() as con:
             store.audit(con, caller.name, request.method, request.url.path, campaign_id, action, status, detail, self.s.now())
 
-    def change(self, caller: auth.Caller, request: Request, campaign_id: str | None, action: str, work: Any) -> Any:
+    def change(self, caller: auth.Caller, request: Request, campaign_id: str | None, action: str, work: Any, status: int = 200) -> Any:
         """Run a change and record it (done or refused) with the key's name."""
         try:
             result = work()
         except ApiError as exc:
             self.audit(caller, request, campaign_id, action, exc.status, exc.message)
             raise
-        self.audit(caller, request, campaign_id, action, 200, json.dumps(result.get("audit")) if isinstance(result, dict) else None)
-        if isinstance(result, dict):
-            result.pop("audit", None)
+        self.audit(caller, request, campaign_id or result.get("id"), action, status, json.dumps(result.get("audit"), default=str))
+        result.pop("audit", None)
         return result
 
     def _spec(self, con: Any, campaign_id: str, status: str | None) -> CampaignSpec | None:
@@ -394,7 +393,7 @@ def build_api(surface: Surface) -> APIRouter:
 
     @router.post("/campaigns", status_code=201, summary="Create a campaign (as a draft)")
     def create_campaign(body: CampaignFields, request: Request, who: Who) -> dict[str, Any]:
-        return api.change(who, request, None, "create", lambda: api.create(body, who))
+        return api.change(who, request, None, "create", lambda: api.create(body, who), status=201)
 
     @router.get("/campaigns", summary="Every campaign with its status, channel and counts")
     def list_campaigns(who: Who) -> dict[str, Any]:
@@ -441,7 +440,8 @@ def build_api(surface: Surface) -> APIRouter:
 
     @router.post("/campaigns/{campaign_id}/duplicate", status_code=201, summary="Copy a campaign as a new draft")
     def duplicate(campaign_id: str, request: Request, who: Who, body: DuplicateRequest | None = None) -> dict[str, Any]:
-        return api.change(who, request, campaign_id, "duplicate", lambda: api.duplicate(campaign_id, body or DuplicateRequest(), who))
+        return api.change(who, request, campaign_id, "duplicate", lambda: api.duplicate(campaign_id, body or DuplicateRequest(), who),
+                          status=201)
 
     @router.get("/campaigns/{campaign_id}/stats", summary="Contacts by status, progress, call or message metrics")
     def stats(campaign_id: str, who: Who) -> dict[str, Any]:
