@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -90,9 +91,38 @@ def normalise_header(name: str) -> str:
     return canonical_header(name)
 
 
+_SEPARATORS = re.compile(r"[\s().\-/]")
+_COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _international(text: str) -> phonenumbers.PhoneNumber | None:
+    """A number written with its country code (`+34 612 34 56 78`, `0034612345678`, E.164) read without the full parser.
+
+    Only plain digits and separators qualify, and a national part starting with 0 or 1 (a trunk prefix written
+    after the country code, Italy's leading zero) is left to the full parser: None means "ask `phonenumbers.parse`".
+    """
+    digits = _SEPARATORS.sub("", text)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    body = digits[1:]
+    if not (digits.startswith("+") and body.isascii() and body.isdigit() and 8 <= len(body) <= 15):
+        return None
+    for size in (1, 2, 3):
+        code = int(body[:size])
+        if code in _COUNTRY_CODES:
+            national = body[size:]
+            if national[:1] in ("0", "1", ""):
+                return None
+            return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    return None
+
+
 def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber:
     """The number as written (`00` read as `+`), read for `region` when it has no country code; ValueError when unreadable."""
     text = raw.strip()
+    fast = _international(text)
+    if fast is not None:
+        return fast
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
@@ -101,16 +131,23 @@ def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber:
         raise ValueError(f"phone {raw!r} cannot be parsed: {exc}") from exc
 
 
+@lru_cache(maxsize=1 << 16)
+def _phone(raw: str, region: str) -> tuple[str, bool, phonenumbers.PhoneNumber]:
+    """(E.164, valid, number) of one written number, once per distinct value and region."""
+    number = _parse_phone(raw, region)
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(f"phone {raw!r} is not a possible number for region {region}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), phonenumbers.is_valid_number(number), number
+
+
 def parse_phone(raw: str, region: str) -> tuple[str, bool]:
     """(E.164, valid) of a phone number that has a possible length for its region; raises ValueError with a reason otherwise.
 
     `valid` is whether `phonenumbers` knows the number as assigned: a fictional +1 555 number is possible but not valid,
     so it imports flagged rather than being refused.
     """
-    number = _parse_phone(raw, region)
-    if not phonenumbers.is_possible_number(number):
-        raise ValueError(f"phone {raw!r} is not a possible number for region {region}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), phonenumbers.is_valid_number(number)
+    e164, valid, _ = _phone(raw, region)
+    return e164, valid
 
 
 def normalise_phone(raw: str, region: str) -> str:
@@ -121,10 +158,32 @@ def normalise_phone(raw: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalise_email(raw: str) -> str:
-    """Normalised address; raises ValueError with the validator's reason (no DNS lookups)."""
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@lru_cache(maxsize=1 << 14)
+def _email_domain(domain: str) -> str | None:
+    """The validator's normal form of a domain, checked once per distinct domain; None when it refuses it."""
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized
+        return validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
+
+
+def normalise_email(raw: str) -> str:
+    """Normalised address; raises ValueError with the validator's reason (no DNS lookups).
+
+    The common address (a plain ASCII local part) is checked with one pattern and its domain once per distinct
+    domain; anything else, and every refusal, goes through the full validator, which gives the reason.
+    """
+    text = raw.strip()
+    local, at, domain = text.rpartition("@")
+    if at and len(local) <= 64 and len(text) <= 254 and _DOT_ATOM.fullmatch(local):
+        normal = _email_domain(domain)
+        if normal is not None:
+            return f"{local}@{normal}"
+    try:
+        return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(f"email {raw!r} is invalid: {exc}") from exc
 
@@ -138,28 +197,42 @@ MAIN_ZONE = {
 }
 
 
-def infer_timezone(given: str, phone: str | None, country: str | None = None) -> str | None:
+@lru_cache(maxsize=1024)
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+        return True
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+def _phone_zone(number: phonenumbers.PhoneNumber) -> tuple[bool, str | None]:
+    """(decided, zone) from the number: its one zone, its country's main zone among several, or no zone when ambiguous."""
+    zones = [z for z in phone_timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
+    if len(zones) == 1:
+        return True, zones[0]
+    if not zones:
+        return False, None
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
+    if any(r in MAIN_ZONE for r in regions):  # only then does the exact region matter (+1 has no main zone)
+        main_zone = MAIN_ZONE.get(phonenumbers.region_code_for_number(number) or "")
+        if main_zone in zones:
+            return True, main_zone
+    return True, None
+
+
+def infer_timezone(given: str, phone: str | phonenumbers.PhoneNumber | None, country: str | None = None) -> str | None:
     """The lead's IANA zone: as given when valid, else the phone's zone, else the country's main zone.
 
     A number whose zone is ambiguous (a US mobile, say) gives no zone rather than a wrong
-    one; the campaign's default zone then applies.
+    one; the campaign's default zone then applies. `phone` may be the parsed number (no second parse).
     """
-    if given:
-        try:
-            ZoneInfo(given)
-            return given
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
+    if given and _known_zone(given):
+        return given
     if phone:
-        zones = [z for z in phone_timezone.time_zones_for_number(phonenumbers.parse(phone)) if z != "Etc/Unknown"]
-        if len(zones) == 1:
-            return zones[0]
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
-        main_zone = MAIN_ZONE.get(region or "")
-        if main_zone in zones:
-            return main_zone
-        if zones:
-            return None
+        decided, zone = _phone_zone(phonenumbers.parse(phone) if isinstance(phone, str) else phone)
+        if decided:
+            return zone
     return MAIN_ZONE.get(country or "")
 
 
@@ -171,21 +244,40 @@ _PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
 class _LineFeed:
     """The file's physical lines for csv.reader, with a position that can be moved back to resynchronise after a broken line.
 
-    NUL bytes are removed as lines are handed out; the lines that had one are remembered for a warning.
+    Lines are split off the text as they are asked for, and those before the row being read are let go (`release`),
+    so the file is held once, as its text, not a second time as a list of lines. NUL bytes are removed as lines are
+    handed out; the lines that had one are remembered for a warning.
     """
 
     def __init__(self, text: str) -> None:
-        self.lines = _PHYSICAL_LINE.findall(text)
+        self._source = (m.group() for m in _PHYSICAL_LINE.finditer(text))
+        self._buffer: list[str] = []
+        self._base = 0  # line index of _buffer[0]
         self.pos = 0
         self.nul_lines: set[int] = set()
 
     def __iter__(self) -> Iterator[str]:
         return self
 
+    def has_more(self) -> bool:
+        while self.pos - self._base >= len(self._buffer):
+            line = next(self._source, None)
+            if line is None:
+                return False
+            self._buffer.append(line)
+        return True
+
+    def release(self, before: int) -> None:
+        """Lines before `before` will not be read again."""
+        drop = before - self._base
+        if drop > 4096:
+            del self._buffer[:drop]
+            self._base = before
+
     def __next__(self) -> str:
-        if self.pos >= len(self.lines):
+        if not self.has_more():
             raise StopIteration
-        line = self.lines[self.pos]
+        line = self._buffer[self.pos - self._base]
         self.pos += 1
         if "\x00" in line:
             self.nul_lines.add(self.pos)
@@ -202,7 +294,13 @@ class _Row:
 
 
 def read_rows(text: str, delimiter: str = ",") -> tuple[list[str], list[_Row]]:
-    """(header, rows) with physical line numbers; blank lines are left out.
+    """(header, rows) with physical line numbers; blank lines are left out (see `iter_rows`)."""
+    header, rows = iter_rows(text, delimiter)
+    return header, list(rows)
+
+
+def iter_rows(text: str, delimiter: str = ",") -> tuple[list[str], Iterator[_Row]]:
+    """(header, rows as they are read) with physical line numbers; blank lines are left out.
 
     A row that cannot be parsed, or a quoted field that runs over several lines and leaves the row with the
     wrong number of fields (an unterminated quote), is reported on its first line, and reading starts again
@@ -219,28 +317,31 @@ def read_rows(text: str, delimiter: str = ",") -> tuple[list[str], list[_Row]]:
         raise LeadListError(f"line 1: the header is not valid CSV: {exc}") from None
     if feed.pos > 1:
         raise LeadListError("line 1: the header has a quote that is not closed on its line; fix the header and import again")
-    rows: list[_Row] = []
-    while feed.pos < len(feed.lines):
+    return header, _rows(feed, reader, len(header))
+
+
+def _rows(feed: _LineFeed, reader: Iterator[list[str]], width: int) -> Iterator[_Row]:
+    while feed.has_more():
         start = feed.pos
+        feed.release(start)
         try:
             fields = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            rows.append(_Row(start + 1, None, _broken(start + 1, str(exc))))
+            yield _Row(start + 1, None, _broken(start + 1, str(exc)))
             feed.pos = start + 1
             continue
         spanned = feed.pos - start
-        if spanned > 1 and len(fields) != len(header):
-            rows.append(_Row(start + 1, None, _broken(start + 1, f"a quoted field runs over {spanned} lines and leaves {len(fields)} "
-                                                                   f"fields instead of {len(header)}")))
+        if spanned > 1 and len(fields) != width:
+            yield _Row(start + 1, None, _broken(start + 1, f"a quoted field runs over {spanned} lines and leaves {len(fields)} "
+                                                            f"fields instead of {width}"))
             feed.pos = start + 1
             continue
         if not any(f.strip() for f in fields):
             continue
-        had_nul = any(line in feed.nul_lines for line in range(start + 1, feed.pos + 1))
-        rows.append(_Row(start + 1, fields, None, had_nul))
-    return header, rows
+        had_nul = bool(feed.nul_lines) and any(line in feed.nul_lines for line in range(start + 1, feed.pos + 1))
+        yield _Row(start + 1, fields, None, had_nul)
 
 
 def _broken(line: int, detail: str) -> str:
@@ -272,7 +373,7 @@ def import_lead_list(path: str | Path, default_region: str = "US", imported_at: 
     delimiter = sniff_delimiter(text[:65536])
     if delimiter != ",":
         warnings.append(f"the file is {'semicolon' if delimiter == ';' else 'tab'}-separated; read with that delimiter")
-    raw_header, rows = read_rows(text, delimiter)
+    raw_header, rows = iter_rows(text, delimiter)
     duplicates = duplicate_headers(raw_header)
     if duplicates:
         raise LeadListError(f"lead list {path.name}: {describe_duplicates(duplicates)}; rename or remove one of each and import again")
@@ -287,7 +388,7 @@ class _LeadReader:
 
     def __init__(self, source: str, default_region: str, imported_at: datetime, warnings: list[str]) -> None:
         self.source, self.default_region, self.imported_at, self.warnings = source, default_region, imported_at, warnings
-        self.leads: list[dict] = []
+        self.leads: dict[str, list] = {}  # column -> values: no dict per lead is kept
         self.reports: list[dict] = []
         self.seen: dict[str, int] = {}
 
@@ -295,16 +396,25 @@ class _LeadReader:
         self.reports.append({"source_list": self.source, "line_number": line, "reason": "; ".join(reasons), "kind": kind,
                              "raw": json.dumps(raw, ensure_ascii=False), "imported_at": self.imported_at})
 
-    def read(self, header: list[str], rows: list[_Row]) -> ImportResult:
+    def read(self, header: list[str], rows: Iterable[_Row]) -> ImportResult:
+        read = 0
         for row in rows:
             self.row(header, row)
+            read += 1
         if self.warnings:
             self.report(1, WARNING, self.warnings, {"file": self.source})
         leads = pd.DataFrame(self.leads)
+        self.leads = {}
         if not leads.empty:
             leads["phone_valid"] = leads["phone_valid"].astype("boolean")
         rejects = pd.DataFrame(self.reports, columns=["source_list", "line_number", "reason", "kind", "raw", "imported_at"])
-        return ImportResult(leads, rejects, lines_read=len(rows), warnings=list(self.warnings))
+        return ImportResult(leads, rejects, lines_read=read, warnings=list(self.warnings))
+
+    def add(self, lead: dict) -> None:
+        if not self.leads:
+            self.leads = {key: [] for key in lead}
+        for key, value in lead.items():
+            self.leads[key].append(value)
 
     def row(self, header: list[str], row: _Row) -> None:
         if row.fields is None:
@@ -329,12 +439,12 @@ class _LeadReader:
         country = (record.get("country") or self.default_region).upper()
         region = country if len(country) == 2 else self.default_region
         email, email_problem = _checked(normalise_email, record.get("email", ""))
-        phone_parts, phone_problem = _checked(lambda raw: parse_phone(raw, region), record.get("phone", ""))
+        phone_parts, phone_problem = _checked(lambda raw: _phone(raw, region), record.get("phone", ""))
         problems = [p for p in (email_problem, phone_problem) if p]
         if not email and not phone_parts:
             self.report(row.line, REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + notes, record)
             return
-        phone, phone_valid = phone_parts if phone_parts else (None, None)
+        phone, phone_valid, number = phone_parts if phone_parts else (None, None, None)
         notes = [f"{p}: the lead is kept with its {'phone' if p is email_problem else 'email'}" for p in problems] + notes
         duplicate = self.duplicate_of(email, phone)
         if duplicate:
@@ -346,7 +456,7 @@ class _LeadReader:
             self.seen[f"p:{phone}"] = row.line
         if notes:
             self.report(row.line, WARNING, notes, record)
-        self.leads.append(self.lead(record, row.line, email, phone, phone_valid, country))
+        self.add(self.lead(record, row.line, email, phone, phone_valid, country, number))
 
     def duplicate_of(self, email: str | None, phone: str | None) -> str | None:
         by_email = self.seen.get(f"e:{email.lower()}") if email else None
@@ -358,7 +468,7 @@ class _LeadReader:
         return None
 
     def lead(self, record: dict[str, str], line: int, email: str | None, phone: str | None, phone_valid: bool | None,
-             country: str) -> dict:
+             country: str, number: phonenumbers.PhoneNumber | None = None) -> dict:
         custom = {k: v for k, v in record.items() if k not in KNOWN and v != ""}
         region = country if len(country) == 2 else None
         return {
@@ -372,7 +482,7 @@ class _LeadReader:
             "company": record.get("company") or None,
             "role": record.get("role") or None,
             "country": region,
-            "timezone": infer_timezone(record.get("timezone", ""), phone, region),
+            "timezone": infer_timezone(record.get("timezone", ""), number or phone, region),
             "owner_email": record.get("owner_email") or None,
             "custom_vars": json.dumps(custom, ensure_ascii=False, sort_keys=True),
             "status": "active",
