@@ -21,6 +21,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from outbound_pipeline import settings
 from outbound_pipeline.definitions import ASSET_CHECKS, ASSETS
 from outbound_pipeline.defs.resources import (
+    CampaignCatalog,
     ChannelService,
     ComposeService,
     InboxService,
@@ -132,6 +133,10 @@ class Driver:
     def start(self, campaign: str, now: datetime, tags: dict[str, str] | None = None) -> list[str]:
         """Plan a campaign just launched and run the touches found due, so its first messages (or drafts awaiting review)
         appear now rather than at the next cadence tick; returns the touches run."""
+        catalog: CampaignCatalog = self.base["catalog"]
+        if catalog.spec(campaign).is_voice:  # calls: one pass of the dialer places the first ones
+            self.run(DIAL, now, tags=tags)
+            return ["dial"]
         result = self.run(["cadence_plan"], now, campaign, tags=tags)
         due = list(result.asset_materializations_for_node("cadence_plan")[0].metadata["due_touches"].value)  # type: ignore[arg-type]
         for key in due:

@@ -358,10 +358,9 @@ class Api:
         with self.s.read() as con:
             if voice is not None and c["launched"]:
                 found = dict(voice.call_stats(con, campaign_id))
-                out["contacts"] = found.pop("contacts", {})
-                out["progress"] = found.pop("progress", None)
-                out["call_metrics"] = found.pop("call_metrics", found)
-                return out
+                for key in ("campaign_id", "campaign_status"):
+                    found.pop(key, None)
+                return {**out, **found}
             counts = store.contact_status_counts(con, campaign_id) if c["launched"] else {"pending": c["contacts"]}
             metrics = self.live_metrics(con, campaign_id) if c["launched"] else None
         total = sum(counts.values())

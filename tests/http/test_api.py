@@ -54,8 +54,9 @@ def serve(workdir: Path, instance: dg.DagsterInstance, now: datetime = NOW) -> t
     return TestClient(app), surface, clock
 
 
-@pytest.fixture
-def served(workdir: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+@pytest.fixture(name="served")
+def served_fixture(workdir: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    """The whole app (webhooks and API) on a private database, with an API key named `crm`."""
     monkeypatch.setenv("OUTBOUND_UNSUBSCRIBE_SECRET", "u" * 32)
     client, surface, clock = serve(workdir, instance)
     key = auth.create_key(surface.db_path, "crm", "api", NOW)
