@@ -62,7 +62,7 @@ def jsonable(value: Any) -> Any:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{str(k): jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def _voice_store() -> Any:

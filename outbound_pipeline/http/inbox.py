@@ -85,15 +85,15 @@ def inbox_router(surface: Surface, sessions: Sessions) -> APIRouter:
             waiting, total = review_inbox.waiting_drafts(con, **filters)
             touches = review_inbox.waiting_by_touch(con)
             specs = {c: campaign_spec(con, c) for c in touches["campaign_id"].unique()}
-            snippets = pd.concat([snippets_of_leads(con, c, list(g["lead_id"].unique())) for c, g in waiting.groupby("campaign_id")],
-                                 ignore_index=True) if not waiting.empty else pd.DataFrame()
+            found = [snippets_of_leads(con, str(c), [str(x) for x in g["lead_id"].unique()]) for c, g in waiting.groupby("campaign_id")]
+            snippets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
         groups = []
         for t in touches.to_dict("records"):
             spec = specs[t["campaign_id"]]
             needed = min(spec.batch_spot_check, int(t["drafts"])) if t["approval_mode"] == "batch" else 0
             groups.append({**t, "label": touch_label(int(t["touch"])), "key": touch_key(t["campaign_id"], int(t["touch"])),
                            "spot_check": needed, "spot_check_left": max(0, needed - int(t["decided"]))})
-        cards = [card(r, snippets) for r in waiting.to_dict("records")]
+        cards = [card({str(k): v for k, v in r.items()}, snippets) for r in waiting.to_dict("records")]
         return {"cards": cards, "total": total, "groups": groups}
 
     @router.get("/inbox")
