@@ -25,6 +25,7 @@ from outbound_pipeline.domain.lead_list import normalise_email, normalise_phone
 from outbound_pipeline.domain.lifecycle import NOT_LAUNCHED
 from outbound_pipeline.domain.loader import get_campaign, load_campaign_file
 from outbound_pipeline.domain.spec import CampaignSpec
+from outbound_pipeline.engine.call_report import format_call_stats
 from outbound_pipeline.engine.compose import step_briefs
 from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.engine.template_check import check_variables
@@ -33,6 +34,7 @@ from outbound_pipeline.providers.base import ComposeRequest, LeadProfile, Outbou
 from outbound_pipeline.runner import LAUNCH, Driver, dagster_instance, pipeline_now
 from outbound_pipeline.store import campaigns as campaign_store
 from outbound_pipeline.store import contacts, warehouse
+from outbound_pipeline.store.calls import call_stats
 
 STAND_IN = LeadProfile(lead_id="test", first_name="Alex", last_name="Test", company="Example Logistics", role="Head of Operations")
 
@@ -178,11 +180,15 @@ def status_report(db_path: str, name: str | None = None) -> str:
     with warehouse.connect(db_path) as con:
         overview = campaign_store.status_overview(con, name)
         events = campaign_store.status_history(con, name) if name else None
+        stats = call_stats(con, name) if name else None
+    calls = stats if stats and stats["contacts"]["total"] else None
     if overview.empty:
         return f"no campaign {name!r}" if name else "no campaigns yet: `outbound campaign create <name>`"
     text = overview.to_string(index=False)
     if events is not None and not events.empty:
         text += "\n\n" + events.to_string(index=False)
+    if calls is not None:  # a voice campaign: its contacts and calls
+        text += "\n\n" + format_call_stats(calls)
     return text
 
 
