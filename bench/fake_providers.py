@@ -18,8 +18,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -184,21 +184,31 @@ class FakeProviders:
             message = self.twilio_messages.get(sid)
         if message is None:
             return None
-        aged = time.monotonic() - message["_created"] > 1.0
+        aged = time.monotonic() - message["_created"] > 1.0  # delivered (or read) one second after it was sent
         final = "read" if str(message["to"]).startswith("whatsapp:") else "delivered"
-        now = format_datetime(_now(), usegmt=True)
-        return _public({**message, "status": final if aged else "sent", "date_sent": message["date_created"], "date_updated": now})
+        settled = format_datetime(parsedate_to_datetime(message["date_created"]) + timedelta(seconds=1), usegmt=True)
+        return _public({**message, "status": final if aged else "sent", "date_sent": message["date_created"],
+                        "date_updated": settled if aged else message["date_created"]})
 
     def twilio_list(self, account: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """The Messages list: `To` and `DateSent>` (by day, as Twilio filters) honoured, newest first, paged."""
         to: str | None = query["To"][0] if query.get("To") else None
+        after = query["DateSent>"][0][:10] if query.get("DateSent>") else None
         with self._lock:
             sids = [sid for sid, m in self.twilio_messages.items() if to is None or m["to"] == to]
         messages = [m for m in (self.twilio_fetch(sid) for sid in sids) if m is not None]
-        messages.sort(key=lambda m: m["date_created"], reverse=True)
+        if after:
+            messages = [m for m in messages if parsedate_to_datetime(m["date_created"]).date().isoformat() >= after]
+        messages.sort(key=lambda m: (parsedate_to_datetime(m["date_created"]), m["sid"]), reverse=True)
         size = int((query.get("PageSize") or ["50"])[0])
-        page = messages[:size]
-        return {"messages": page, "page": 0, "page_size": size, "first_page_uri": None, "next_page_uri": None,
-                "previous_page_uri": None, "uri": f"/2010-04-01/Accounts/{account}/Messages.json", "start": 0, "end": len(page)}
+        page = int((query.get("Page") or ["0"])[0])
+        items = messages[page * size:(page + 1) * size]
+        base = f"/2010-04-01/Accounts/{account}/Messages.json"
+        more = (page + 1) * size < len(messages)
+        next_uri = f"{base}?PageSize={size}&Page={page + 1}&PageToken=PA{page + 1}" + (f"&DateSent%3E={after}" if after else "")
+        return {"messages": items, "page": page, "page_size": size, "first_page_uri": f"{base}?PageSize={size}&Page=0",
+                "next_page_uri": next_uri if more else None, "previous_page_uri": None, "uri": f"{base}?PageSize={size}&Page={page}",
+                "start": page * size, "end": page * size + len(items) - 1}
 
 
 class _NoMatch:

@@ -111,6 +111,28 @@ def _one_at_a_time(fake: FakeProviders, n: int, goal: str) -> float:
     return (time.perf_counter() - start) / n
 
 
+def _tracking_poll(fake: FakeProviders, rate: float) -> None:
+    """One tracking poll of every WhatsApp/SMS message just sent: the Messages list by day vs one request per message."""
+    from datetime import UTC
+
+    from outbound_pipeline.providers.messaging_twilio import TwilioMessaging
+    from outbound_pipeline.store import warehouse
+
+    with warehouse.connect(os.environ["OUTBOUND_DUCKDB_PATH"], read_only=True) as con:
+        sent = con.execute("SELECT * FROM sends WHERE provider = 'twilio' AND status = 'sent'").df()
+    env = fake.env()
+    timed = {}
+    for label, list_above in (("one request per message", 10**9), ("Messages list by day", 50)):
+        client = TwilioMessaging(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], messaging_service_sid="MG" + "0" * 32,
+                                 base_url=fake.url, max_concurrency=16, requests_per_second=rate, list_above=list_above)
+        fake.reset_counters()
+        start = time.perf_counter()
+        events, _ = client.poll_events(sent, datetime.now(UTC))
+        timed[label] = time.perf_counter() - start
+        print(f"{'tracking poll: ' + label:<44} {timed[label]:>6.1f} s  {fake.counters['twilio'].requests:>5,} requests "
+              f"for {len(sent):,} messages, {len(events):,} events", flush=True)
+
+
 def _counts(db_path: str) -> dict[str, int]:
     from outbound_pipeline.store import warehouse
 
@@ -181,6 +203,7 @@ def main() -> None:
         twilio_done = times[-1] - first_send if times else 0.0
         _row("WhatsApp/SMS handed to Twilio", twilio_done, twilio / rate + lat, f"{twilio:,} messages beside {emails:,} emails paced at 2/s")
     else:
+        _tracking_poll(fake, rate)
         per_lead = _one_at_a_time(fake, args.loop_sample, "Book a 20-minute call with operations leaders.")
         loop = per_lead * leads
         print(f"\nwhole touch {total:.1f} s; one lead at a time {loop:.1f} s ({per_lead * 1000:.0f} ms per lead x {leads:,}, "

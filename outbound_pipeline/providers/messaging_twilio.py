@@ -47,6 +47,7 @@ EVENTS_BY_STATUS: dict[str, tuple[str, ...]] = {
     "failed": ("failed",),
     "canceled": ("failed",),
 }
+LIST_PAGE = 1000  # the Messages list's largest page
 LOOKUP_SKEW = timedelta(minutes=5)  # clock difference tolerated between us and Twilio
 _SDK_PREFIX = re.compile(r"^Unable to \w+ record: ")
 
@@ -188,6 +189,7 @@ class TwilioMessaging:
         base_delay: float = 0.5,
         timeout: float = 30.0,
         lookup_page_size: int = 50,
+        list_above: int = 50,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
@@ -205,6 +207,7 @@ class TwilioMessaging:
         self.base_delay = base_delay
         self.timeout = timeout
         self.lookup_page_size = lookup_page_size
+        self.list_above = list_above  # more messages than this to poll: read the Messages list by day instead of one fetch each
         self._sleep = sleep
         self._clock = clock
         # Each long code is paced on its own (carriers allow about 1 SMS/s per number), shared by every client of the process;
@@ -481,10 +484,25 @@ class TwilioMessaging:
     # A status past which Twilio reports nothing new: tracking stops asking about the message.
     final_events = {"whatsapp": frozenset({"read", "failed", "undelivered"}), "sms": frozenset({"delivered", "failed", "undelivered"})}
 
+    def _listed(self, since: datetime, sids: set[str]) -> dict[str, Any]:
+        """Our messages among the account's Messages list sent on or after `since`'s day (pages of `LIST_PAGE`), by SID."""
+        day = _utc(since)
+        assert day is not None
+        start = day.replace(hour=0, minute=0, second=0, microsecond=0)
+
+        def fetch() -> dict[str, Any]:
+            with self._account.slot():
+                return {m.sid: m for m in self.client.api.account.messages.stream(date_sent_after=start, page_size=LIST_PAGE)
+                        if m.sid in sids}
+
+        return self._retrying(fetch)
+
     def poll_events(self, sends: pd.DataFrame, until: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Delivery events for our sends, read from each message's current status.
 
-        One fetch per message (concurrently). A status implies the earlier ones, so a
+        Many messages are read from the account's Messages list filtered by day (one request per `LIST_PAGE`
+        messages); a few, and any the list does not show (still queued, so without a send date), one fetch each,
+        concurrently. A status implies the earlier ones, so a
         message first seen as `read` also yields `sent` and `delivered`. Event ids hash
         the SID and event type, so polling again (or a webhook with the same id scheme)
         never duplicates. Replies are not polled here: the frame is empty.
@@ -494,7 +512,17 @@ class TwilioMessaging:
             return pd.DataFrame(columns=EVENT_COLUMNS), replies
         rows = sends[(sends["provider"] == self.name) & sends["provider_message_id"].notna()]
         records = rows.to_dict("records")
-        fetched = map_concurrently(lambda r: self._fetch(str(r["provider_message_id"])), records, max_workers=self.max_concurrency)
+        listed: dict[str, Any] = {}
+        if len(records) > self.list_above:
+            sent_at = pd.to_datetime(rows["sent_at"].fillna(rows["updated_at"])).min()
+            try:
+                listed = self._listed(sent_at.to_pydatetime(), {str(r["provider_message_id"]) for r in records})
+            except (TwilioException, requests.RequestException):
+                listed = {}  # the list cannot be read now: every message is fetched on its own, as for a few
+        rest = [r for r in records if str(r["provider_message_id"]) not in listed]
+        fetched_rest = map_concurrently(lambda r: self._fetch(str(r["provider_message_id"])), rest, max_workers=self.max_concurrency)
+        found = {**listed, **{str(r["provider_message_id"]): m for r, m in zip(rest, fetched_rest, strict=True)}}
+        fetched = [found.get(str(r["provider_message_id"])) for r in records]
         horizon = _utc(until)
         assert horizon is not None
         events: list[dict[str, Any]] = []
