@@ -41,19 +41,20 @@ class Surface:
     now: Callable[[], datetime]
     public_base_url: str | None = None
     secure_cookies: bool = False
+    lock_timeout_s: float = warehouse.LOCK_TIMEOUT_S  # how long a request waits for a file another process holds
     writes: threading.Lock = field(default_factory=threading.Lock)
     changes: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short connection for reading."""
-        with self._busy_as_503(), warehouse.connect(self.db_path) as con:
+        with self._busy_as_503(), warehouse.connect(self.db_path, timeout_s=self.lock_timeout_s) as con:
             yield con
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short connection for one unit of writing work, one at a time in this process."""
-        with self.writes, self._busy_as_503(), warehouse.connect(self.db_path) as con:
+        with self.writes, self._busy_as_503(), warehouse.connect(self.db_path, timeout_s=self.lock_timeout_s) as con:
             yield con
 
     @contextmanager
