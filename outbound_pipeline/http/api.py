@@ -139,7 +139,7 @@ class Api:
         out: dict[str, Any] = {
             "id": c["id"], "name": (c["api"] or {}).get("name") or c["id"], "status": c["status"], "channel": c["channel"],
             "agent_id": f.get("agent_id"), "phone_number_id": f.get("phone_number_id"), "number_pool": f.get("number_pool") or [],
-            "max_concurrent": f.get("max_concurrent", 1), "retry_attempts": spec.retry_attempts if spec else f.get("retry_attempts", 0),
+            "max_concurrent": f.get("max_concurrent", 1), "retry_attempts": f.get("retry_attempts", spec.retry_attempts if spec else 0),
             "retry_delay_minutes": f.get("retry_delay_minutes", 60), "scheduled_at": f.get("scheduled_at"),
             "sms_template": f.get("sms_template"), "template": f.get("template"), "live": bool(f.get("live")),
             "approval": spec.approval if spec else f.get("approval"), "steps": [s.name or f"step{i}" for i, s in enumerate(spec.steps, 1)]
