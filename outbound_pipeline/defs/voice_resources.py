@@ -16,7 +16,7 @@ from outbound_pipeline.engine.dialer import DialConfig
 from outbound_pipeline.providers.base import VoiceDialer
 
 
-def _env(name: str) -> dg.EnvVar | None:  # type: ignore[name-defined]
+def _env(name: str) -> dg.EnvVar | None:
     """An `EnvVar` when set, so the secret's value is never shown or stored in run config."""
     return dg.EnvVar(name) if os.environ.get(name) else None
 

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pandas as pd
@@ -109,7 +109,7 @@ def apply_updates(con: duckdb.DuckDBPyConnection, updates: list[CallUpdate], rel
         if call_id:
             folded[call_id] = {**folded.get(call_id, {}), **m, "call_id": call_id}
     ended_calls, ended_contacts, progress_rows, dnc = [], [], [], []
-    for call in known.astype(object).where(known.notna(), None).to_dict("records"):
+    for call in records(known):
         m = folded.get(call["call_id"], {})
         end = ends.get(call["call_id"])
         for i, (role, text) in enumerate(m.get("turns") or ()):
@@ -144,6 +144,11 @@ def apply_updates(con: duckdb.DuckDBPyConnection, updates: list[CallUpdate], rel
     return len(ended_calls), store.add_turns(con, pd.DataFrame(turn_rows)), dnc
 
 
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with None for missing values."""
+    return cast(list[dict[str, Any]], frame.astype(object).where(frame.notna(), None).to_dict("records"))
+
+
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for col in ("answered_at", "ended_at", "updated_at"):
         if col in frame:
@@ -166,7 +171,7 @@ def close_timed_out(con: duckdb.DuckDBPyConnection, specs: dict[str, CampaignSpe
     """Calls with no completion in time: unanswered after 5 minutes → no_answer; answered past the longest call → completed."""
     open_calls = store.open_calls(con)
     rows, contacts = [], []
-    for call in open_calls.astype(object).where(open_calls.notna(), None).to_dict("records"):
+    for call in records(open_calls):
         answered = call["answered_at"] is not None or call["provider_status"] == "in-progress"
         if not rules.timed_out(pd.Timestamp(call["placed_at"]).to_pydatetime(), answered, now):
             continue
@@ -233,8 +238,8 @@ def plan_calls(con: duckdb.DuckDBPyConnection, specs: list[CampaignSpec], config
         loads.append(rules.CampaignLoad(
             campaign_id=spec.name, max_concurrent=voice.max_concurrent, agent=agent.name, agent_max=agent.max_concurrent_calls,
             in_flight=flying.get(spec.name, 0), calling_hours=voice.calling_hours,
-            ready=[rules.Candidate(spec.name, str(r.lead_id), pd.Timestamp(r.ready_at).to_pydatetime(), int(r.seq),
-                                   r.timezone if isinstance(r.timezone, str) else None) for r in ready.itertuples()]))
+            ready=[rules.Candidate(spec.name, str(r["lead_id"]), pd.Timestamp(r["ready_at"]).to_pydatetime(), int(r["seq"]),
+                                   r["timezone"] if isinstance(r["timezone"], str) else None) for r in records(ready)]))
     chosen = rules.pick(loads, now, config.org_limit)
     stats.warnings.extend(w for name, w in warnings.items() if any(c.campaign_id == name for c in chosen))  # said when it matters
     if not chosen:
@@ -254,7 +259,7 @@ def plan_calls(con: duckdb.DuckDBPyConnection, specs: list[CampaignSpec], config
         spec = by_name[cand.campaign_id]
         voice, step, agent = spec.voice, spec.steps[0], spec.steps[0].agent
         assert voice is not None and agent is not None
-        lead = leads.loc[cand.lead_id].to_dict() | {"lead_id": cand.lead_id}
+        lead = cast(dict[str, Any], leads.loc[cand.lead_id].to_dict()) | {"lead_id": cand.lead_id}
         context = lead_context(lead, spec, spec.step_names[0], organisation_name(spec))
         attempt = attempts[(cand.campaign_id, cand.lead_id)] + 1
         call_id = stable_id("call", cand.campaign_id, cand.lead_id, attempt)

@@ -229,7 +229,8 @@ class RelaySession:
                 await self.record("system", f"relay error: {str(message.get('description'))[:300]}")
 
     async def setup(self, message: dict[str, Any]) -> bool:
-        custom = message.get("customParameters") if isinstance(message.get("customParameters"), dict) else {}
+        custom = message.get("customParameters")
+        custom = custom if isinstance(custom, dict) else {}
         self.call_id = self.call_id or str(custom.get("call_id") or "")
         self.context = load_context(self.contexts_dir, self.call_id)
         if self.context is None:

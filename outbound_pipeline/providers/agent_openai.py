@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from openai import OpenAI
 
@@ -60,8 +60,8 @@ class OpenAIAgent:
             return
         messages: list[Any] = [{"role": "system", "content": system_message(context)}]
         messages += [{"role": "assistant" if role == "agent" else "user", "content": text} for role, text in turns if role != "system"]
-        stream = self._client.chat.completions.create(model=self.model, messages=messages, tools=[END_CALL_TOOL], stream=True,
-                                                      temperature=0.4)
+        stream = self._client.chat.completions.create(model=self.model, messages=messages, tools=[cast(Any, END_CALL_TOOL)],
+                                                      stream=True, temperature=0.4)
         arguments: dict[int, str] = {}
         names: dict[int, str] = {}
         for chunk in stream:

@@ -32,7 +32,8 @@ def call_update(record: dict[str, Any]) -> CallUpdate | None:
     params = record.get("payload")
     if not isinstance(params, dict):
         return None
-    query = record.get("query") if isinstance(record.get("query"), dict) else {}
+    query = record.get("query")
+    query = query if isinstance(query, dict) else {}
     call_id = query.get("call_id") if isinstance(query.get("call_id"), str) else None
     sid = params.get("CallSid") if isinstance(params.get("CallSid"), str) else None
     if not call_id and not sid:

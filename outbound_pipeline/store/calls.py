@@ -8,7 +8,7 @@ the `call_metrics` asset writes `call_metrics`. `call_stats` and `call_contacts`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pandas as pd
@@ -231,7 +231,7 @@ def call_contacts(con: duckdb.DuckDBPyConnection, campaign_id: str, status: str 
         WHERE c.campaign_id = ? AND (? IS NULL OR c.status = ?)
         ORDER BY c.seq LIMIT ? OFFSET ?
     """, [campaign_id, status, status, limit, (page - 1) * limit]).df()
-    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    rows = cast(list[dict[str, Any]], frame.astype(object).where(frame.notna(), None).to_dict("records"))
     for row in rows:
         for key in ("next_attempt_at", "updated_at"):
             if row[key] is not None:

@@ -5,6 +5,8 @@ closes calls with no completion, and places the calls the limits allow (`engine.
 to read and write, never while the provider is asked. `call_metrics` rolls the calls up per campaign.
 """
 
+from typing import Any
+
 import dagster as dg
 
 from outbound_pipeline.defs.resources import CampaignCatalog, PipelineClock, Warehouse
@@ -37,7 +39,7 @@ def dial(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: Pipelin
     stats = dial_pass(warehouse.connect, voice.dialer(), voice.config(catalog.leads_dir), clock.now())
     for warning in stats.warnings:
         context.log.warning(warning)
-    meta = {"landed": stats.landed, "updates": stats.updates, "ended": stats.ended, "timed_out": stats.timed_out,
+    meta: dict[str, Any] = {"landed": stats.landed, "updates": stats.updates, "ended": stats.ended, "timed_out": stats.timed_out,
             "queued": stats.queued, "placed": stats.placed, "refused": stats.refused, "turns": stats.turns,
             "opt_outs": stats.opt_outs, "in_flight": dg.MetadataValue.json(stats.in_flight),
             "completed_campaigns": dg.MetadataValue.json(stats.completed_campaigns)}
