@@ -99,6 +99,10 @@ def gather(connect: ConnectionFactory, campaigns: Sequence[str], provider_named:
                                              final=final, settled=settled)
         if not sent.empty:
             polled_events, polled_replies = poll_providers(sent, provider_named, now)
+        if not polled_events.empty:  # a message in flight reports its earlier events again: only what is new goes on
+            with connect() as con:
+                known = events_store.known_event_ids(con, polled_events["event_id"])
+            polled_events = polled_events[~polled_events["event_id"].isin(known)].reset_index(drop=True)
     if landing_batch is None:
         return Gathered(polled_events, polled_replies)
     from_cursor, count, to_cursor = landing_batch

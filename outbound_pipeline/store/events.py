@@ -161,6 +161,12 @@ def leads_by_address(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.D
         """).df().set_index("i")
 
 
+def known_event_ids(con: duckdb.DuckDBPyConnection, event_ids: pd.Series) -> set[str]:
+    """The ids among `event_ids` already stored."""
+    with _registered(con, _ids=pd.DataFrame({"event_id": event_ids.astype("string")})):
+        return {r[0] for r in con.execute("SELECT e.event_id FROM delivery_events e JOIN _ids USING (event_id)").fetchall()}
+
+
 def known_reply_ids(con: duckdb.DuckDBPyConnection, reply_ids: pd.Series) -> set[str]:
     """The ids among `reply_ids` already stored."""
     with _registered(con, _ids=pd.DataFrame({"reply_id": reply_ids.astype("string")})):
