@@ -241,7 +241,6 @@ def plan_calls(con: duckdb.DuckDBPyConnection, specs: list[CampaignSpec], config
             ready=[rules.Candidate(spec.name, str(r["lead_id"]), pd.Timestamp(r["ready_at"]).to_pydatetime(), int(r["seq"]),
                                    r["timezone"] if isinstance(r["timezone"], str) else None) for r in records(ready)]))
     chosen = rules.pick(loads, now, config.org_limit)
-    stats.warnings.extend(w for name, w in warnings.items() if any(c.campaign_id == name for c in chosen))  # said when it matters
     if not chosen:
         return []
     by_name = {s.name: s for s in specs}
@@ -254,6 +253,7 @@ def plan_calls(con: duckdb.DuckDBPyConnection, specs: list[CampaignSpec], config
                 attempts[(campaign, lead)] = int(n)
     snippets = {cid: store.lead_snippets(con, cid, [c.lead_id for c in chosen if c.campaign_id == cid]) for cid in {c.campaign_id for c in chosen}}
     rotation = {cid: store.placed_count(con, cid) for cid in {c.campaign_id for c in chosen}}
+    stats.warnings.extend(w for name, w in warnings.items() if rotation.get(name) == 0)  # said once, with the campaign's first calls
     planned = []
     for cand in chosen:
         spec = by_name[cand.campaign_id]
