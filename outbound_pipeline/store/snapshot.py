@@ -42,6 +42,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from outbound_pipeline.store import backend
 from outbound_pipeline.store.warehouse import LOCK_TIMEOUT_S, connect
 
 SNAPSHOT_FILE = "outbound.duckdb"
@@ -97,7 +98,7 @@ def publish_snapshot(
     `WarehouseBusy`). Publications are serialised with a lock file in `export_dir`; readers take no lock.
     """
     source = Path(source_db)
-    if not source.exists():
+    if not source.exists() and backend.lake_target(backend.store_url(source)) is None:  # a lake is copied from its catalog
         raise FileNotFoundError(f"no DuckDB file at {source} to publish a snapshot of")
     export = Path(export_dir)
     (export / VERSIONS_DIR).mkdir(parents=True, exist_ok=True)

@@ -17,11 +17,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pandas as pd
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from outbound_pipeline.store import backend, lake
 from outbound_pipeline.store.migrations import migrate
 from outbound_pipeline.store.schema import columns
 from outbound_pipeline.store.validation import validate
@@ -59,8 +61,15 @@ def _open(path: str, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnec
 
 @contextmanager
 def connect(path: str | Path, read_only: bool = False, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database (migrated to the current schema on first write), waiting out other writers up to `timeout_s`."""
-    path = str(path)
+    """Open the database (migrated to the current schema on first write), waiting out other writers up to `timeout_s`.
+
+    `path` is the DuckDB file; when `OUTBOUND_STORE` names a DuckLake (see `backend.py`), the lake is opened instead."""
+    path = backend.store_url(path)
+    target = backend.lake_target(path)
+    if target is not None:
+        with _connect_lake(target, read_only) as lake_con:
+            yield lake_con
+        return
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = _open(path, read_only, timeout_s)
@@ -71,6 +80,21 @@ def connect(path: str | Path, read_only: bool = False, timeout_s: float = LOCK_T
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def _connect_lake(target: backend.LakeTarget, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A unit of work on a DuckLake: no file lock to wait for; commit conflicts are retried in `lake.py`."""
+    cursor = backend.lake_cursor(target, read_only)
+    con = cast(duckdb.DuckDBPyConnection, lake.LakeConnection(cursor))
+    try:
+        if not read_only and target.url not in _migrated:
+            lake.ensure_guard(cursor)
+            lake.retry_conflicts(lambda: migrate(con))
+            _migrated.add(target.url)
+        yield con
+    finally:
+        cursor.close()
 
 
 def insert_new(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
