@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 
 from outbound_pipeline.domain.contact_csv import (
@@ -131,13 +132,22 @@ def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber:
         raise ValueError(f"phone {raw!r} cannot be parsed: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class _Phone:
+    e164: str
+    valid: bool
+    number: phonenumbers.PhoneNumber
+    kind: int  # phonenumbers.PhoneNumberType: valid means it is known (not UNKNOWN)
+
+
 @lru_cache(maxsize=1 << 16)
-def _phone(raw: str, region: str) -> tuple[str, bool, phonenumbers.PhoneNumber]:
-    """(E.164, valid, number) of one written number, once per distinct value and region."""
+def _phone(raw: str, region: str) -> _Phone:
+    """One written number, once per distinct value and region; its type is worked out once, for validity and time zone."""
     number = _parse_phone(raw, region)
     if not phonenumbers.is_possible_number(number):
         raise ValueError(f"phone {raw!r} is not a possible number for region {region}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), phonenumbers.is_valid_number(number), number
+    kind = phonenumbers.number_type(number)  # what is_valid_number checks: a known type for the number's region
+    return _Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind != PhoneNumberType.UNKNOWN, number, kind)
 
 
 def parse_phone(raw: str, region: str) -> tuple[str, bool]:
@@ -146,8 +156,8 @@ def parse_phone(raw: str, region: str) -> tuple[str, bool]:
     `valid` is whether `phonenumbers` knows the number as assigned: a fictional +1 555 number is possible but not valid,
     so it imports flagged rather than being refused.
     """
-    e164, valid, _ = _phone(raw, region)
-    return e164, valid
+    found = _phone(raw, region)
+    return found.e164, found.valid
 
 
 def normalise_phone(raw: str, region: str) -> str:
@@ -206,9 +216,20 @@ def _known_zone(name: str) -> bool:
         return False
 
 
-def _phone_zone(number: phonenumbers.PhoneNumber) -> tuple[bool, str | None]:
+def _zones(number: phonenumbers.PhoneNumber, kind: int | None) -> list[str]:
+    """`phonenumbers.timezone.time_zones_for_number`, with the number's type when it is known already."""
+    if kind is None:
+        return list(phone_timezone.time_zones_for_number(number))
+    if kind == PhoneNumberType.UNKNOWN:
+        return []
+    if not phonenumbers.is_number_type_geographical(kind, number.country_code or 0):
+        return list(phone_timezone._country_level_time_zones_for_number(number))
+    return list(phone_timezone.time_zones_for_geographical_number(number))
+
+
+def _phone_zone(number: phonenumbers.PhoneNumber, kind: int | None = None) -> tuple[bool, str | None]:
     """(decided, zone) from the number: its one zone, its country's main zone among several, or no zone when ambiguous."""
-    zones = [z for z in phone_timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
+    zones = [z for z in _zones(number, kind) if z != "Etc/Unknown"]
     if len(zones) == 1:
         return True, zones[0]
     if not zones:
@@ -221,7 +242,8 @@ def _phone_zone(number: phonenumbers.PhoneNumber) -> tuple[bool, str | None]:
     return True, None
 
 
-def infer_timezone(given: str, phone: str | phonenumbers.PhoneNumber | None, country: str | None = None) -> str | None:
+def infer_timezone(given: str, phone: str | phonenumbers.PhoneNumber | None, country: str | None = None,
+                   kind: int | None = None) -> str | None:
     """The lead's IANA zone: as given when valid, else the phone's zone, else the country's main zone.
 
     A number whose zone is ambiguous (a US mobile, say) gives no zone rather than a wrong
@@ -230,7 +252,7 @@ def infer_timezone(given: str, phone: str | phonenumbers.PhoneNumber | None, cou
     if given and _known_zone(given):
         return given
     if phone:
-        decided, zone = _phone_zone(phonenumbers.parse(phone) if isinstance(phone, str) else phone)
+        decided, zone = _phone_zone(phonenumbers.parse(phone) if isinstance(phone, str) else phone, kind)
         if decided:
             return zone
     return MAIN_ZONE.get(country or "")
@@ -403,8 +425,9 @@ class _LeadReader:
             read += 1
         if self.warnings:
             self.report(1, WARNING, self.warnings, {"file": self.source})
-        leads = pd.DataFrame(self.leads)
-        self.leads = {}
+        leads = pd.DataFrame(index=pd.RangeIndex(len(next(iter(self.leads.values()), []))))
+        for key in list(self.leads):  # column by column, each list let go once converted: the leads are held once
+            leads[key] = self.leads.pop(key)
         if not leads.empty:
             leads["phone_valid"] = leads["phone_valid"].astype("boolean")
         rejects = pd.DataFrame(self.reports, columns=["source_list", "line_number", "reason", "kind", "raw", "imported_at"])
@@ -444,7 +467,7 @@ class _LeadReader:
         if not email and not phone_parts:
             self.report(row.line, REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + notes, record)
             return
-        phone, phone_valid, number = phone_parts if phone_parts else (None, None, None)
+        phone, phone_valid = (phone_parts.e164, phone_parts.valid) if phone_parts else (None, None)
         notes = [f"{p}: the lead is kept with its {'phone' if p is email_problem else 'email'}" for p in problems] + notes
         duplicate = self.duplicate_of(email, phone)
         if duplicate:
@@ -456,7 +479,7 @@ class _LeadReader:
             self.seen[f"p:{phone}"] = row.line
         if notes:
             self.report(row.line, WARNING, notes, record)
-        self.add(self.lead(record, row.line, email, phone, phone_valid, country, number))
+        self.add(self.lead(record, row.line, email, phone, phone_valid, country, phone_parts))
 
     def duplicate_of(self, email: str | None, phone: str | None) -> str | None:
         by_email = self.seen.get(f"e:{email.lower()}") if email else None
@@ -468,7 +491,7 @@ class _LeadReader:
         return None
 
     def lead(self, record: dict[str, str], line: int, email: str | None, phone: str | None, phone_valid: bool | None,
-             country: str, number: phonenumbers.PhoneNumber | None = None) -> dict:
+             country: str, parsed: _Phone | None = None) -> dict:
         custom = {k: v for k, v in record.items() if k not in KNOWN and v != ""}
         region = country if len(country) == 2 else None
         return {
@@ -482,7 +505,8 @@ class _LeadReader:
             "company": record.get("company") or None,
             "role": record.get("role") or None,
             "country": region,
-            "timezone": infer_timezone(record.get("timezone", ""), number or phone, region),
+            "timezone": infer_timezone(record.get("timezone", ""), parsed.number if parsed else phone, region,
+                                       parsed.kind if parsed else None),
             "owner_email": record.get("owner_email") or None,
             "custom_vars": json.dumps(custom, ensure_ascii=False, sort_keys=True),
             "status": "active",
