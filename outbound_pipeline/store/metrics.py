@@ -1,7 +1,8 @@
 """The metrics tables: per campaign and touch, per A/B variant, and the step funnel, each recomputed in one statement.
 
-Every count comes from the shared definitions of `store.views` (`send_outcomes`, `send_replies`), so a
-send counts once however many events it has. Answers to replies (the reply touch, 0) are not a
+Every count comes from `send_facts` (`store.metric_facts`): one row per message of a campaign step with the moment
+each of the shared definitions (`store.views`, `domain.funnel`) first held for it, folded in incrementally, so a
+send counts once however many events it has and no rollup aggregates the delivery events again. Answers to replies (the reply touch, 0) are not a
 campaign step: they stay out of the funnel counts and rates, and are counted apart (`answers_sent`)
 with their cost in the whole-campaign row.
 """
@@ -17,21 +18,19 @@ import pandas as pd
 from outbound_pipeline.domain.funnel import step_graph
 from outbound_pipeline.domain.metrics import ALL, RATES
 from outbound_pipeline.domain.spec import CampaignSpec
+from outbound_pipeline.store.metric_facts import fold_send_facts
 from outbound_pipeline.store.validation import validate
-from outbound_pipeline.store.views import REPLIED, view_definitions, with_views
 from outbound_pipeline.store.warehouse import insert_new, replace_where
 
 # The tables as they stood at `$cutoff`: every rollup counts "as of" a moment, so a past day's figures can be
 # recomputed at any time and come out the same. A send not yet handed over (or settled) at the cutoff is still queued.
+# The campaign steps' messages are counted from `send_facts` (`store.metric_facts`), which keeps when each fact
+# became true; these cover what belongs to the campaign as a whole (research, answers to replies) and its cost.
 AS_OF = """
     sends AS (SELECT * REPLACE (CASE WHEN coalesce(sent_at, updated_at) >= $cutoff THEN 'pending' ELSE status END AS status)
               FROM main.sends WHERE recorded_at < $cutoff),
-    delivery_events AS (SELECT * FROM main.delivery_events WHERE occurred_at < $cutoff),
-    replies AS (SELECT * FROM main.replies WHERE received_at < $cutoff),
     drafts AS (SELECT * FROM main.drafts WHERE created_at < $cutoff),
-    research_snippets AS (SELECT * FROM main.research_snippets WHERE retrieved_at < $cutoff),
-    recipient_steps AS (SELECT * FROM main.recipient_steps WHERE entered_at < $cutoff),
-    conversions AS (SELECT * FROM main.conversions WHERE occurred_at < $cutoff)
+    research_snippets AS (SELECT * FROM main.research_snippets WHERE retrieved_at < $cutoff)
 """
 
 # Every breakdown at once: the whole campaign, each step (touch), each channel, each variant of a step.
@@ -46,31 +45,28 @@ RATE_COLUMNS = ",\n       ".join(f"c.{r.numerator} / nullif(c.{r.denominator}, 0
 # Per send of a campaign step, what happened to it (answers to replies, touch 0, are counted apart); then counted
 # per breakdown: messages with count(*), leads with count(DISTINCT lead_id). Definitions: `domain.metrics`.
 ROLLUP_SQL = f"""
-WITH {AS_OF}, {view_definitions("send_outcomes", "send_replies")},
-first_reply AS (
-    SELECT send_id, min(received_at) AS first_reply_at FROM replies WHERE send_id IS NOT NULL AND {REPLIED} GROUP BY send_id
-), converted_sends AS (  -- a conversion recorded by the user's system counts for the lead's last send before it
-    SELECT DISTINCT arg_max(s.send_id, s.sent_at) AS send_id
-    FROM conversions c JOIN sends s ON s.campaign_id = c.campaign_id AND s.lead_id = c.lead_id
-    WHERE s.touch > 0 AND s.status = 'sent' AND s.sent_at <= c.occurred_at
-    GROUP BY c.conversion_id
+WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send not handed over (or settled) yet is still queued
+    SELECT f.*, CASE WHEN f.send_id IS NULL OR f.recorded_at >= $cutoff THEN NULL
+                     WHEN coalesce(f.sent_at, f.updated_at) >= $cutoff THEN 'pending' ELSE f.status END AS st,
+           CASE WHEN f.entered_at < $cutoff THEN f.variant END AS v
+    FROM send_facts f WHERE f.drafted_at < $cutoff
 ), facts AS (
-    SELECT o.campaign_id, o.touch, o.channel, v.variant, o.lead_id,
-           o.status IN ('pending', 'sending') AS queued, o.status = 'sent' AS sent, o.status = 'failed' OR o.failed AS failed,
-           o.delivered, o.bounced, o.complained,
-           o.channel = 'email' AND o.opened AS opened, o.channel = 'email' AND o.human_opened AS human_opened, o.channel = 'whatsapp' AND o.read AS was_read,
-           o.channel = 'email' AND o.clicked AS clicked,
-           coalesce(r.replied, false) AS replied, coalesce(r.replied_to_cta, false) AS to_cta,
-           o.opted_out OR coalesce(r.opted_out, false) AS opted_out,
-           coalesce(r.replied_to_cta, false) OR cs.send_id IS NOT NULL AS converted,
-           o.delivered OR r.send_id IS NOT NULL AS reached,  -- a reply, even one asking to stop, proves the message arrived
-           fr.first_reply_at, epoch(fr.first_reply_at - o.sent_at) AS response_s
-    FROM send_outcomes o
-    LEFT JOIN send_replies r USING (send_id)
-    LEFT JOIN first_reply fr USING (send_id)
-    LEFT JOIN converted_sends cs USING (send_id)
-    LEFT JOIN recipient_steps v ON v.campaign_id = o.campaign_id AND v.lead_id = o.lead_id AND v.touch = o.touch
-    WHERE o.touch > 0 AND o.status IN ('pending', 'sending', 'sent', 'failed')
+    SELECT campaign_id, touch, channel, v AS variant, lead_id,
+           st IN ('pending', 'sending') AS queued, st = 'sent' AS sent, st = 'failed' OR coalesce(failed_at < $cutoff, false) AS failed,
+           coalesce(delivered_at < $cutoff, false) AS delivered, coalesce(bounced_at < $cutoff, false) AS bounced,
+           coalesce(complained_at < $cutoff, false) AS complained,
+           channel = 'email' AND coalesce(opened_at < $cutoff, false) AS opened,
+           channel = 'email' AND coalesce(human_opened_at < $cutoff, false) AS human_opened,
+           channel = 'whatsapp' AND coalesce(read_at < $cutoff, false) AS was_read,
+           channel = 'email' AND coalesce(clicked_at < $cutoff, false) AS clicked,
+           coalesce(replied_at < $cutoff, false) AS replied, coalesce(cta_at < $cutoff, false) AS to_cta,
+           coalesce(opted_out_at < $cutoff OR opt_out_reply_at < $cutoff, false) AS opted_out,
+           coalesce(cta_at < $cutoff OR converted_at < $cutoff, false) AS converted,
+           -- a reply, even one asking to stop, proves the message arrived
+           coalesce(delivered_at < $cutoff OR answered_at < $cutoff, false) AS reached,
+           CASE WHEN replied_at < $cutoff THEN replied_at END AS first_reply_at,
+           epoch(CASE WHEN replied_at < $cutoff THEN replied_at END - sent_at) AS response_s
+    FROM step_facts WHERE st IN ('pending', 'sending', 'sent', 'failed')
 ), counted AS (  -- message counts at every grain; a lead has one send per step, so at the step grains sends count leads too
     SELECT {GRAIN_KEYS},
            count(*) FILTER (WHERE queued) AS queued, count(*) FILTER (WHERE sent) AS sent,
@@ -100,11 +96,9 @@ first_reply AS (
            median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
     FROM per_lead GROUP BY campaign_id, channel
 ), spend AS (  -- what each step's messages cost: composing them and sending them
-    SELECT d.campaign_id, d.touch, d.channel, v.variant, d.cost_usd::DECIMAL(18, 6) AS cost
-    FROM drafts d LEFT JOIN recipient_steps v USING (campaign_id, lead_id, touch) WHERE d.touch > 0
+    SELECT campaign_id, touch, draft_channel AS channel, v AS variant, draft_cost AS cost FROM step_facts
     UNION ALL
-    SELECT s.campaign_id, s.touch, s.channel, v.variant, s.cost_usd::DECIMAL(18, 6)
-    FROM sends s LEFT JOIN recipient_steps v USING (campaign_id, lead_id, touch) WHERE s.touch > 0 AND s.status IN ('sent', 'failed')
+    SELECT campaign_id, touch, channel, v, send_cost FROM step_facts WHERE st IN ('sent', 'failed')
 ), step_cost AS (
     SELECT {GRAIN_KEYS}, sum(cost) AS cost FROM spend GROUP BY {GRAINS}
 ), campaign_cost AS (  -- research and answers to replies belong to the campaign as a whole, to no step or channel
@@ -143,24 +137,22 @@ FROM rows c ORDER BY c.campaign_id, c.touch, c.channel, c.variant
 # The rollup with one positional parameter (the cutoff, also the computed_at), as `bench` times it: `execute(METRICS_SQL, [now])`.
 METRICS_SQL = ROLLUP_SQL.replace("$cutoff", "$1").replace("$computed_at", "$1")
 
-# Per A/B variant of a step: its `opened` counts engagement on any channel (opened, clicked or read).
-VARIANT_SQL = f"""
-{with_views("send_outcomes", "send_replies")}, per_send AS (
-    SELECT rs.campaign_id, rs.touch, rs.step, rs.variant, rs.lead_id, o.send_id, o.status = 'sent' AS sent,
-           coalesce(o.delivered, false) AS delivered, coalesce(o.engaged, false) AS opened,
-           coalesce(r.replied, false) AS replied, coalesce(r.replied_to_cta, false) AS to_cta
-    FROM recipient_steps rs
-    LEFT JOIN send_outcomes o ON o.campaign_id = rs.campaign_id AND o.lead_id = rs.lead_id AND o.touch = rs.touch
-    LEFT JOIN send_replies r ON r.send_id = o.send_id
-    WHERE rs.variant IS NOT NULL
+# Per A/B variant of a step: its `opened` counts engagement on any channel (opened, clicked or read). One draft per lead
+# and step, so rows are leads.
+VARIANT_SQL = """
+WITH per_send AS (
+    SELECT campaign_id, touch, step, variant, lead_id, coalesce(status = 'sent', false) AS sent,
+           delivered_at IS NOT NULL AS delivered, opened_at IS NOT NULL OR read_at IS NOT NULL AS opened,
+           replied_at IS NOT NULL AS replied, cta_at IS NOT NULL AS to_cta
+    FROM send_facts WHERE variant IS NOT NULL
 )
-SELECT campaign_id, touch, any_value(step) AS step, variant, count(DISTINCT lead_id) AS leads,
+SELECT campaign_id, touch, any_value(step) AS step, variant, count(*) AS leads,
        count(*) FILTER (WHERE sent) AS sent, count(*) FILTER (WHERE delivered) AS delivered,
-       count(*) FILTER (WHERE opened) AS opened, count(DISTINCT lead_id) FILTER (WHERE replied) AS replied,
-       count(DISTINCT lead_id) FILTER (WHERE to_cta) AS replied_to_cta,
+       count(*) FILTER (WHERE opened) AS opened, count(*) FILTER (WHERE replied) AS replied,
+       count(*) FILTER (WHERE to_cta) AS replied_to_cta,
        -- as the campaign's rates: leads who replied / leads reached, replies that accepted the call to action / replies
-       count(DISTINCT lead_id) FILTER (WHERE replied) / nullif(count(DISTINCT lead_id) FILTER (WHERE delivered OR replied), 0) AS reply_rate,
-       count(DISTINCT lead_id) FILTER (WHERE to_cta) / nullif(count(DISTINCT lead_id) FILTER (WHERE replied), 0) AS reply_to_cta_rate,
+       count(*) FILTER (WHERE replied) / nullif(count(*) FILTER (WHERE delivered OR replied), 0) AS reply_rate,
+       count(*) FILTER (WHERE to_cta) / nullif(count(*) FILTER (WHERE replied), 0) AS reply_to_cta_rate,
        ?::TIMESTAMP AS computed_at
 FROM per_send GROUP BY campaign_id, touch, variant ORDER BY ALL
 """
@@ -169,28 +161,20 @@ FROM per_send GROUP BY campaign_id, touch, variant ORDER BY ALL
 # or read) and replied; drop-off from the previous steps (`_funnel_steps`, `_funnel_edges` come from the spec).
 # A recipient of a previous step whose turn for this step has not come (still in the sequence, the step's delay not
 # yet passed since the previous message) is `waiting`: neither dropped nor in the drop-off's denominator.
-FUNNEL_SQL = f"""
-{with_views("send_outcomes", "send_replies")}, entered AS (  -- answers to replies (touch 0) are no step
-    SELECT DISTINCT campaign_id, touch, lead_id FROM drafts WHERE touch >= 1
-), per_lead AS (
-    SELECT rs.campaign_id, rs.touch, rs.lead_id,
-           coalesce(bool_or(o.status = 'sent'), false) AS sent,
-           coalesce(bool_or(o.delivered), false) AS delivered,
-           coalesce(bool_or(o.engaged), false) AS engaged,
-           coalesce(bool_or(r.replied), false) AS replied
-    FROM entered rs
-    LEFT JOIN send_outcomes o ON o.campaign_id = rs.campaign_id AND o.touch = rs.touch AND o.lead_id = rs.lead_id
-    LEFT JOIN send_replies r ON r.send_id = o.send_id
-    GROUP BY rs.campaign_id, rs.touch, rs.lead_id
+FUNNEL_SQL = """
+WITH per_lead AS (  -- one draft per lead and step (answers to replies, touch 0, are no step): the step's recipients
+    SELECT campaign_id, touch, lead_id, coalesce(status = 'sent', false) AS sent, delivered_at IS NOT NULL AS delivered,
+           opened_at IS NOT NULL OR read_at IS NOT NULL AS engaged, replied_at IS NOT NULL AS replied,
+           CASE WHEN status = 'sent' THEN sent_at END AS sent_at
+    FROM send_facts
 ), counts AS (
     SELECT campaign_id, touch, count(*) AS entered, count(*) FILTER (WHERE sent) AS sent,
            count(*) FILTER (WHERE delivered) AS delivered, count(*) FILTER (WHERE engaged) AS engaged,
            count(*) FILTER (WHERE replied) AS replied
     FROM per_lead GROUP BY campaign_id, touch
 ), previous AS (  -- each recipient of any previous step, once per step it could lead to, with when that step reached them
-    SELECT e.campaign_id, e.touch, rs.lead_id, max(s.sent_at) AS previous_sent_at
-    FROM _funnel_edges e JOIN entered rs ON rs.campaign_id = e.campaign_id AND rs.touch = e.previous_touch
-    LEFT JOIN sends s ON s.campaign_id = e.campaign_id AND s.touch = e.previous_touch AND s.lead_id = rs.lead_id AND s.status = 'sent'
+    SELECT e.campaign_id, e.touch, p.lead_id, max(p.sent_at) AS previous_sent_at
+    FROM _funnel_edges e JOIN per_lead p ON p.campaign_id = e.campaign_id AND p.touch = e.previous_touch
     GROUP BY ALL
 ), outcome AS (  -- not in this step yet: still waiting (in the sequence, and the step's delay has not passed), or dropped
     SELECT p.campaign_id, p.touch, cur.lead_id IS NOT NULL AS entered,
@@ -199,7 +183,7 @@ FUNNEL_SQL = f"""
     FROM previous p
     JOIN _funnel_steps st ON st.campaign_id = p.campaign_id AND st.touch = p.touch
     LEFT JOIN recipients rc ON rc.campaign_id = p.campaign_id AND rc.lead_id = p.lead_id
-    LEFT JOIN entered cur ON cur.campaign_id = p.campaign_id AND cur.touch = p.touch AND cur.lead_id = p.lead_id
+    LEFT JOIN per_lead cur ON cur.campaign_id = p.campaign_id AND cur.touch = p.touch AND cur.lead_id = p.lead_id
 ), dropoff AS (
     SELECT campaign_id, touch, count(*) FILTER (WHERE NOT waiting) AS previous_entered,
            count(*) FILTER (WHERE NOT entered AND NOT waiting) AS dropped, count(*) FILTER (WHERE waiting) AS waiting
@@ -228,7 +212,8 @@ def _rewrite(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) ->
 
 
 def rollup(con: duckdb.DuckDBPyConnection, cutoff: datetime, computed_at: datetime | None = None) -> pd.DataFrame:
-    """Every breakdown (campaign, touch, channel, variant) of every campaign, counted as of `cutoff`; nothing written."""
+    """Every breakdown (campaign, touch, channel, variant) of every campaign, counted as of `cutoff` (the facts are folded first)."""
+    fold_send_facts(con)
     return con.execute(ROLLUP_SQL, {"cutoff": cutoff, "computed_at": computed_at or cutoff}).df()
 
 
@@ -274,7 +259,8 @@ def record_conversion(con: duckdb.DuckDBPyConnection, conversion_id: str, campai
 
 
 def variant_frame(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
-    """Every step variant's counts and reply rates, computed in one statement; nothing written."""
+    """Every step variant's counts and reply rates, computed in one statement (the facts are folded first)."""
+    fold_send_facts(con)
     return con.execute(VARIANT_SQL, [now]).df()
 
 
@@ -301,6 +287,7 @@ def funnel_frame(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
         {"campaign_id": "string", "touch": "int64", "step": "string", "previous_steps": "string", "delay_s": "float64"})
     edge_frame = pd.DataFrame(edges, columns=["campaign_id", "touch", "previous_touch"]).astype(
         {"campaign_id": "string", "touch": "int64", "previous_touch": "int64"})
+    fold_send_facts(con)
     con.register("_funnel_steps", step_frame)
     con.register("_funnel_edges", edge_frame)
     try:

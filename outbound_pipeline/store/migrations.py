@@ -63,10 +63,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "voice campaigns: contacts to call, calls, transcript turns, call metrics, the dial step's landing cursor",
               tuple(f"CREATE TABLE IF NOT EXISTS {name} ({TABLES[name]})"
                     for name in ("call_contacts", "calls", "call_turns", "call_metrics", "dial_cursor"))),
-    Migration(13, "metrics: human opens beside all opens; alerts raised to campaign owners",
+    Migration(13, "metrics: human opens beside all opens; alerts raised to campaign owners; per-message facts folded in incrementally",
               (*_add_columns("campaign_metrics", "human_opened", "human_open_rate"),
                *_add_columns("metrics_daily", "human_opened", "human_open_rate"),
-               f"CREATE TABLE IF NOT EXISTS alerts ({TABLES['alerts']})")),
+               *(f"CREATE TABLE IF NOT EXISTS {name} ({TABLES[name]})" for name in ("alerts", "send_facts", "send_facts_folds")))),
     Migration(12, "HTTP API: hashed API keys, the audit trail of changes made over HTTP, campaigns created through the API",
               tuple(f"CREATE TABLE IF NOT EXISTS {name} ({TABLES[name]})" for name in ("api_keys", "api_audit", "api_campaigns"))),
 )

@@ -375,6 +375,44 @@ TABLES: dict[str, str] = {
         raised_at       TIMESTAMP NOT NULL,
         emailed_at      TIMESTAMP              -- when the owner was also emailed (email provider configured)
     """,
+    "send_facts": """
+        draft_id        VARCHAR PRIMARY KEY,   -- one row per draft of a campaign step (touch > 0), with its send
+        campaign_id     VARCHAR NOT NULL,
+        touch           INTEGER NOT NULL,
+        lead_id         VARCHAR NOT NULL,
+        draft_channel   VARCHAR NOT NULL,
+        draft_cost      DECIMAL(18,6) NOT NULL,
+        drafted_at      TIMESTAMP NOT NULL,
+        variant         VARCHAR,               -- the step's A/B variant (recipient_steps), known from entered_at
+        step            VARCHAR,
+        entered_at      TIMESTAMP,
+        send_id         VARCHAR,               -- NULL until the outbox queued it
+        channel         VARCHAR,
+        status          VARCHAR,
+        send_cost       DECIMAL(18,6),
+        recorded_at     TIMESTAMP,
+        sent_at         TIMESTAMP,
+        updated_at      TIMESTAMP,
+        delivered_at    TIMESTAMP,             -- when each fact first became true (store/views.py, domain/funnel.py)
+        opened_at       TIMESTAMP,
+        human_opened_at TIMESTAMP,
+        read_at         TIMESTAMP,
+        clicked_at      TIMESTAMP,
+        bounced_at      TIMESTAMP,
+        failed_at       TIMESTAMP,
+        complained_at   TIMESTAMP,
+        opted_out_at    TIMESTAMP,             -- an opt-out event
+        answered_at     TIMESTAMP,             -- any reply, even one asking to stop (proves the message arrived)
+        replied_at      TIMESTAMP,             -- the first reply that counts as a reply
+        cta_at          TIMESTAMP,             -- the first reply accepting the call to action
+        opt_out_reply_at TIMESTAMP,            -- the first reply asking to stop
+        converted_at    TIMESTAMP              -- the first conversion recorded for this message
+    """,
+    "send_facts_folds": """
+        source          VARCHAR PRIMARY KEY,   -- a table folded into send_facts
+        folded_to       TIMESTAMP NOT NULL,    -- its newest stamp folded so far
+        row_count       BIGINT NOT NULL        -- its rows then (more rows stamped earlier: the facts are rebuilt)
+    """,
     "conversions": """
         conversion_id   VARCHAR PRIMARY KEY,   -- the caller's id: recording it twice keeps one row
         campaign_id     VARCHAR NOT NULL,
