@@ -161,3 +161,21 @@ def test_campaign_page_pauses_and_resumes_with_the_reviewers_name(inbox: Inbox) 
     assert live["campaign"]["status"] == "running"
     assert set(live["funnel"]) == {"queued", "sent", "delivered", "read", "replied", "failed"}
     assert live["tier"]["allowance"] == 2000
+
+
+def test_a_card_shows_segments_and_flags_in_words() -> None:
+    import json
+
+    import pandas as pd
+
+    from outbound_pipeline.http.inbox import card
+
+    body = "Hi {{first_name}}, your appointment is on Friday. " * 5
+    row = {"draft_id": "drf_1", "campaign_id": "c", "touch": 1, "lead_id": "lead_1", "first_name": "Ana", "last_name": None,
+           "role": "COO", "company": "Acme", "channel": "sms", "to_address": "+34600000000", "subject": None, "body": body,
+           "flags": json.dumps(["template_variable_missing:first_name", "too_long", "no_citation"]), "cited_snippet_ids": "[]",
+           "composer": "template", "reply_body": None, "created_at": NOW, "approval_mode": "manual"}
+    shown = card(row, pd.DataFrame())
+    assert (shown["lead"], shown["where"], shown["encoding"], shown["segments"]) == ("Ana", "COO, Acme", "GSM-7", 2)
+    assert [f["text"] for f in shown["flags"]] == ["missing variable: first_name", "over length", "no citation"]
+    assert shown["template"] is True and shown["snippets"] == []
