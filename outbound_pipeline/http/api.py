@@ -65,6 +65,13 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
+def channels_of(spec: CampaignSpec) -> str:
+    """A campaign file's channels as one label: `voice`, or its message channels in the order its steps name them."""
+    if spec.is_voice:
+        return "voice"
+    return ", ".join(dict.fromkeys(ch for step in spec.steps for ch in step.channels))
+
+
 def _voice_store() -> Any:
     """store.calls when voice campaigns are installed, else None."""
     try:
@@ -128,7 +135,7 @@ class Api:
             in_lists = store.contacts_in_lists(con, lists)
         fields = dict(api["settings"]) if api else {}
         problems = api_specs.build_spec(campaign_id, fields)[2] if api else ([] if spec else ["the campaign file is missing or invalid"])
-        channel = api["channel"] if api else (spec.steps[0].channels[0] if spec else "email")
+        channel = api["channel"] if api else (channels_of(spec) if spec else "email")
         return {"id": campaign_id, "status": status or "draft", "api": api, "fields": fields, "spec": spec, "problems": problems,
                 "channel": channel, "lists": lists, "contacts": recipients if launched else in_lists, "launched": launched}
 
@@ -202,7 +209,7 @@ class Api:
         for row in overview.to_dict("records"):
             spec = CampaignSpec.model_validate_json(row["spec"])
             out.append({"id": row["campaign_id"], "name": row["api_name"] or row["campaign_id"], "status": row["status"],
-                        "channel": row["api_channel"] or spec.steps[0].channels[0], "recipients": int(row["recipients"]),
+                        "channel": row["api_channel"] or channels_of(spec), "recipients": int(row["recipients"]),
                         "sent": int(row["sent"]), "engaged": int(row["engaged"]), "replied": int(row["replied"])})
         for row in pending.to_dict("records"):
             out.append({"id": row["campaign_id"], "name": row["name"], "status": "draft", "channel": row["channel"], "recipients": 0,
