@@ -281,10 +281,10 @@ class Api:
         with self.s.read() as con:
             if voice is not None and c["launched"]:
                 found = voice.call_contacts(con, campaign_id, status, page, limit)
-                frame, total = found if isinstance(found, tuple) else (found, None)
-                rows = records(frame) if isinstance(frame, pd.DataFrame) else list(frame)
-                return {"campaign_id": campaign_id, "page": page, "limit": limit, "total": total if total is not None else len(rows),
-                        "contacts": rows}
+                rows = records(found) if isinstance(found, pd.DataFrame) else list(found)
+                counts = voice.call_stats(con, campaign_id).get("contacts", {})
+                total = counts.get(status or "total", len(rows))
+                return {"campaign_id": campaign_id, "page": page, "limit": limit, "total": total, "contacts": rows}
             if c["launched"]:
                 frame, total = store.message_contacts(con, campaign_id, status, search, page, limit)
             elif status in (None, "pending") and c["lists"]:
