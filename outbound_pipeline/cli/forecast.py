@@ -27,6 +27,9 @@ from outbound_pipeline.store.metrics import history_for_forecast
 
 def campaign_forecast(name: str) -> Forecast:
     spec = get_campaign(name, settings.campaigns_dir())
+    if spec.is_voice:
+        raise ValueError(f"campaign {name!r} is a voice campaign: the forecast covers messages; run `outbound demo --campaign {name}` "
+                         "for a simulated run of its calls")
     now = pipeline_now()
     if not spec.audience.lead_list:
         raise ValueError(f"campaign {name!r} draws on lists only; the forecast needs its lead_list file")

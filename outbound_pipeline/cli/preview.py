@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from outbound_pipeline import settings
+from outbound_pipeline.cli.voice_preview import voice_preview
 from outbound_pipeline.domain.lead_list import import_lead_list
 from outbound_pipeline.domain.loader import get_campaign
 from outbound_pipeline.domain.segments import fields_hold
@@ -102,6 +103,8 @@ def preview(name: str, step: str | None = None, lead_id: str | None = None, limi
         if leads.empty:
             raise ValueError(f"no lead {lead_id!r} among the leads of {name!r} (read from {source})")
     shown: list[dict] = leads.head(limit if not lead_id else 1).to_dict("records")
+    if the_step.is_voice:
+        return voice_preview(spec, shown, len(leads), source)
     how = "rendered from its template" if the_step.is_template else f"composed per lead (intent: {the_step.intent})"
     lines = [f"{spec.name} · step {step_name} ({touch} of {spec.n_touches}) · {how} · channels: {', '.join(the_step.channels)}",
              f"{len(shown)} of {len(leads)} leads, from {source}; nothing is written."]

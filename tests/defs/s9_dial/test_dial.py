@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from outbound_pipeline import settings
+from outbound_pipeline.cli.campaign import status_report
 from outbound_pipeline.defs.campaign_status import report_status
 from outbound_pipeline.defs.resources import CampaignCatalog
 from outbound_pipeline.defs.s9_dial.sensors import dial_sensor
@@ -48,6 +49,7 @@ def test_dial_runs_and_call_metrics(voice_data: Path, driver: Driver, instance: 
     assert row["answered_human"] + row["voicemail"] + row["no_answer"] + row["failed"] <= row["calls_placed"]
     assert float(row["cost_usd"]) == pytest.approx(stats["call_metrics"]["cost_usd"], abs=1e-4)
     assert prompts == [(0,)]  # every caller ID from the pool; its unusable entry skipped
+    assert "campaign demo_calls (running): 20 contacts" in status_report(str(voice_data / "outbound.duckdb"), "demo_calls")
     context_file = next((voice_data / "landing" / "voice_calls").glob("call_*.json"))
     assert "You are Ava" in context_file.read_text()  # the agent's prompt file reached the call's context
 
