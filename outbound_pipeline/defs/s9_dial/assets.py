@@ -30,7 +30,8 @@ DIAL_READS = [*READS, dg.AssetDep("suppressions")]
         dg.AssetSpec("call_turns", deps=DIAL_READS, group_name=GROUP, kinds={"duckdb"},
                      description="Every turn of every conversation, so a call can be read back."),
     ],
-    pool="duckdb",
+    # Not in the `duckdb` pool, like the other steps that wait on providers: it opens the file only for short units of
+    # work around the provider calls, never during them (the lock wait covers a writer that holds it meanwhile).
 )
 def dial(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PipelineClock, voice: VoiceService,
          catalog: CampaignCatalog):
