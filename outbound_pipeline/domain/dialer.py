@@ -40,6 +40,7 @@ class Candidate:
     ready_at: datetime
     seq: int
     timezone: str | None = None
+    attempts: int = 0  # calls placed to the contact so far
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from outbound_pipeline.domain import dialer as rules
 from outbound_pipeline.domain.intents import OPT_OUT
 from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.domain.templates import render
+from outbound_pipeline.domain.windows import open_mask
 from outbound_pipeline.engine.compose import lead_context, organisation_name
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers import voice_payloads
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 CURSOR = "voice_landing"
 LANDING_BATCH = 5000
+READY_SCAN = 200_000  # contacts ready per campaign looked at in one pass (calling hours are checked on them in memory)
 
 
 @dataclass(frozen=True)
@@ -234,23 +236,20 @@ def plan_calls(con: duckdb.DuckDBPyConnection, specs: list[CampaignSpec], config
         pools[spec.name] = usable
         agent = spec.steps[0].agent
         assert agent is not None
-        ready = store.ready_contacts(con, spec.name, now, config.org_limit + voice.max_concurrent)
+        ready = store.ready_contacts(con, spec.name, now, READY_SCAN)
+        if not ready.empty:  # inside calling hours first, so contacts waiting for their morning never block the others
+            ready = ready[open_mask(voice.calling_hours, ready["timezone"], now).to_numpy()].head(config.org_limit + voice.max_concurrent)
         loads.append(rules.CampaignLoad(
             campaign_id=spec.name, max_concurrent=voice.max_concurrent, agent=agent.name, agent_max=agent.max_concurrent_calls,
             in_flight=flying.get(spec.name, 0), calling_hours=voice.calling_hours,
             ready=[rules.Candidate(spec.name, str(r["lead_id"]), pd.Timestamp(r["ready_at"]).to_pydatetime(), int(r["seq"]),
-                                   r["timezone"] if isinstance(r["timezone"], str) else None) for r in records(ready)]))
+                                   r["timezone"] if isinstance(r["timezone"], str) else None, int(r["attempts"]))
+                   for r in records(ready)]))
     chosen = rules.pick(loads, now, config.org_limit)
     if not chosen:
         return []
     by_name = {s.name: s for s in specs}
     leads = store.lead_variables(con, [c.lead_id for c in chosen]).drop_duplicates("lead_id").set_index("lead_id")
-    attempts = {(c.campaign_id, c.lead_id): 0 for c in chosen}
-    for campaign in {c.campaign_id for c in chosen}:
-        ready = store.ready_contacts(con, campaign, now, 10**6)
-        for lead, n in zip(ready["lead_id"], ready["attempts"], strict=True):
-            if (campaign, lead) in attempts:
-                attempts[(campaign, lead)] = int(n)
     snippets = {cid: store.lead_snippets(con, cid, [c.lead_id for c in chosen if c.campaign_id == cid]) for cid in {c.campaign_id for c in chosen}}
     rotation = {cid: store.placed_count(con, cid) for cid in {c.campaign_id for c in chosen}}
     stats.warnings.extend(w for name, w in warnings.items() if rotation.get(name) == 0)  # said once, with the campaign's first calls
@@ -261,7 +260,7 @@ def plan_calls(con: duckdb.DuckDBPyConnection, specs: list[CampaignSpec], config
         assert voice is not None and agent is not None
         lead = cast(dict[str, Any], leads.loc[cand.lead_id].to_dict()) | {"lead_id": cand.lead_id}
         context = lead_context(lead, spec, spec.step_names[0], organisation_name(spec))
-        attempt = attempts[(cand.campaign_id, cand.lead_id)] + 1
+        attempt = cand.attempts + 1
         call_id = stable_id("call", cand.campaign_id, cand.lead_id, attempt)
         from_number = rules.caller_id(pools[cand.campaign_id], voice.phone_number, rotation[cand.campaign_id])
         rotation[cand.campaign_id] += 1

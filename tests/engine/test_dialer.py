@@ -245,3 +245,10 @@ def test_do_not_call_suppresses_the_contact_on_every_channel(voice: Voice):
     with warehouse.connect(voice.workdir / "outbound.duckdb") as con:
         rows = con.execute("SELECT s.channel, s.reason, l.status FROM suppressions s JOIN leads l USING (lead_id)").fetchall()
     assert rows == [("all", "opt_out", "opted_out")]
+
+
+def test_contacts_waiting_for_their_morning_do_not_block_the_others(voice: Voice):
+    west = [(f"+1415555{n:04d}", f"West {n}", LA) for n in range(300, 306)]
+    voice.launch("west_first", [*west, MARIA])  # the New York contact is last in the list
+    voice.dial(START, org_limit=1)
+    assert [f["To"] for f in voice.twilio.created] == [MARIA[0]]
