@@ -23,6 +23,7 @@ from tabulate import tabulate
 from outbound_pipeline.domain.experiments import ABVerdict, verdict
 from outbound_pipeline.domain.metrics import ALL
 from outbound_pipeline.engine.charts import ab_chart, funnel_chart, funnel_frame, markdown_image, png_data_uri, rates_over_time_chart
+from outbound_pipeline.store.calls import read_call_metrics
 from outbound_pipeline.store.metrics import cost_breakdown, daily_history, read_alerts, rollup
 
 # The campaign's funnel: messages, then leads (labels say which), as the charts and the report draw it.
@@ -46,6 +47,7 @@ class CampaignMetrics:
     verdicts: tuple[ABVerdict, ...]
     cost: dict[str, Decimal]
     alerts: tuple[str, ...] = ()  # the alerts raised to the owner, newest first, in words
+    calls: pd.DataFrame | None = None  # a voice campaign's call outcomes (`call_metrics`), when it placed calls
 
     @property
     def whole(self) -> pd.Series | None:
@@ -89,11 +91,22 @@ def load_campaign(con: duckdb.DuckDBPyConnection, campaign_id: str, now: datetim
     """The campaign's metrics as of `now`: breakdowns, daily history, A/B verdicts and cost."""
     rows = rollup(con, now)
     rows = rows[rows["campaign_id"] == campaign_id].reset_index(drop=True)
+    calls = _call_outcomes(con, campaign_id)
     raised = read_alerts(con, campaign_id)
     raised = raised[raised["raised_at"] <= now]
     return CampaignMetrics(campaign_id=campaign_id, rows=rows, daily=daily_history(con, campaign_id, now),
                            verdicts=ab_verdicts(rows, campaign_id), cost=cost_breakdown(con, campaign_id, now),
-                           alerts=tuple(f"{at:%Y-%m-%d %H:%M}: {message}" for at, message in zip(raised["raised_at"], raised["message"], strict=True)))
+                           alerts=tuple(f"{at:%Y-%m-%d %H:%M}: {message}" for at, message in zip(raised["raised_at"], raised["message"], strict=True)),
+                           calls=calls)
+
+
+def _call_outcomes(con: duckdb.DuckDBPyConnection, campaign_id: str) -> pd.DataFrame | None:
+    """The campaign's call outcomes, or None when it placed no call (or the file predates voice campaigns)."""
+    try:
+        calls = read_call_metrics(con, campaign_id)
+    except duckdb.CatalogException:
+        return None
+    return calls.drop(columns=["campaign_id", "updated_at"], errors="ignore") if not calls.empty else None
 
 
 def metrics_markdown(campaign: CampaignMetrics) -> str:
@@ -116,7 +129,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def campaign_report(campaign: CampaignMetrics, generated_at: str | None = None) -> str:
     """The self-contained HTML report of one campaign."""
     return render_html_report(campaign.campaign_id, campaign.summary(), campaign.funnel(), campaign.trend(), campaign.verdicts,
-                              campaign.cost, generated_at=generated_at, alerts=campaign.alerts[:MAX_ALERTS])
+                              campaign.cost, generated_at=generated_at, alerts=campaign.alerts[:MAX_ALERTS], calls=campaign.calls)
 
 
 def campaign_terminal_summary(campaign: CampaignMetrics) -> str:
@@ -125,8 +138,14 @@ def campaign_terminal_summary(campaign: CampaignMetrics) -> str:
     keep = ["breakdown", "sent", "delivered", "leads_reached", "replied", "delivery_rate", "open_rate", "human_open_rate", "reply_rate",
             "reply_to_cta_rate",
             "opt_out_rate", "bounce_rate", "cost_usd"]
-    return terminal_summary(campaign.campaign_id, summary[[c for c in keep if c in summary.columns]], campaign.verdicts, campaign.cost,
+    text = terminal_summary(campaign.campaign_id, summary[[c for c in keep if c in summary.columns]], campaign.verdicts, campaign.cost,
                             alerts=campaign.alerts[:MAX_ALERTS])
+    if campaign.calls is not None:
+        row = campaign.calls.iloc[0]
+        text += (f"\nVoice calls: {_number(row['calls_placed'])} placed to {_number(row['contacts'])} contacts, "
+                 f"{_number(row['answered_human'])} answered by a person, {_number(row['voicemail'])} voicemail, "
+                 f"{_number(row['no_answer'])} no answer, {_number(row['failed'])} failed; outcomes {_plain(row['outcomes'])}\n")
+    return text
 
 MISSING = "–"
 SHARE_OF_FIRST, SHARE_OF_PREVIOUS = "of first stage", "of previous stage"
@@ -150,6 +169,7 @@ def render_html_report(
     cost: Mapping[str, object],
     generated_at: str | None = None,
     alerts: Sequence[str] = (),
+    calls: pd.DataFrame | None = None,
 ) -> str:
     """The whole report as one HTML string.
 
@@ -169,6 +189,7 @@ def render_html_report(
         "<section><h2>A/B tests</h2>" + ("".join(_verdict_html(v) for v in verdicts) or "<p>No step of this campaign has variants.</p>")
         + "</section>",
         "<section><h2>Cost</h2>" + html_table(cost_table(cost)) + "</section>",
+        "<section><h2>Voice calls</h2>" + html_table(calls) + "</section>" if calls is not None and not calls.empty else "",
         "<section><h2>Alerts</h2>" + ("<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in alerts) + "</ul>" if alerts
                                       else "<p>No alert was raised.</p>") + "</section>",
     ]

@@ -50,23 +50,26 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
                      WHEN coalesce(f.sent_at, f.updated_at) >= $cutoff THEN 'pending' ELSE f.status END AS st,
            CASE WHEN f.entered_at < $cutoff THEN f.variant END AS v
     FROM send_facts f WHERE f.drafted_at < $cutoff
-), facts AS (
-    SELECT campaign_id, touch, channel, v AS variant, lead_id,
-           st IN ('pending', 'sending') AS queued, st = 'sent' AS sent, st = 'failed' OR coalesce(failed_at < $cutoff, false) AS failed,
-           coalesce(delivered_at < $cutoff, false) AS delivered, coalesce(bounced_at < $cutoff, false) AS bounced,
-           coalesce(complained_at < $cutoff, false) AS complained,
-           channel = 'email' AND coalesce(opened_at < $cutoff, false) AS opened,
-           channel = 'email' AND coalesce(human_opened_at < $cutoff, false) AS human_opened,
-           channel = 'whatsapp' AND coalesce(read_at < $cutoff, false) AS was_read,
-           channel = 'email' AND coalesce(clicked_at < $cutoff, false) AS clicked,
-           coalesce(replied_at < $cutoff, false) AS replied, coalesce(cta_at < $cutoff, false) AS to_cta,
-           coalesce(opted_out_at < $cutoff OR opt_out_reply_at < $cutoff, false) AS opted_out,
-           coalesce(cta_at < $cutoff OR converted_at < $cutoff, false) AS converted,
+), facts AS (  -- per draft of a step: its message (`m`: queued, handed over or failed) and what happened to it; its cost
+    SELECT campaign_id, touch, coalesce(channel, draft_channel) AS channel, v AS variant, lead_id, m,
+           m AND st IN ('pending', 'sending') AS queued, m AND st = 'sent' AS sent,
+           m AND (st = 'failed' OR coalesce(failed_at < $cutoff, false)) AS failed,
+           m AND coalesce(delivered_at < $cutoff, false) AS delivered, m AND coalesce(bounced_at < $cutoff, false) AS bounced,
+           m AND coalesce(complained_at < $cutoff, false) AS complained,
+           m AND channel = 'email' AND coalesce(opened_at < $cutoff, false) AS opened,
+           m AND channel = 'email' AND coalesce(human_opened_at < $cutoff, false) AS human_opened,
+           m AND channel = 'whatsapp' AND coalesce(read_at < $cutoff, false) AS was_read,
+           m AND channel = 'email' AND coalesce(clicked_at < $cutoff, false) AS clicked,
+           m AND coalesce(replied_at < $cutoff, false) AS replied, m AND coalesce(cta_at < $cutoff, false) AS to_cta,
+           m AND coalesce(opted_out_at < $cutoff OR opt_out_reply_at < $cutoff, false) AS opted_out,
+           m AND coalesce(cta_at < $cutoff OR converted_at < $cutoff, false) AS converted,
            -- a reply, even one asking to stop, proves the message arrived
-           coalesce(delivered_at < $cutoff OR answered_at < $cutoff, false) AS reached,
-           CASE WHEN replied_at < $cutoff THEN replied_at END AS first_reply_at,
-           epoch(CASE WHEN replied_at < $cutoff THEN replied_at END - sent_at) AS response_s
-    FROM step_facts WHERE st IN ('pending', 'sending', 'sent', 'failed')
+           m AND coalesce(delivered_at < $cutoff OR answered_at < $cutoff, false) AS reached,
+           CASE WHEN m AND replied_at < $cutoff THEN replied_at END AS first_reply_at,
+           epoch(CASE WHEN m AND replied_at < $cutoff THEN replied_at END - sent_at) AS response_s,
+           -- composing it, and sending it once handed over (or refused)
+           draft_cost + CASE WHEN st IN ('sent', 'failed') THEN send_cost ELSE 0 END AS cost
+    FROM (SELECT *, coalesce(st IN ('pending', 'sending', 'sent', 'failed'), false) AS m FROM step_facts)
 ), counted AS (  -- message counts at every grain; a lead has one send per step, so at the step grains sends count leads too
     SELECT {GRAIN_KEYS},
            count(*) FILTER (WHERE queued) AS queued, count(*) FILTER (WHERE sent) AS sent,
@@ -81,13 +84,13 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
            count(*) FILTER (WHERE reached) AS leads_reached, count(*) FILTER (WHERE replied) AS replied,
            count(*) FILTER (WHERE to_cta) AS replied_to_cta, count(*) FILTER (WHERE opted_out) AS opted_out,
            count(*) FILTER (WHERE clicked) AS clicked, count(*) FILTER (WHERE converted) AS converted,
-           median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
-    FROM facts GROUP BY {GRAINS}
+           median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s, sum(cost) AS cost
+    FROM facts GROUP BY {GRAINS} HAVING count(*) FILTER (WHERE m) > 0
 ), per_lead AS (  -- the whole campaign and each channel span several steps: there a lead counts once, by their first reply
     SELECT campaign_id, coalesce(channel, 'all') AS channel, bool_or(reached) AS reached, bool_or(replied) AS replied,
            bool_or(to_cta) AS to_cta, bool_or(opted_out) AS opted_out, bool_or(clicked) AS clicked, bool_or(converted) AS converted,
            arg_min(response_s, first_reply_at) FILTER (WHERE first_reply_at IS NOT NULL) AS response_s
-    FROM facts GROUP BY GROUPING SETS ((campaign_id, lead_id), (campaign_id, channel, lead_id))
+    FROM facts WHERE m GROUP BY GROUPING SETS ((campaign_id, lead_id), (campaign_id, channel, lead_id))
 ), lead_counts AS (
     SELECT campaign_id, 0 AS touch, channel, 'all' AS variant,
            count(*) FILTER (WHERE reached) AS leads_reached, count(*) FILTER (WHERE replied) AS replied,
@@ -95,12 +98,6 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
            count(*) FILTER (WHERE clicked) AS clicked, count(*) FILTER (WHERE converted) AS converted,
            median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
     FROM per_lead GROUP BY campaign_id, channel
-), spend AS (  -- what each step's messages cost: composing them and sending them
-    SELECT campaign_id, touch, draft_channel AS channel, v AS variant, draft_cost AS cost FROM step_facts
-    UNION ALL
-    SELECT campaign_id, touch, channel, v, send_cost FROM step_facts WHERE st IN ('sent', 'failed')
-), step_cost AS (
-    SELECT {GRAIN_KEYS}, sum(cost) AS cost FROM spend GROUP BY {GRAINS}
 ), campaign_cost AS (  -- research and answers to replies belong to the campaign as a whole, to no step or channel
     SELECT campaign_id, sum(cost) AS cost, sum(answer) AS answers_sent FROM (
         SELECT campaign_id, cost_usd::DECIMAL(18, 6) AS cost, 0 AS answer FROM research_snippets
@@ -113,12 +110,10 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
                         coalesce(l.clicked, c.clicked) AS clicked, coalesce(l.converted, c.converted) AS converted,
                         CASE WHEN l.campaign_id IS NULL THEN c.response_median_s ELSE l.response_median_s END AS response_median_s,
                         CASE WHEN l.campaign_id IS NULL THEN c.response_p90_s ELSE l.response_p90_s END AS response_p90_s),
-           (coalesce(k.cost, 0) + CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.cost, 0) ELSE 0 END)::DECIMAL(18, 6) AS cost_usd,
+           (coalesce(c.cost, 0) + CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.cost, 0) ELSE 0 END)::DECIMAL(18, 6) AS cost_usd,
            CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.answers_sent, 0) END AS answers_sent
     FROM counted c
     LEFT JOIN lead_counts l USING (campaign_id, touch, channel, variant)
-    LEFT JOIN step_cost k ON k.campaign_id = c.campaign_id AND k.touch = c.touch AND k.channel = c.channel AND k.variant = c.variant
-                         AND NOT k.no_variant
     LEFT JOIN campaign_cost a ON a.campaign_id = c.campaign_id
     WHERE NOT c.no_variant
 )

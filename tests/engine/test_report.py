@@ -115,3 +115,25 @@ def test_terminal_summary_has_the_table_the_verdicts_and_the_cost() -> None:
 def test_terminal_summary_drops_control_characters_from_names() -> None:
     out = terminal_summary("demo\x1b[2J_drip", summary("x\ry"), [ab(step="in\x1b]0;owned\x07tro")])
     assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+
+
+def test_a_campaign_that_placed_calls_shows_their_outcomes(tmp_path) -> None:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from outbound_pipeline.engine.report import campaign_report, campaign_terminal_summary, load_campaign
+    from outbound_pipeline.store import warehouse
+    from tests.store.metrics_fixtures import DAY2, build_campaign, insert
+
+    with warehouse.connect(tmp_path / "v.duckdb") as con:
+        build_campaign(con)
+        without = load_campaign(con, "c1", DAY2 + timedelta(days=3))
+        insert(con, "call_metrics", campaign_id="c1", contacts=10, calls_placed=12, answered_human=6, voicemail=3, no_answer=2, failed=1,
+               avg_duration_s=84.5, billed_minutes=14, cost_usd=Decimal("0.196"), cost_per_minute=Decimal("0.014"),
+               outcomes='{"interested": 2, "not_interested": 4}', updated_at=DAY2)
+        campaign = load_campaign(con, "c1", DAY2 + timedelta(days=3))
+    assert without.calls is None and "Voice calls" not in campaign_report(without)
+    assert campaign.calls is not None and int(campaign.calls.iloc[0]["answered_human"]) == 6
+    page = campaign_report(campaign)
+    assert "<h2>Voice calls</h2>" in page and "not_interested" in page and "$0.196" in page
+    assert "Voice calls: 12 placed to 10 contacts, 6 answered by a person, 3 voicemail, 2 no answer, 1 failed" in campaign_terminal_summary(campaign)
