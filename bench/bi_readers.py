@@ -101,7 +101,7 @@ def main() -> None:
     class PublishingDriver(Driver):
         """Publishes the snapshot after every run, as `bi_snapshot_after_runs` requests it in a deployment."""
 
-        def run(self, selection: list[str], now: datetime, *a: Any, **kw: Any) -> dg.ExecuteInProcessResult:  # type: ignore[override]
+        def run(self, selection: list[str], now: datetime, *a: Any, **kw: Any) -> dg.ExecuteInProcessResult:
             result = super().run(selection, now, *a, **kw)
             if "bi_snapshot" not in selection:
                 super().run(["bi_snapshot"], now)
