@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from outbound_pipeline.domain.limits import TIER_WINDOW_HOURS, OrgLimits
-from outbound_pipeline.http.api import MESSAGE_STATUSES, Api, records
+from outbound_pipeline.http.api import MESSAGE_STATUSES, VOICE_STATUSES, Api, records
 from outbound_pipeline.http.api_context import ApiError, Surface
 from outbound_pipeline.http.pages.session import Sessions, render, wants_json
 from outbound_pipeline.store import api_campaigns as store
@@ -40,9 +40,11 @@ def live_router(surface: Surface, sessions: Sessions, api: Api) -> APIRouter:
         with surface.read() as con:
             metrics = api.live_metrics(con, campaign_id) if c["launched"] else None
         funnel = {k: int((metrics or {}).get(k) or 0) for k in FUNNEL}
-        people = api.contacts(campaign_id, page, 50, status if status in MESSAGE_STATUSES else None, search or None)
+        statuses = VOICE_STATUSES if c["channel"] == "voice" else MESSAGE_STATUSES
+        people = api.contacts(campaign_id, page, 50, status if status in statuses else None, search or None)
         stats = api.stats(campaign_id)
         return {"campaign": api.view(c), "funnel": funnel, "metrics": metrics, "recipients": people, "contacts": stats["contacts"],
+                "statuses": statuses,
                 "progress": stats["progress"], "tier": tier(), "as_of": surface.now().isoformat()}
 
     @router.get("/campaigns")
@@ -62,7 +64,7 @@ def live_router(surface: Surface, sessions: Sessions, api: Api) -> APIRouter:
             data = detail(campaign_id, q, status or None, max(1, page))
         except ApiError as exc:
             return render(request, "error.html", viewer, status_code=exc.status, message=exc.message)
-        return render(request, "campaign.html", viewer, q=q, status=status, funnel_steps=FUNNEL, statuses=MESSAGE_STATUSES,
+        return render(request, "campaign.html", viewer, q=q, status=status, funnel_steps=FUNNEL,
                       notice=request.query_params.get("notice"), error=request.query_params.get("error"), **data)
 
     @router.get("/campaigns/{campaign_id}/live.json")

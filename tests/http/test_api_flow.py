@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.http.test_api import SEED_CSV, SMS_CAMPAIGN, Served, served_fixture  # noqa: F401  (the `served` fixture)
+from outbound_pipeline.http import auth
+from tests.http.test_api import NOW, SEED_CSV, SMS_CAMPAIGN, Served, served_fixture  # noqa: F401  (the `served` fixture)
+from tests.http.test_api_inbox import sign_in
 
 # The seed's end-to-end example, step 1, as written.
 SEED_VOICE_CAMPAIGN = {
@@ -85,3 +87,9 @@ def test_seed_end_to_end_voice_example_as_written(served: Served) -> None:
     if stats["campaign_status"] == "running":
         assert c.post(f"/api/campaigns/{campaign}/pause", headers=h).json()["status"] == "paused"
         assert c.post(f"/api/campaigns/{campaign}/resume", headers=h).json()["status"] == "running"
+
+    # the campaign page shows the contacts by call status
+    sign_in(c, auth.create_key(served.surface.db_path, "dana", "reviewer", NOW), f"/campaigns/{campaign}")
+    live = c.get(f"/campaigns/{campaign}/live.json").json()
+    assert live["statuses"] == ["pending", "calling", "completed", "failed", "no_answer", "voicemail"]
+    assert sum(live["contacts"][s] for s in live["statuses"]) == 3

@@ -37,6 +37,10 @@
         status.textContent = data.campaign.status;
         status.className = "status " + data.campaign.status;
         text("progress", data.progress);
+        Object.entries(data.contacts).forEach(([k, v]) => {
+          const el = document.querySelector('[data-contacts="' + k + '"]');
+          if (el) { el.textContent = v; }
+        });
         text("as-of", data.as_of);
         tier(data.tier);
         const body = document.querySelector("#recipients tbody");
