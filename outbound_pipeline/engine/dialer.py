@@ -99,11 +99,13 @@ def apply_updates(con: duckdb.DuckDBPyConnection, updates: list[CallUpdate], rel
     ends = {e["call_id"]: e for e in relay if e["kind"] == "end"}
     turn_rows = [{"call_id": e["call_id"], "seq": e["seq"], "role": e["role"], "text": e["text"], "spoken_at": e["at"]}
                  for e in relay if e["kind"] == "turn"]
-    ids = [m["call_id"] for m in merged.values() if m.get("call_id")] + list(ends)
+    ids = [m["call_id"] for m in merged.values() if m.get("call_id")] + list(ends) + [t["call_id"] for t in turn_rows]
     sids = [m["provider_sid"] for m in merged.values() if m.get("provider_sid")]
     known = store.calls_by_ids(con, ids, sids)
     if known.empty:
-        return 0, store.add_turns(con, pd.DataFrame(turn_rows)), []
+        return 0, 0, []  # nothing landed for calls of this database
+    ours = set(known["call_id"])
+    turn_rows = [t for t in turn_rows if t["call_id"] in ours]
     by_sid = {str(s): str(c) for c, s in zip(known["call_id"], known["provider_sid"], strict=True) if s is not None and pd.notna(s)}
     folded: dict[str, dict[str, Any]] = {}
     for m in merged.values():

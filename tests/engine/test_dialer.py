@@ -252,3 +252,18 @@ def test_contacts_waiting_for_their_morning_do_not_block_the_others(voice: Voice
     voice.launch("west_first", [*west, MARIA])  # the New York contact is last in the list
     voice.dial(START, org_limit=1)
     assert [f["To"] for f in voice.twilio.created] == [MARIA[0]]
+
+
+def test_turns_are_stored_while_the_call_is_live_and_strangers_are_ignored(voice: Voice):
+    voice.launch("live_calls", [MARIA])
+    voice.dial(START)
+    call_id, sid = voice.twilio.call_id_for(MARIA[0]), voice.twilio.sid_for(MARIA[0])
+    voice.status(MARIA[0], "in-progress")
+    converse(voice.client, call_id, sid, ["Hello?", "No thanks, we're not interested."])
+    converse(voice.client, "call_ffffffffffffffff", sid, [])  # a session for a call this database never placed
+    stats = voice.dial(START + timedelta(minutes=1))
+    assert stats.turns == 5 and stats.ended == 0
+    with warehouse.connect(voice.workdir / "outbound.duckdb") as con:
+        [[outcome, status]] = con.execute("SELECT outcome, status FROM calls").fetchall()
+        assert con.execute("SELECT count(DISTINCT call_id) FROM call_turns").fetchall() == [(1,)]
+    assert (outcome, status) == ("not_interested", "calling")  # the outcome is known; the call ends with Twilio's completed
