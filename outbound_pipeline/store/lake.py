@@ -238,6 +238,19 @@ def numbered(sql: str) -> str:
     return "".join(out)
 
 
+class NumberedParams:
+    """A DuckDB 1.x file connection whose `?` placeholders are sent numbered (see `numbered`); nothing else changes."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+    def execute(self, query: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
+        return self._con.execute(numbered(query), parameters) if parameters is not None else self._con.execute(query)
+
+
 def _split_where(assignments: str) -> tuple[str, str | None]:
     """`SET a = x, b = y WHERE cond` → ("a = x, b = y", "cond"); a WHERE inside parentheses is left alone."""
     depth = 0

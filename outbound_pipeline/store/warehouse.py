@@ -73,6 +73,8 @@ def connect(path: str | Path, read_only: bool = False, timeout_s: float = LOCK_T
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = _open(path, read_only, timeout_s)
+    if duckdb.__version__.startswith("1."):  # the version DuckLake's extension is built for: see lake.numbered
+        con = cast(duckdb.DuckDBPyConnection, lake.NumberedParams(con))
     try:
         if not read_only and path not in _migrated:
             migrate(con)
