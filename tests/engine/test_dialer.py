@@ -267,3 +267,37 @@ def test_turns_are_stored_while_the_call_is_live_and_strangers_are_ignored(voice
         [[outcome, status]] = con.execute("SELECT outcome, status FROM calls").fetchall()
         assert con.execute("SELECT count(DISTINCT call_id) FROM call_turns").fetchall() == [(1,)]
     assert (outcome, status) == ("not_interested", "calling")  # the outcome is known; the call ends with Twilio's completed
+
+
+def test_a_paused_campaign_places_no_new_calls_but_hears_from_those_in_flight(voice: Voice):
+    from outbound_pipeline.store.campaigns import transition
+
+    voice.launch("paused_calls", [MARIA, JAMES])
+    voice.dial(START)
+    with warehouse.connect(voice.workdir / "outbound.duckdb") as con:
+        transition(con, "paused_calls", "paused", "lunch", "test", START)
+    voice.status(MARIA[0], "completed", CallDuration="20", AnsweredBy="human")
+    voice.dial(START + timedelta(minutes=1))
+    assert voice.contacts("paused_calls")[MARIA[0]]["status"] == "completed"
+    assert [f["To"] for f in voice.twilio.created] == [MARIA[0]]
+
+
+def test_nothing_is_dialled_before_scheduled_at(voice: Voice):
+    voice.launch("later_calls", [MARIA], scheduled_at="2026-01-05T16:00:00")
+    voice.dial(START)
+    assert voice.twilio.created == [] and voice.contacts("later_calls")[MARIA[0]]["status"] == "pending"
+    voice.dial(START + timedelta(hours=1))
+    assert len(voice.twilio.created) == 1
+
+
+def test_a_call_twilio_refuses_fails_with_its_reason_and_is_retried(voice: Voice):
+    voice.twilio.refuse[MARIA[0]] = (400, 21215, "Geo permission configuration is not permitting call")
+    voice.launch("refused_calls", [MARIA], retry_attempts=1, retry_delay_minutes=30)
+    stats = voice.dial(START)
+    assert stats.refused == 1 and stats.placed == 0
+    maria = voice.contacts("refused_calls")[MARIA[0]]
+    assert maria["status"] == "failed" and maria["error_message"].startswith("21215: ") and "Geo permission" in maria["error_message"]
+    assert maria["next_attempt_at"] == (START + timedelta(minutes=30)).isoformat()
+    del voice.twilio.refuse[MARIA[0]]
+    voice.dial(START + timedelta(minutes=30))
+    assert [f["To"] for f in voice.twilio.created] == [MARIA[0]] and voice.contacts("refused_calls")[MARIA[0]]["attempts"] == 2
