@@ -21,6 +21,10 @@ STAGE_MODULES = sorted(
 )
 
 
+# Shared definitions outside the stages (housekeeping of the store), collected like a stage's.
+SHARED_MODULES = ["outbound_pipeline.defs.housekeeping"]
+
+
 def _objects(modules: list, kind: type | tuple[type, ...]) -> list:
     """Every object of `kind` defined or imported at module level, each once."""
     found = {id(obj): obj for m in modules for obj in vars(m).values() if isinstance(obj, kind)}
@@ -28,7 +32,7 @@ def _objects(modules: list, kind: type | tuple[type, ...]) -> list:
 
 
 def _stage_definitions() -> dg.Definitions:
-    modules = [importlib.import_module(name) for name in STAGE_MODULES]
+    modules = [importlib.import_module(name) for name in [*STAGE_MODULES, *SHARED_MODULES]]
     return dg.Definitions(
         assets=dg.load_assets_from_modules(modules),
         asset_checks=dg.load_asset_checks_from_modules(modules),
