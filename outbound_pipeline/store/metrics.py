@@ -42,15 +42,25 @@ GRAIN_KEYS = """campaign_id, coalesce(touch, 0) AS touch, coalesce(channel, 'all
 
 RATE_COLUMNS = ",\n       ".join(f"c.{r.numerator} / nullif(c.{r.denominator}, 0) AS {r.name}" for r in RATES)
 
-# Per send of a campaign step, what happened to it (answers to replies, touch 0, are counted apart); then counted
-# per breakdown: messages with count(*), leads with count(DISTINCT lead_id). Definitions: `domain.metrics`.
+# What the finest grain counts (message counts; at the step grains, lead counts too), each summed for the coarser grains.
+_COUNTS = {"queued": "queued", "sent": "sent", "delivered": "delivered", "failed": "failed", "bounced": "bounced", "opened": "opened",
+           "human_opened": "human_opened", "read": "was_read", "complained": "complained AND channel = 'email'",
+           "emails_sent": "sent AND channel = 'email'", "emails_delivered": "delivered AND channel = 'email'",
+           "emails_bounced": "bounced AND channel = 'email'", "whatsapp_delivered": "delivered AND channel = 'whatsapp'",
+           "leads_reached": "reached", "replied": "replied", "replied_to_cta": "to_cta", "opted_out": "opted_out", "clicked": "clicked",
+           "converted": "converted"}
+FINEST_COUNTS = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {name}" for name, condition in _COUNTS.items())
+SUMMED_COUNTS = ", ".join(f"sum({name})::BIGINT AS {name}" for name in ("messages", *_COUNTS))
+
+# Per message of a campaign step, what happened to it by the cutoff (answers to replies, touch 0, are counted apart); then
+# counted per breakdown: messages at the finest grain, summed for the coarser ones; leads once per lead. Definitions: `domain.metrics`.
 ROLLUP_SQL = f"""
 WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send not handed over (or settled) yet is still queued
     SELECT f.*, CASE WHEN f.send_id IS NULL OR f.recorded_at >= $cutoff THEN NULL
                      WHEN coalesce(f.sent_at, f.updated_at) >= $cutoff THEN 'pending' ELSE f.status END AS st,
            CASE WHEN f.entered_at < $cutoff THEN f.variant END AS v
     FROM send_facts f WHERE f.drafted_at < $cutoff
-), facts AS (  -- per draft of a step: its message (`m`: queued, handed over or failed) and what happened to it; its cost
+), facts AS MATERIALIZED (  -- per draft of a step: its message (`m`: queued, handed over or failed) and what happened to it; its cost
     SELECT campaign_id, touch, coalesce(channel, draft_channel) AS channel, v AS variant, lead_id, m,
            m AND st IN ('pending', 'sending') AS queued, m AND st = 'sent' AS sent,
            m AND (st = 'failed' OR coalesce(failed_at < $cutoff, false)) AS failed,
@@ -70,27 +80,25 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
            -- composing it, and sending it once handed over (or refused)
            draft_cost + CASE WHEN st IN ('sent', 'failed') THEN send_cost ELSE 0 END AS cost
     FROM (SELECT *, coalesce(st IN ('pending', 'sending', 'sent', 'failed'), false) AS m FROM step_facts)
-), counted AS (  -- message counts at every grain; a lead has one send per step, so at the step grains sends count leads too
-    SELECT {GRAIN_KEYS},
-           count(*) FILTER (WHERE queued) AS queued, count(*) FILTER (WHERE sent) AS sent,
-           count(*) FILTER (WHERE delivered) AS delivered, count(*) FILTER (WHERE failed) AS failed,
-           count(*) FILTER (WHERE bounced) AS bounced, count(*) FILTER (WHERE opened) AS opened,
-           count(*) FILTER (WHERE human_opened) AS human_opened,
-           count(*) FILTER (WHERE was_read) AS read, count(*) FILTER (WHERE complained AND channel = 'email') AS complained,
-           count(*) FILTER (WHERE sent AND channel = 'email') AS emails_sent,
-           count(*) FILTER (WHERE delivered AND channel = 'email') AS emails_delivered,
-           count(*) FILTER (WHERE bounced AND channel = 'email') AS emails_bounced,
-           count(*) FILTER (WHERE delivered AND channel = 'whatsapp') AS whatsapp_delivered,
-           count(*) FILTER (WHERE reached) AS leads_reached, count(*) FILTER (WHERE replied) AS replied,
-           count(*) FILTER (WHERE to_cta) AS replied_to_cta, count(*) FILTER (WHERE opted_out) AS opted_out,
-           count(*) FILTER (WHERE clicked) AS clicked, count(*) FILTER (WHERE converted) AS converted,
-           median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s, sum(cost) AS cost
-    FROM facts GROUP BY {GRAINS} HAVING count(*) FILTER (WHERE m) > 0
-), per_lead AS (  -- the whole campaign and each channel span several steps: there a lead counts once, by their first reply
-    SELECT campaign_id, coalesce(channel, 'all') AS channel, bool_or(reached) AS reached, bool_or(replied) AS replied,
+), finest AS (  -- every count at the finest grain (step, channel, variant): the coarser grains are their sums
+    SELECT campaign_id, touch, channel, variant, count(*) FILTER (WHERE m) AS messages,
+           {FINEST_COUNTS}, sum(cost) AS cost
+    FROM facts GROUP BY campaign_id, touch, channel, variant
+), counted AS (  -- a lead has one message per step, so at the step grains messages count leads too
+    SELECT {GRAIN_KEYS}, {SUMMED_COUNTS}, sum(cost) AS cost
+    FROM finest GROUP BY {GRAINS} HAVING sum(messages) > 0
+), response AS (  -- medians need the values themselves: those of the messages answered (a few)
+    SELECT campaign_id, touch, CASE WHEN grouping(variant) = 1 THEN 'all' ELSE variant END AS variant,
+           median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
+    FROM facts WHERE response_s IS NOT NULL GROUP BY GROUPING SETS ((campaign_id, touch), (campaign_id, touch, variant))
+), per_lead AS (  -- the whole campaign and each channel span several steps: there a lead counts once, by their first reply.
+    -- Leads are told apart by a 64-bit hash of campaign and lead (grouping on it is several times faster than on the text;
+    -- two leads of a campaign sharing one is about a chance in twenty million at a million leads).
+    SELECT any_value(campaign_id) AS campaign_id, CASE WHEN grouping(channel) = 1 THEN 'all' ELSE channel END AS channel,
+           bool_or(reached) AS reached, bool_or(replied) AS replied,
            bool_or(to_cta) AS to_cta, bool_or(opted_out) AS opted_out, bool_or(clicked) AS clicked, bool_or(converted) AS converted,
            arg_min(response_s, first_reply_at) FILTER (WHERE first_reply_at IS NOT NULL) AS response_s
-    FROM facts WHERE m GROUP BY GROUPING SETS ((campaign_id, lead_id), (campaign_id, channel, lead_id))
+    FROM (SELECT *, hash(campaign_id, lead_id) AS lead_key FROM facts WHERE m) GROUP BY GROUPING SETS ((lead_key), (lead_key, channel))
 ), lead_counts AS (
     SELECT campaign_id, 0 AS touch, channel, 'all' AS variant,
            count(*) FILTER (WHERE reached) AS leads_reached, count(*) FILTER (WHERE replied) AS replied,
@@ -107,13 +115,14 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
 ), rows AS (
     SELECT c.* REPLACE (coalesce(l.leads_reached, c.leads_reached) AS leads_reached, coalesce(l.replied, c.replied) AS replied,
                         coalesce(l.replied_to_cta, c.replied_to_cta) AS replied_to_cta, coalesce(l.opted_out, c.opted_out) AS opted_out,
-                        coalesce(l.clicked, c.clicked) AS clicked, coalesce(l.converted, c.converted) AS converted,
-                        CASE WHEN l.campaign_id IS NULL THEN c.response_median_s ELSE l.response_median_s END AS response_median_s,
-                        CASE WHEN l.campaign_id IS NULL THEN c.response_p90_s ELSE l.response_p90_s END AS response_p90_s),
+                        coalesce(l.clicked, c.clicked) AS clicked, coalesce(l.converted, c.converted) AS converted),
+           CASE WHEN l.campaign_id IS NULL THEN r.response_median_s ELSE l.response_median_s END AS response_median_s,
+           CASE WHEN l.campaign_id IS NULL THEN r.response_p90_s ELSE l.response_p90_s END AS response_p90_s,
            (coalesce(c.cost, 0) + CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.cost, 0) ELSE 0 END)::DECIMAL(18, 6) AS cost_usd,
            CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.answers_sent, 0) END AS answers_sent
     FROM counted c
     LEFT JOIN lead_counts l USING (campaign_id, touch, channel, variant)
+    LEFT JOIN response r ON r.campaign_id = c.campaign_id AND r.touch = c.touch AND r.variant = c.variant AND c.touch > 0 AND c.channel = 'all'
     LEFT JOIN campaign_cost a ON a.campaign_id = c.campaign_id
     WHERE NOT c.no_variant
 )
@@ -157,8 +166,10 @@ FROM per_send GROUP BY campaign_id, touch, variant ORDER BY ALL
 # A recipient of a previous step whose turn for this step has not come (still in the sequence, the step's delay not
 # yet passed since the previous message) is `waiting`: neither dropped nor in the drop-off's denominator.
 FUNNEL_SQL = """
-WITH per_lead AS (  -- one draft per lead and step (answers to replies, touch 0, are no step): the step's recipients
-    SELECT campaign_id, touch, lead_id, coalesce(status = 'sent', false) AS sent, delivered_at IS NOT NULL AS delivered,
+WITH per_lead AS (  -- one draft per lead and step (answers to replies, touch 0, are no step): the step's recipients, told apart
+                    -- by a 64-bit hash of campaign and lead, as in the rollup
+    SELECT campaign_id, touch, hash(campaign_id, lead_id) AS lead_key, coalesce(status = 'sent', false) AS sent,
+           delivered_at IS NOT NULL AS delivered,
            opened_at IS NOT NULL OR read_at IS NOT NULL AS engaged, replied_at IS NOT NULL AS replied,
            CASE WHEN status = 'sent' THEN sent_at END AS sent_at
     FROM send_facts
@@ -168,17 +179,17 @@ WITH per_lead AS (  -- one draft per lead and step (answers to replies, touch 0,
            count(*) FILTER (WHERE replied) AS replied
     FROM per_lead GROUP BY campaign_id, touch
 ), previous AS (  -- each recipient of any previous step, once per step it could lead to, with when that step reached them
-    SELECT e.campaign_id, e.touch, p.lead_id, max(p.sent_at) AS previous_sent_at
+    SELECT e.campaign_id, e.touch, p.lead_key, max(p.sent_at) AS previous_sent_at
     FROM _funnel_edges e JOIN per_lead p ON p.campaign_id = e.campaign_id AND p.touch = e.previous_touch
     GROUP BY ALL
 ), outcome AS (  -- not in this step yet: still waiting (in the sequence, and the step's delay has not passed), or dropped
-    SELECT p.campaign_id, p.touch, cur.lead_id IS NOT NULL AS entered,
-           cur.lead_id IS NULL AND coalesce(rc.status, '') = 'active'
+    SELECT p.campaign_id, p.touch, cur.lead_key IS NOT NULL AS entered,
+           cur.lead_key IS NULL AND coalesce(rc.status, '') = 'active'
                AND (p.previous_sent_at IS NULL OR p.previous_sent_at + to_seconds(st.delay_s) > $now) AS waiting
     FROM previous p
     JOIN _funnel_steps st ON st.campaign_id = p.campaign_id AND st.touch = p.touch
-    LEFT JOIN recipients rc ON rc.campaign_id = p.campaign_id AND rc.lead_id = p.lead_id
-    LEFT JOIN per_lead cur ON cur.campaign_id = p.campaign_id AND cur.touch = p.touch AND cur.lead_id = p.lead_id
+    LEFT JOIN (SELECT hash(campaign_id, lead_id) AS lead_key, status FROM recipients) rc ON rc.lead_key = p.lead_key
+    LEFT JOIN per_lead cur ON cur.lead_key = p.lead_key AND cur.touch = p.touch
 ), dropoff AS (
     SELECT campaign_id, touch, count(*) FILTER (WHERE NOT waiting) AS previous_entered,
            count(*) FILTER (WHERE NOT entered AND NOT waiting) AS dropped, count(*) FILTER (WHERE waiting) AS waiting
