@@ -150,6 +150,8 @@ def test_errors_are_json_with_the_right_status(served: Served) -> None:
     assert invalid.status_code == 422
     assert {p["field"] for p in invalid.json()["problems"]} == {"max_concurrent", "colour"}
     assert c.get("/api/campaigns/nope/contacts?page=0", headers=h).status_code == 422
+    huge = c.post("/api/campaigns", headers={**h, "Content-Type": "application/json"}, content=b'{"name": "' + b"x" * 2_000_000 + b'"}')
+    assert huge.status_code == 413 and "error" in huge.json()
 
 
 def test_every_change_is_recorded_with_the_keys_name(served: Served) -> None:

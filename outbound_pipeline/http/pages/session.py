@@ -61,7 +61,7 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
 
 def _local(path: str | None) -> str:
     """Only a path on this server is a place to go back to."""
-    return path if path and path.startswith("/") and not path.startswith("//") else "/inbox"
+    return path if path and path.startswith("/") and not path.startswith(("//", "/\\")) else "/inbox"
 
 
 class Sessions:
