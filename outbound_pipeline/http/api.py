@@ -208,11 +208,15 @@ class Api:
         out = []
         for row in overview.to_dict("records"):
             spec = CampaignSpec.model_validate_json(row["spec"])
+            fields = json.loads(row["api_settings"]) if isinstance(row["api_settings"], str) else {}
             out.append({"id": row["campaign_id"], "name": row["api_name"] or row["campaign_id"], "status": row["status"],
-                        "channel": row["api_channel"] or channels_of(spec), "recipients": int(row["recipients"]),
+                        "channel": row["api_channel"] or channels_of(spec), "agent_id": fields.get("agent_id"),
+                        "phone_number_id": fields.get("phone_number_id"), "recipients": int(row["recipients"]),
                         "sent": int(row["sent"]), "engaged": int(row["engaged"]), "replied": int(row["replied"])})
         for row in pending.to_dict("records"):
-            out.append({"id": row["campaign_id"], "name": row["name"], "status": "draft", "channel": row["channel"], "recipients": 0,
+            fields = json.loads(row["settings"])
+            out.append({"id": row["campaign_id"], "name": row["name"], "status": "draft", "channel": row["channel"],
+                        "agent_id": fields.get("agent_id"), "phone_number_id": fields.get("phone_number_id"), "recipients": 0,
                         "sent": 0, "engaged": 0, "replied": 0})
         return {"campaigns": out}
 

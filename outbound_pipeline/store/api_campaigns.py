@@ -146,7 +146,7 @@ def campaign_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every campaign: status, recipients, messages sent, leads who engaged (opened, read or clicked) and replied."""
     return con.execute("""
         SELECT c.campaign_id, c.status, c.status_reason, c.type, c.approval_mode, c.launched_at, c.spec,
-               a.name AS api_name, a.channel AS api_channel,
+               a.name AS api_name, a.channel AS api_channel, a.settings AS api_settings,
                (SELECT count(*) FROM recipients r WHERE r.campaign_id = c.campaign_id) AS recipients,
                (SELECT count(*) FROM sends s WHERE s.campaign_id = c.campaign_id AND s.status = 'sent') AS sent,
                (SELECT count(DISTINCT e.lead_id) FROM delivery_events e WHERE e.campaign_id = c.campaign_id

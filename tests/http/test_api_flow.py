@@ -61,7 +61,8 @@ def test_seed_flow_for_an_sms_campaign(served: Served) -> None:
     resumed = c.post(f"/api/campaigns/{campaign}/resume", headers=h)
     assert (resumed.status_code, resumed.json()["status"]) == (200, "running")
     listed = c.get("/api/campaigns", headers=h).json()["campaigns"]
-    assert [(x["id"], x["status"], x["channel"], x["recipients"]) for x in listed] == [(campaign, "running", "sms", 3)]
+    assert [(x["id"], x["status"], x["channel"], x["recipients"], x["phone_number_id"]) for x in listed] == [
+        (campaign, "running", "sms", 3, 12)]
 
 
 def test_seed_end_to_end_voice_example_as_written(served: Served) -> None:
