@@ -126,10 +126,10 @@ class LakeConnection:
 
     def _plan(self, sql: str, params: Any) -> tuple[list[tuple[str, Any]], str | None]:
         """The statements to run for `sql` (each with its parameters) and the table whose keys they must keep, if any."""
-        create = _CREATE.match(sql)
-        if create and _INLINE_KEY.search(_strip_comments(create.group(2))):
+        create = _CREATE.match(_strip_comments(sql))
+        if create and _INLINE_KEY.search(create.group(2)):
             KEYS.setdefault(create.group(1).lower(), keys_from_ddl(create.group(2)))
-            head = sql[: create.start(2)]
+            head = create.string[: create.start(2)]
             return [(f"{head}{without_keys(create.group(2))})", params)], None
         returning = _UPDATE_RETURNING.match(sql)
         if returning:
@@ -198,6 +198,10 @@ class LakeConnection:
             return self._run(statements, guarded)
         if not guarded and len(statements) == 1:
             return retry_conflicts(lambda: self._run(statements, None))
+        if statements[-1][0].lstrip().upper().startswith("SELECT"):  # rows to return: read after the commit, not before it
+            changes, returned = statements[:-1], statements[-1:]
+            retry_conflicts(lambda: self._atomically(changes, guarded))
+            return self._run(returned, None)
         return retry_conflicts(lambda: self._atomically(statements, guarded))
 
     def _atomically(self, statements: list[tuple[str, Any]], guarded: str | None) -> duckdb.DuckDBPyConnection:
