@@ -95,13 +95,14 @@ def worker(campaign: str, tick_hours: float) -> None:
     from outbound_pipeline.demo import run_demo
     from outbound_pipeline.store import warehouse
 
-    started = time.monotonic()
+    began = time.time()
     result = run_demo(campaign, instance=dg.DagsterInstance.get(), tick=timedelta(hours=tick_hours))
-    seconds = time.monotonic() - started
+    ended = time.time()
     with warehouse.connect(settings.duckdb_path(), read_only=True) as con:
         counts = {t: int(con.execute(f"SELECT count(*) FROM {t} WHERE campaign_id = ?", [campaign]).fetchall()[0][0]) for t in COUNTED}
     sent = int(result.metrics.loc[result.metrics["touch"] == 0, "sent"].iloc[0])
-    print(json.dumps({"campaign": campaign, "seconds": seconds, "runs": result.runs, "sent": sent, "counts": counts}))
+    print(json.dumps({"campaign": campaign, "seconds": ended - began, "began": began, "ended": ended, "runs": result.runs,
+                      "sent": sent, "counts": counts}))
 
 
 def duplicate_keys(store_env: dict[str, str]) -> dict[str, int]:
@@ -120,14 +121,18 @@ def run_file(root: Path, names: list[str], tick_hours: float) -> list[dict]:
     return [finish(start_worker(n, worker_env(root, n, None, home), tick_hours)) for n in names]
 
 
-def run_lake(root: Path, names: list[str], pg: Postgres, tick_hours: float) -> tuple[list[dict], dict[str, str]]:
+def run_lake(root: Path, names: list[str], pg: Postgres, tick_hours: float, lake_db: str = "lake",
+             dagster_db: str = "dagster") -> tuple[list[dict], dict[str, str]]:
+    """Every campaign in its own process, all started together, on a new lake and a Dagster instance on `pg`.
+
+    Returns each campaign's result and the environment that reaches the lake and the instance."""
     bin_dir = find_bin_dir()
     assert bin_dir is not None
-    pg.create_database("lake", bin_dir)
-    pg.create_database("dagster", bin_dir)
+    pg.create_database(lake_db, bin_dir)
+    pg.create_database(dagster_db, bin_dir)
     home = root / "dagster_home_lake"
-    pg_env = postgres_instance_home(home, pg, "dagster")
-    store = "ducklake:postgres:" + pg.dsn("lake")
+    pg_env = postgres_instance_home(home, pg, dagster_db)
+    store = "ducklake:postgres:" + pg.dsn(lake_db)
     # The lake's schema is made once up front, as a deployment's first run would; the campaigns then start together.
     first = {**worker_env(root, names[0], store, home), **pg_env}
     subprocess.run([sys.executable, "-c", "from outbound_pipeline import settings; from outbound_pipeline.store import warehouse\n"
