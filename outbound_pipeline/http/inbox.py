@@ -60,7 +60,7 @@ def card(row: dict[str, Any], snippets: pd.DataFrame) -> dict[str, Any]:
     encoding, segments = count_segments(body) if row["channel"] == "sms" else ("", 0)
     return {
         "draft_id": row["draft_id"], "campaign_id": row["campaign_id"], "touch": int(row["touch"]),
-        "touch_label": touch_label(int(row["touch"])), "lead": name, "where": where, "channel": row["channel"],
+        "touch_label": touch_label(int(row["touch"])), "key": touch_key(str(row["campaign_id"]), int(row["touch"])), "lead": name, "where": where, "channel": row["channel"],
         "to": row.get("to_address") or "", "subject": row.get("subject") if isinstance(row.get("subject"), str) else None,
         "body": body, "chars": len(body), "encoding": encoding, "segments": segments, "flags": flag_labels(flags, row["channel"], body),
         "template": row.get("composer") == "template", "reply": row.get("reply_body") if isinstance(row.get("reply_body"), str) else None,
