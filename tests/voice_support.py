@@ -51,6 +51,7 @@ class FakeTwilioVoice:
     updates: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     refuse: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    drop_answers: int = 0
 
     def __post_init__(self) -> None:
         self.server.expect_request(CALLS).respond_with_handler(self.handle)
@@ -62,10 +63,21 @@ class FakeTwilioVoice:
         assert match is not None
         sid = match.group("sid")
         form = dict(parse_qsl(request.get_data(as_text=True), keep_blank_values=True))
+        if sid is None and request.method == "GET":  # the Calls list, filtered as Twilio does by To and From
+            found = [c for c in self.calls.values()
+                     if c["to"] == request.args.get("To", c["to"]) and c["from"] == request.args.get("From", c["from"])]
+            page = {"calls": list(reversed(found)), "page": 0, "page_size": 50, "next_page_uri": None, "previous_page_uri": None,
+                    "first_page_uri": request.full_path, "uri": request.full_path, "start": 0, "end": len(found)}
+            return Response(json.dumps(page), status=200, content_type="application/json")
         if sid is None and request.method == "POST":
             if form.get("To") in self.refuse:
                 status, code, message = self.refuse[form["To"]]
                 return self._error(status, code, message)
+            if self.drop_answers:  # Twilio creates the call, but its answer never reaches us (a crash, a cut connection)
+                self.drop_answers -= 1
+                self.created.append(form)
+                self.calls[f"CA{len(self.created):032x}"] = call_resource(f"CA{len(self.created):032x}", form)
+                return Response("", status=500)
             self.created.append(form)
             new_sid = f"CA{len(self.created):032x}"
             self.calls[new_sid] = call_resource(new_sid, form)

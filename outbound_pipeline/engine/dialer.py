@@ -29,7 +29,7 @@ from outbound_pipeline.domain.windows import open_mask
 from outbound_pipeline.engine.compose import lead_context, organisation_name
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers import voice_payloads
-from outbound_pipeline.providers.base import CallContext, CallRequest, CallUpdate, ProviderError, VoiceDialer
+from outbound_pipeline.providers.base import CallContext, CallRequest, CallUpdate, OpenCall, ProviderError, VoiceDialer
 from outbound_pipeline.store import calls as store
 from outbound_pipeline.store import landing
 from outbound_pipeline.store.campaigns import transition
@@ -63,6 +63,7 @@ class DialStats:
     queued: int = 0
     placed: int = 0
     refused: int = 0
+    uncertain: int = 0  # placed with no answer from the provider: left `calling`, found by its numbers or timed out
     turns: int = 0
     opt_outs: int = 0
     completed_campaigns: list[str] = field(default_factory=list)
@@ -118,9 +119,10 @@ def apply_updates(con: duckdb.DuckDBPyConnection, updates: list[CallUpdate], rel
         end = ends.get(call["call_id"])
         for i, (role, text) in enumerate(m.get("turns") or ()):
             turn_rows.append({"call_id": call["call_id"], "seq": i + 1, "role": role, "text": text, "spoken_at": m.get("occurred_at") or now})
-        outcome = (end or {}).get("outcome") or m.get("outcome") or call["outcome"]
+        heard = (end or {}).get("outcome") or m.get("outcome")  # what this batch says; landed again if a pass was cut short
+        outcome = heard or call["outcome"]
         summary = (end or {}).get("summary") or m.get("summary") or call["summary"]
-        if outcome == "do_not_call" and call["outcome"] != "do_not_call":
+        if heard == "do_not_call":
             dnc.append({**call, "summary": summary})
         answered_by = m.get("answered_by") or call["answered_by"]
         status_word = m.get("status") or call["provider_status"]
@@ -136,6 +138,7 @@ def apply_updates(con: duckdb.DuckDBPyConnection, updates: list[CallUpdate], rel
         cost = m.get("price_usd") if m.get("price_usd") is not None else rules.call_cost(duration, price_per_minute)
         ended_calls.append({
             "call_id": call["call_id"], "status": result, "provider_status": status_word, "answered_by": answered_by,
+            "provider_sid": call["provider_sid"] or m.get("provider_sid"),
             "answered_at": call["answered_at"] or (ended_at if answered_by else None), "ended_at": ended_at,
             "duration_s": duration, "billed_minutes": rules.billed_minutes(duration), "cost_usd": cost, "outcome": outcome,
             "summary": summary, "voicemail_left": bool(m.get("voicemail_left") or (answered_by or "").startswith("machine_end")),
@@ -182,7 +185,7 @@ def close_timed_out(con: duckdb.DuckDBPyConnection, specs: dict[str, CampaignSpe
         result = "completed" if answered else "no_answer"
         error = None if answered else "no completion within 5 minutes"
         duration = int((now - pd.Timestamp(call["answered_at"]).to_pydatetime()).total_seconds()) if call["answered_at"] else 0
-        rows.append({**{k: call[k] for k in ("call_id", "provider_status", "answered_by", "answered_at", "outcome", "summary")},
+        rows.append({**{k: call[k] for k in ("call_id", "provider_sid", "provider_status", "answered_by", "answered_at", "outcome", "summary")},
                      "status": result, "ended_at": now, "duration_s": duration, "billed_minutes": rules.billed_minutes(duration),
                      "cost_usd": rules.call_cost(duration, price_per_minute), "voicemail_left": False,
                      "error_message": error, "updated_at": now})
@@ -285,26 +288,36 @@ def write_context(contexts_dir: Path, context: CallContext) -> None:
     tmp.replace(path)
 
 
+def calls_frame(planned: list[PlannedCall], provider: str, now: datetime) -> pd.DataFrame:
+    """The calls about to be placed, recorded `calling` before the provider is asked: a call placed just before a crash is
+    then still known (reconciled by its number) instead of being placed again."""
+    return pd.DataFrame([{"call_id": c.call_id, "campaign_id": c.campaign_id, "lead_id": c.lead_id, "attempt": c.attempt,
+                          "provider": provider, "provider_sid": None, "from_number": c.request.from_, "to_number": c.request.to,
+                          "status": "calling", "provider_status": "placing", "placed_at": now, "error_message": None,
+                          "updated_at": now} for c in planned])
+
+
 def place_calls(planned: list[PlannedCall], voice: VoiceDialer, contexts_dir: Path, now: datetime,
-                specs: dict[str, CampaignSpec]) -> pd.DataFrame:
-    """Place each call (the database is not held); a refused call is a `failed` row with the provider's reason and,
-    while retries remain, the time it is tried again (`next_attempt_at`)."""
-    rows = []
+                specs: dict[str, CampaignSpec]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Place each call (the database is not held). Returns (accepted: call_id, provider_sid; refused calls ended `failed`
+    with the provider's reason; their contacts, with the retry time while retries remain)."""
+    accepted, refused, contacts = [], [], []
     for call in planned:
         write_context(contexts_dir, call.request.context)
-        sid, status, error = None, "calling", None
         try:
-            sid = voice.place(call.request)
+            accepted.append({"call_id": call.call_id, "provider_sid": voice.place(call.request), "provider_status": "queued",
+                             "updated_at": now})
         except ProviderError as exc:
-            status, error = "failed", f"{exc.code}: {exc.message}"
-        rows.append({"call_id": call.call_id, "campaign_id": call.campaign_id, "lead_id": call.lead_id, "attempt": call.attempt,
-                     "provider": voice.name, "provider_sid": sid, "from_number": call.request.from_, "to_number": call.request.to,
-                     "status": status, "provider_status": "queued" if sid else None, "placed_at": now,
-                     "ended_at": now if status == "failed" else None, "error_message": error, "updated_at": now,
-                     "next_attempt_at": _contact_result({"campaign_id": call.campaign_id, "lead_id": call.lead_id, "call_id": call.call_id,
-                                                         "attempt": call.attempt}, "failed", now, 0, None, error, specs, now)["next_attempt_at"]
-                     if status == "failed" else None})
-    return pd.DataFrame(rows)
+            if exc.status is None or exc.status >= 500:  # no answer, or the provider's own failure: the call may exist
+                log.warning("placing %s: the provider's answer is unknown (%s); reconciled by its numbers next pass", call.call_id, exc)
+                continue
+            error = f"{exc.code}: {exc.message}"
+            refused.append({"call_id": call.call_id, "provider_sid": None, "status": "failed", "provider_status": None, "answered_by": None,
+                            "answered_at": None, "ended_at": now, "duration_s": 0, "billed_minutes": 0, "cost_usd": 0.0,
+                            "outcome": None, "summary": None, "voicemail_left": False, "error_message": error, "updated_at": now})
+            contacts.append(_contact_result({"campaign_id": call.campaign_id, "lead_id": call.lead_id, "call_id": call.call_id,
+                                             "attempt": call.attempt}, "failed", now, 0, None, error, specs, now))
+    return pd.DataFrame(accepted), _typed(pd.DataFrame(refused)), pd.DataFrame(contacts)
 
 
 # ------------------------------------------------------------------------------------------------ the pass
@@ -326,24 +339,27 @@ def dial(connect: ConnectionFactory, voice: VoiceDialer, config: DialConfig, now
         by_name = {s.name: s for s in specs}
         updates, relay, end, stats.landed = _landed(config, con)
         open_calls = store.open_calls(con)
-    asked = [(str(c), s if isinstance(s, str) else None) for c, s in zip(open_calls["call_id"], open_calls["provider_sid"], strict=True)]
+    asked = [OpenCall(str(c["call_id"]), c["provider_sid"], str(c["to_number"]), str(c["from_number"]),
+                      pd.Timestamp(c["placed_at"]).to_pydatetime()) for c in records(open_calls)]
     polled = voice.updates(asked, now) if asked else []
     stats.updates = len(updates) + len(polled)
     with connect() as con:
         stats.ended, stats.turns, dnc = apply_updates(con, [*updates, *polled], relay, by_name, now, config.price_per_minute)
+        if dnc:  # landed before the cursor moves on: a pass cut short here lands them again (same ids, ingested once)
+            phones = dict(zip(*store.lead_variables(con, [c["lead_id"] for c in dnc])[["lead_id", "phone"]].T.values, strict=True))
+            landing.append_many(opt_out_records(dnc, phones, now), config.main_landing_dir)
         store.set_cursor(con, CURSOR, end, now)
+        stats.opt_outs = len(dnc)
         stats.timed_out = close_timed_out(con, by_name, now, config.price_per_minute)
-        phones = dict(zip(*store.lead_variables(con, [c["lead_id"] for c in dnc])[["lead_id", "phone"]].T.values, strict=True)) if dnc else {}
         planned = plan_calls(con, specs, config, now, stats)
-    for record in opt_out_records(dnc, phones, now):
-        landing.append(record, config.main_landing_dir)
-    stats.opt_outs = len(dnc)
-    placed = place_calls(planned, voice, config.contexts_dir, now, by_name)
+        store.record_placed(con, calls_frame(planned, voice.name, now), now)
+    accepted, refused, refused_contacts = place_calls(planned, voice, config.contexts_dir, now, by_name)
+    stats.uncertain = len(planned) - len(accepted) - len(refused)
     with connect() as con:
-        if not placed.empty:
-            store.record_placed(con, placed, now)
-            stats.placed = int((placed["status"] == "calling").sum())
-            stats.refused = int((placed["status"] == "failed").sum())
+        if not accepted.empty:
+            store.update_calls(con, accepted, ["provider_sid", "provider_status", "updated_at"])
+        store.record_results(con, refused, refused_contacts)
+        stats.placed, stats.refused = len(accepted), len(refused)
         stats.in_flight = store.in_flight(con)
         stats.max_in_flight = sum(stats.in_flight.values())
         for spec in specs:

@@ -332,6 +332,18 @@ class CallUpdate:
     summary: str | None = None
 
 
+@dataclass(frozen=True)
+class OpenCall:
+    """A call not known to have ended: our id, the provider's SID (None when the placing was never confirmed, e.g. a crash
+    right after the request), and the numbers and time that identify it at the provider otherwise."""
+
+    call_id: str
+    provider_sid: str | None
+    to: str
+    from_: str
+    placed_at: datetime
+
+
 @runtime_checkable
 class VoiceDialer(Protocol):
     """Places calls and reports on them; results also arrive as signed callbacks, landed by the receiver."""
@@ -342,8 +354,8 @@ class VoiceDialer(Protocol):
         """Place the call; returns the provider's call SID. Raises `ProviderError` when refused."""
         ...
 
-    def updates(self, calls: Sequence[tuple[str, str | None]], now: datetime) -> list[CallUpdate]:
-        """The latest known state of open calls given as (call_id, provider_sid), for reconciliation."""
+    def updates(self, calls: Sequence[OpenCall], now: datetime) -> list[CallUpdate]:
+        """The latest known state of open calls, for reconciliation; a call without SID is looked for by its numbers."""
         ...
 
     def leave_voicemail(self, provider_sid: str, message: str) -> None:

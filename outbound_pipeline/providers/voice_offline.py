@@ -17,7 +17,7 @@ from pathlib import Path
 
 from outbound_pipeline.ids import stable_id, unit_interval
 from outbound_pipeline.providers.agent_offline import OfflineAgent
-from outbound_pipeline.providers.base import CallContext, CallRequest, CallUpdate, ConversationAgent, EndCall
+from outbound_pipeline.providers.base import CallContext, CallRequest, CallUpdate, ConversationAgent, EndCall, OpenCall
 
 # (upper bound of the draw, fate)
 FATES = ((0.24, "no-answer"), (0.31, "busy"), (0.34, "failed"), (0.37, "silent"), (0.55, "voicemail"), (1.0, "human"))
@@ -61,10 +61,10 @@ class OfflineVoice:
     def leave_voicemail(self, provider_sid: str, message: str) -> None:
         """The simulation leaves the message itself when the beep comes."""
 
-    def updates(self, calls: Sequence[tuple[str, str | None]], now: datetime) -> list[CallUpdate]:
+    def updates(self, calls: Sequence[OpenCall], now: datetime) -> list[CallUpdate]:
         found = []
-        for call_id, _ in calls:
-            path = self.ledger / f"{call_id}.json"
+        for call in calls:
+            path = self.ledger / f"{call.call_id}.json"
             if path.exists():
                 update = self._simulate(json.loads(path.read_text()), now)
                 if update is not None:

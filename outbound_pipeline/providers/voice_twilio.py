@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -17,7 +18,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from outbound_pipeline.providers.base import CallRequest, CallUpdate, ProviderError
+from outbound_pipeline.providers.base import CallRequest, CallUpdate, OpenCall, ProviderError
 
 log = logging.getLogger(__name__)
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
@@ -70,23 +71,34 @@ class TwilioVoice:
             raise ProviderError("twilio", None, str(exc)) from exc
         return str(call.sid)
 
-    def updates(self, calls: Sequence[tuple[str, str | None]], now: datetime) -> list[CallUpdate]:
-        """Each open call as Twilio has it now; a call Twilio cannot say anything about is left for the next pass."""
+    def updates(self, calls: Sequence[OpenCall], now: datetime) -> list[CallUpdate]:
+        """Each open call as Twilio has it now; a call Twilio cannot say anything about is left for the next pass. A call
+        whose placing was never confirmed is looked for among the calls to its number from its caller ID since it was placed."""
         found = []
-        for call_id, sid in calls:
-            if not sid:
-                continue
+        for open_call in calls:
             try:
-                call = self.client.calls(sid).fetch()
+                call = self.client.calls(open_call.provider_sid).fetch() if open_call.provider_sid else self._find(open_call)
             except TwilioException as exc:
-                log.warning("could not fetch call %s: %s", sid, exc)
+                log.warning("could not read call %s: %s", open_call.provider_sid or open_call.call_id, exc)
                 continue
+            if call is None:
+                continue
+            call_id, sid = open_call.call_id, str(call.sid)
             answered_by = getattr(call, "answered_by", None)
             duration = int(call.duration) if call.duration not in (None, "") else None
             price = abs(float(call.price)) if call.price not in (None, "") else None
             found.append(CallUpdate(call_id=call_id, provider_sid=sid, status=call.status, answered_by=answered_by,
                                     duration_s=duration, price_usd=price, occurred_at=_naive(call.end_time) or now))
         return found
+
+    def _find(self, open_call: OpenCall) -> Any:
+        """The call Twilio created for a request whose answer was lost: same numbers, created at or after it was placed."""
+        since = open_call.placed_at - timedelta(minutes=1)
+        for call in self.client.calls.list(to=open_call.to, from_=open_call.from_, limit=20):
+            created = _naive(call.date_created)
+            if created is not None and created >= since:
+                return call
+        return None
 
     def leave_voicemail(self, provider_sid: str, message: str) -> None:
         try:

@@ -17,7 +17,7 @@ from outbound_pipeline.domain.dialer import STATUSES, progress
 from outbound_pipeline.store.warehouse import insert_new, replace_where, update_from
 
 CONTACT_RESULT_COLUMNS = ["status", "next_attempt_at", "duration_s", "outcome", "error_message", "updated_at"]
-CALL_RESULT_COLUMNS = ["status", "provider_status", "answered_by", "answered_at", "ended_at", "duration_s", "billed_minutes",
+CALL_RESULT_COLUMNS = ["status", "provider_sid", "provider_status", "answered_by", "answered_at", "ended_at", "duration_s", "billed_minutes",
                        "cost_usd", "outcome", "summary", "voicemail_left", "error_message", "updated_at"]
 
 
@@ -110,17 +110,16 @@ def lead_snippets(con: duckdb.DuckDBPyConnection, campaign_id: str, lead_ids: li
 
 
 def record_placed(con: duckdb.DuckDBPyConnection, calls: pd.DataFrame, now: datetime) -> int:
-    """Store placed calls (status `calling`, or `failed` when the provider refused them) and move their contacts on."""
+    """Store calls about to be placed (status `calling`) and move their contacts to `calling`, in one transaction."""
     if calls.empty:
         return 0
     con.execute("BEGIN")
     try:
         added = insert_new(con, "calls", calls)
-        placed = calls.assign(next_attempt_at=calls.get("next_attempt_at"))
-        con.register("_placed", placed[["campaign_id", "lead_id", "call_id", "status", "error_message", "next_attempt_at"]])
+        con.register("_placed", calls[["campaign_id", "lead_id", "call_id", "status", "error_message"]])
         con.execute("""
             UPDATE call_contacts SET status = p.status, attempts = attempts + 1, last_call_id = p.call_id,
-                   next_attempt_at = p.next_attempt_at::TIMESTAMP, error_message = p.error_message, updated_at = ?
+                   next_attempt_at = NULL, error_message = p.error_message, updated_at = ?
             FROM _placed p WHERE call_contacts.campaign_id = p.campaign_id AND call_contacts.lead_id = p.lead_id
               AND (call_contacts.last_call_id IS NULL OR call_contacts.last_call_id <> p.call_id)
         """, [now])

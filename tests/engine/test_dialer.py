@@ -301,3 +301,18 @@ def test_a_call_twilio_refuses_fails_with_its_reason_and_is_retried(voice: Voice
     del voice.twilio.refuse[MARIA[0]]
     voice.dial(START + timedelta(minutes=30))
     assert [f["To"] for f in voice.twilio.created] == [MARIA[0]] and voice.contacts("refused_calls")[MARIA[0]]["attempts"] == 2
+
+
+def test_a_call_whose_answer_was_lost_is_found_not_placed_twice(voice: Voice):
+    voice.twilio.drop_answers = 1  # Twilio creates the call; its answer never arrives
+    voice.launch("lost_answer", [MARIA], retry_attempts=2)
+    stats = voice.dial(START)
+    assert (stats.placed, stats.refused, stats.uncertain) == (0, 0, 1)
+    assert voice.contacts("lost_answer")[MARIA[0]]["status"] == "calling"
+    voice.twilio.set(voice.twilio.sid_for(MARIA[0]), status="completed", answered_by="human", duration="70")
+    voice.dial(START + timedelta(minutes=1))  # found in Twilio's Calls list by its numbers
+    maria = voice.contacts("lost_answer")[MARIA[0]]
+    assert (maria["status"], maria["duration_seconds"], maria["attempts"]) == ("completed", 70, 1)
+    assert len(voice.twilio.created) == 1
+    with warehouse.connect(voice.workdir / "outbound.duckdb") as con:
+        assert con.execute("SELECT provider_sid FROM calls").fetchall() == [(voice.twilio.sid_for(MARIA[0]),)]

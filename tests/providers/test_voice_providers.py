@@ -15,7 +15,15 @@ from werkzeug.wrappers import Request, Response
 
 from outbound_pipeline.providers.agent_offline import OfflineAgent
 from outbound_pipeline.providers.agent_openai import OpenAIAgent, parse_end_call
-from outbound_pipeline.providers.base import CallContext, CallRequest, ConversationAgent, EndCall, ProviderError, VoiceDialer
+from outbound_pipeline.providers.base import (
+    CallContext,
+    CallRequest,
+    ConversationAgent,
+    EndCall,
+    OpenCall,
+    ProviderError,
+    VoiceDialer,
+)
 from outbound_pipeline.providers.voice_offline import OfflineVoice, fate_of
 from tests.voice_support import FakeTwilioVoice, twilio_voice
 
@@ -43,10 +51,13 @@ def test_twilio_places_and_reconciles_calls(httpserver: HTTPServer):
     assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
     assert twilio.created[0]["StatusCallbackMethod"] == "POST" and twilio.created[0]["AsyncAmdStatusCallbackMethod"] == "POST"
     twilio.set(sid, status="completed", answered_by="human", duration="61", price="-0.026", end_time="Mon, 05 Jan 2026 15:02:00 +0000")
-    [update] = voice.updates([("call_0000000000000001", sid), ("call_x", None)], NOW)
+    [update] = voice.updates([OpenCall("call_0000000000000001", sid, "+12125550101", "+12125550199", NOW)], NOW)
     assert (update.status, update.answered_by, update.duration_s, update.price_usd) == ("completed", "human", 61, 0.026)
     assert update.occurred_at == datetime(2026, 1, 5, 15, 2)
-    assert voice.updates([("call_y", "CA" + "f" * 32)], NOW) == []  # an unknown call is asked again next pass
+    assert voice.updates([OpenCall("call_y", "CA" + "f" * 32, "+1", "+2", NOW)], NOW) == []  # an unknown call: asked again next pass
+    [found] = voice.updates([OpenCall("call_z", None, "+12125550101", "+12125550199", NOW)], NOW)  # its SID was never stored
+    assert found.provider_sid == sid and found.call_id == "call_z"
+    assert voice.updates([OpenCall("call_z", None, "+12125550101", "+12125550199", NOW + timedelta(hours=1))], NOW) == []
 
 
 def test_twilio_refusal_is_a_provider_error(httpserver: HTTPServer):
@@ -123,7 +134,7 @@ def test_offline_callee_is_deterministic_with_realistic_shares(tmp_path: Path):
     humans = [f"lead_{i}" for i in range(200) if fate_of(f"lead_{i}", 1) == "human"][:5]
     for n, lead in enumerate(humans):
         voice.place(request(context(lead, call_id=f"call_{n:016x}")))
-    calls = [(f"call_{n:016x}", None) for n in range(len(humans))]
+    calls = [OpenCall(f"call_{n:016x}", None, "+12125550101", "+12125550199", NOW) for n in range(len(humans))]
     assert {u.status for u in voice.updates(calls, NOW + timedelta(seconds=10))} <= {"in-progress"}
     done = voice.updates(calls, NOW + timedelta(minutes=10))
     again = OfflineVoice(tmp_path).updates(calls, NOW + timedelta(minutes=10))
