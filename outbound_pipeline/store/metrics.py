@@ -138,9 +138,6 @@ SELECT c.campaign_id, c.touch, c.channel, c.variant,
 FROM rows c ORDER BY c.campaign_id, c.touch, c.channel, c.variant
 """
 
-# The rollup with one positional parameter (the cutoff, also the computed_at), as `bench` times it: `execute(METRICS_SQL, [now])`.
-METRICS_SQL = ROLLUP_SQL.replace("$cutoff", "$1").replace("$computed_at", "$1")
-
 # Per A/B variant of a step: its `opened` counts engagement on any channel (opened, clicked or read). One draft per lead
 # and step, so rows are leads.
 VARIANT_SQL = """
