@@ -51,3 +51,21 @@ def test_a_campaign_file_that_breaks_the_loader_never_stops_the_others(workdir, 
     assert "2 invalid campaign file(s)" in reason
     assert "aaa_long.yaml: the campaign has 1000 steps; a campaign may have at most 100" in reason
     assert "bomb.yaml: the campaign file expands to more than 50,000 values" in reason
+
+
+def test_a_launch_from_the_ui_is_planned_at_once(driver, instance):
+    from outbound_pipeline.defs.s7_cadence.sensors import launched_campaign_sensor
+
+    add_campaign(instance, "demo_drip")
+    launch = driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
+    assert launch.success
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        result = launched_campaign_sensor(context)
+    requests = result.run_requests if hasattr(result, "run_requests") else list(result)
+    assert [r.partition_key for r in requests] == ["demo_drip"]
+    assert launched_campaign_sensor.job_name == "cadence_job"
+    assert requests[0].run_key == f"launched:demo_drip:{launch.run_id}"
+    with dg.build_sensor_context(instance=instance, cursor=context.cursor, definitions=defs) as again:
+        repeat = launched_campaign_sensor(again)
+    repeated = repeat.run_requests if hasattr(repeat, "run_requests") else list(repeat or [])
+    assert not [r for r in repeated if isinstance(r, dg.RunRequest)]  # one launch, one plan
