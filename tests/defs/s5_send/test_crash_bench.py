@@ -1,9 +1,9 @@
 """The crash bench in small: sending runs SIGKILLed at random points, against local Resend and Twilio fakes.
 
-A few kill points per provider (after a random delay, when the provider accepts the k-th message,
-inside reconciliation; recovery by a new run or a Dagster re-execution from failure); the providers'
-ledgers must then hold every queued message exactly once, and the `sends` rows their ids.
-`python -m bench.crash_send` runs the same at scale.
+Two kill points per provider (a random instant, the k-th accepted message, the k-th reconciliation
+request, inside a step retry; recovery by a new run or a Dagster re-execution from failure), with
+victims forked from the bench's warmed-up zygote; the providers' ledgers must then hold every queued
+message exactly once, and the `sends` rows their ids. `python -m bench.crash_send` runs the same at scale.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from bench.crash_send import SIM_NOW, FakeProviders, run, serve
 
 
-@pytest.mark.slow  # about 4 minutes here: most of it idle waiting in the victim runs, not yet explained (see bench.crash_send)
+@pytest.mark.slow  # about 18 s of CPU (three touches prepared, a zygote, 10 runs): 50 s and more on a loaded machine
 def test_sending_runs_killed_at_random_points_deliver_every_message_exactly_once(tmp_path):
     lines: list[str] = []
     tally = run(kills=6, messages=12, channels=["email", "sms", "whatsapp"], seed=5, kills_per_scenario=2, root=tmp_path,
