@@ -77,8 +77,11 @@ def test_the_shipped_voice_campaign_runs_offline_end_to_end(voice_data: Path, in
         stats = store.call_stats(con, "demo_calls")
         retried = con.execute("SELECT count(*) FROM calls WHERE attempt > 1").fetchall()[0][0]
         turns = con.execute("SELECT count(DISTINCT call_id) FROM call_turns").fetchall()[0][0]
+        suppressed = con.execute("SELECT count(*) FROM suppressions s JOIN replies r ON r.reply_id = s.source "
+                                 "WHERE r.channel = 'voice' AND s.channel = 'all'").fetchall()[0][0]
     contacts = stats["contacts"]
     assert contacts["pending"] == contacts["calling"] == 0 and contacts["completed"] + contacts["voicemail"] > 10
     assert retried > 0 and stats["call_metrics"]["total_attempts"] > 20 and sum(stats["outcomes"].values()) > 5
     assert turns >= contacts["completed"] + contacts["voicemail"]
     assert stats["call_metrics"]["cost_usd"] > 0
+    assert suppressed == stats["outcomes"].get("do_not_call", 0)  # asked not to be called: suppressed on every channel
