@@ -31,7 +31,7 @@ def _vary(phone: str, copy: int) -> str:
         return phone
     value = (int(phone[spots[0]] + phone[spots[1]]) + copy) % 100
     chars = list(phone)
-    chars[spots[0]], chars[spots[1]] = f"{value:02d}"
+    chars[spots[0]], chars[spots[1]] = str(value // 10), str(value % 10)
     return "".join(chars)
 
 
