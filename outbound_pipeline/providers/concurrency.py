@@ -5,15 +5,15 @@ A provider's limits are shared by every caller in the process: `shared_limit(key
 compose and send stages, and every worker thread in them, draw on the same budget. A 429 with
 `Retry-After` holds the whole limit back (`hold_off`), not only the thread that met it.
 
-`map_in_lanes` gives each lane (a channel) its own workers: a lane waiting on its pacing never
-holds a worker another lane could use.
+Sends give each channel its own workers (`engine.dispatch`): a channel waiting on its pacing never
+holds a worker another channel could use.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
@@ -128,26 +128,3 @@ def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int,
         return [paced(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
         return list(pool.map(paced, items))
-
-
-def map_in_lanes(fn: Callable[[T], R], items: Iterable[T], lane_of: Callable[[T], Hashable], workers_per_lane: int) -> list[R]:
-    """`[fn(x) for x in items]`, each lane (`lane_of(x)`) on its own `workers_per_lane` threads, all lanes at once; order kept.
-
-    A lane whose calls wait on their pacing keeps only its own threads waiting.
-    """
-    items = list(items)
-    lanes: dict[Hashable, list[int]] = {}
-    for i, item in enumerate(items):
-        lanes.setdefault(lane_of(item), []).append(i)
-    if len(lanes) <= 1:
-        return map_concurrently(fn, items, workers_per_lane)
-    out: list[R | None] = [None] * len(items)
-
-    def run_lane(indices: list[int]) -> None:
-        for i, result in zip(indices, map_concurrently(fn, [items[i] for i in indices], workers_per_lane), strict=True):
-            out[i] = result
-
-    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-        for future in [pool.submit(run_lane, indices) for indices in lanes.values()]:
-            future.result()
-    return out  # type: ignore[return-value]

@@ -1,4 +1,4 @@
-"""Shared provider limits: rate and in-flight, Retry-After for every caller, lanes that do not stall each other."""
+"""Shared provider limits: rate and in-flight, Retry-After for every caller, raised or lowered from the environment."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from outbound_pipeline import settings
 from outbound_pipeline.defs.resources import ChannelService
-from outbound_pipeline.providers.concurrency import ProviderLimit, RateLimiter, map_concurrently, map_in_lanes, shared_limit
+from outbound_pipeline.providers.concurrency import ProviderLimit, RateLimiter, map_concurrently, shared_limit
 
 
 def test_in_flight_limit_caps_calls_at_once_across_threads():
@@ -43,25 +43,6 @@ def test_shared_limit_is_one_per_key_and_follows_changed_numbers():
     a = shared_limit("test-provider", 5.0, 3)
     assert shared_limit("test-provider", 5.0, 3) is a
     assert shared_limit("test-provider", 50.0, 3).per_second == 50.0  # a raised limit (a paid plan) replaces it
-
-
-def test_a_slow_lane_never_holds_a_worker_another_lane_needs():
-    email_pacing = RateLimiter(4.0)  # 8 emails at 4/s: about 1.75 s
-    finished: dict[str, float] = {}
-    start = time.monotonic()
-
-    def send(item: tuple[str, int]) -> str:
-        channel, _ = item
-        if channel == "email":
-            email_pacing.acquire()
-        finished[channel] = time.monotonic() - start
-        return channel
-
-    items = [("email", i) for i in range(8)] + [("sms", i) for i in range(8)]
-    out = map_in_lanes(send, items, lambda item: item[0], workers_per_lane=2)
-    assert out == [c for c, _ in items]  # order kept
-    assert finished["email"] >= 1.5
-    assert finished["sms"] < 0.5  # SMS went out while email waited on its pacing
 
 
 def test_rates_and_concurrency_come_from_the_environment(monkeypatch):
