@@ -13,8 +13,9 @@ from outbound_pipeline.store.campaigns import campaign_spec
 GROUP = "s2_research"
 
 
-# Not in the `duckdb` pool: the step holds the file only for two short units of work, never while Tavily answers.
-@dg.asset(partitions_def=campaign_partitions, group_name=GROUP, deps=["campaigns", "leads", "recipients"], kinds={"duckdb"})
+# In its own pool, not `duckdb`: the step holds the file only for two short units of work, never while Tavily answers;
+# one research step at a time keeps the process-wide Tavily limit true.
+@dg.asset(partitions_def=campaign_partitions, group_name=GROUP, pool="research", deps=["campaigns", "leads", "recipients"], kinds={"duckdb"})
 def research_snippets(context: dg.AssetExecutionContext, warehouse: Warehouse, research: ResearchService, clock: PipelineClock) -> dg.MaterializeResult:
     """Research every recipient that has no snippets yet, so re-materialising costs nothing."""
     campaign_id = context.partition_key

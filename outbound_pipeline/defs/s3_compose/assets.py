@@ -64,7 +64,9 @@ def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> It
         dg.AssetSpec("recipient_steps", group_name=GROUP, kinds={"duckdb"},
                      description="Each recipient's path through the steps: how it entered each step and which A/B variant it drew."),
     ],
-    partitions_def=touch_partitions, can_subset=True,  # not in the `duckdb` pool: no connection is open while the composer answers
+    # In its own pool, not `duckdb`: no connection is open while the composer answers; one compose step at a time
+    # keeps the process-wide OpenAI limit true.
+    partitions_def=touch_partitions, pool="compose", can_subset=True,
 )
 def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: ComposeService, catalog: CampaignCatalog,
            clock: PipelineClock) -> Iterator[dg.MaterializeResult]:

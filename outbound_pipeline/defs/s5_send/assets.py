@@ -36,9 +36,10 @@ def outbox(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: Pipel
     return dg.MaterializeResult(metadata={"queued": added, "pending": pending})
 
 
-# Not in the `duckdb` pool: dispatch opens the file only to mark and record each chunk, never while a provider answers,
-# so one campaign's sends (email at 2/s can take an hour) do not hold up other campaigns' runs or tracking.
-@dg.asset(partitions_def=touch_partitions, group_name=GROUP, kinds={"duckdb"},
+# In the `sends` pool, not `duckdb`: dispatch opens the file only to mark and record each chunk, never while a provider
+# answers, so one campaign's sends (email at 2/s can take an hour) do not hold up other campaigns' runs or tracking.
+# One sends step at a time: no two dispatches pick the same pending rows, and the process-wide provider limits hold.
+@dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="sends", kinds={"duckdb"},
           deps=["outbox", "approvals", "drafts", "recipient_steps", *_all("campaigns", "leads", "recipients")])
 def sends(context: dg.AssetExecutionContext, warehouse: Warehouse, channels: ChannelService, clock: PipelineClock) -> dg.MaterializeResult:
     """Re-queue the touch's retries that are due, then deliver the outbox to each channel inside the recipients' sending

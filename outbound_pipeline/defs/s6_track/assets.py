@@ -52,7 +52,8 @@ def _email_provider(channels: ChannelService) -> ChannelProvider | None:
         dg.AssetSpec("notifications", deps=READS, group_name=GROUP, kinds={"duckdb"},
                      description="One notification per reply for the lead's owner, emailed when an email provider is set. " + REACTIONS),
     ],
-    can_subset=True,  # not in the `duckdb` pool: providers are polled with no connection open
+    pool="track",  # not `duckdb`: providers are polled with no connection open; one tracking step at a time
+    can_subset=True,
 )
 def track(context: dg.AssetExecutionContext, config: TrackBatch, warehouse: Warehouse, channels: ChannelService, intent: IntentService,
           clock: PipelineClock):
