@@ -88,7 +88,7 @@ class ResearchService(dg.ConfigurableResource):
         if self.tavily_api_key:
             from outbound_pipeline.providers.research_tavily import TavilyResearch
 
-            return TavilyResearch(api_key=self.tavily_api_key, base_url=self.tavily_base_url, cache_dir=self.cache_dir)
+            return TavilyResearch(api_key=self.tavily_api_key, base_url=self.tavily_base_url, cache_dir=self.cache_dir, limit=self.limit())
         from outbound_pipeline.providers.research_offline import OfflineResearch
 
         return OfflineResearch()

@@ -20,6 +20,7 @@ from tavily.errors import TimeoutError as TavilyTimeoutError
 
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers.base import LeadProfile, ProviderError, ResearchResult, Snippet
+from outbound_pipeline.providers.concurrency import ProviderLimit
 from outbound_pipeline.providers.retry import RETRYABLE_STATUSES, with_retries
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,9 @@ class TavilyResearch:
         base_delay: float = 0.5,
         max_retry_after_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        limit: ProviderLimit | None = None,
     ):
+        """`limit`: the process-wide Tavily limit; a 429's Retry-After holds every caller on it back."""
         if not api_key:
             # Without a key the SDK silently switches to Tavily's keyless mode.
             raise ValueError("TavilyResearch needs an API key")
@@ -145,6 +148,7 @@ class TavilyResearch:
         self.base_delay = base_delay
         self.max_retry_after_s = max_retry_after_s
         self._sleep = sleep
+        self._limit = limit
 
     def __repr__(self) -> str:
         return f"TavilyResearch(base_url={self._client.base_url!r}, search_depth={self.search_depth!r}, max_results={self.max_results})"
@@ -199,7 +203,12 @@ class TavilyResearch:
 
         def retry_after(exc: Exception) -> float | None:
             hinted = _retry_after_s(self._last_response())
-            return min(hinted, self.max_retry_after_s) if hinted is not None else None
+            if hinted is None:
+                return None
+            wait = min(hinted, self.max_retry_after_s)
+            if self._limit is not None:
+                self._limit.hold_off(wait)
+            return wait
 
         try:
             return with_retries(call, is_retryable, retry_after, attempts=self.attempts, base_delay=self.base_delay, sleep=self._sleep)

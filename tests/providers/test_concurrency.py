@@ -61,3 +61,22 @@ def test_a_paid_plans_rate_raises_resends_own_limiter(tmp_path):
                               offline_ledger_dir=str(tmp_path))
     resend = channels.for_channel("email")
     assert resend._limiter.per_second == 10.0  # type: ignore[attr-defined]
+
+
+def test_a_tavily_429_holds_the_shared_limit_back_for_every_caller(httpserver):
+    from outbound_pipeline.providers.base import LeadProfile
+    from outbound_pipeline.providers.research_tavily import TavilyResearch
+
+    limited = {"detail": {"error": "rate limit"}}
+    answer = {"query": "q", "results": [{"title": "t", "url": "https://news.example/a", "content": "Acme opened a hub.", "score": 0.9}]}
+    httpserver.expect_ordered_request("/search", method="POST").respond_with_json(limited, status=429, headers={"Retry-After": "3"})
+    httpserver.expect_ordered_request("/search", method="POST").respond_with_json(answer)
+    limit = ProviderLimit(per_second=100.0)
+    slept: list[float] = []
+    tavily = TavilyResearch(api_key="tvly-test", base_url=httpserver.url_for(""), limit=limit, sleep=slept.append)
+    lead = LeadProfile(lead_id="lead_a", first_name="Ana", last_name=None, company="Acme", role="COO", email="a@acme.example",
+                       phone=None, country="US")
+    before = time.monotonic()
+    result = tavily.research(lead, "Book a call")
+    assert len(result.snippets) == 1 and slept == [3.0]
+    assert limit.rate._not_before >= before + 2.9  # the next caller on this limit waits too
