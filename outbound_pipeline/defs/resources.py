@@ -28,7 +28,8 @@ from outbound_pipeline.store import warehouse
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The DuckDB file. Connections are opened per unit of work and closed straight after."""
+    """The store: the DuckDB file at `path`, or the DuckLake `OUTBOUND_STORE` names (`store/backend.py`).
+    Connections are opened per unit of work and closed straight after."""
 
     path: str = settings.duckdb_path()
 
