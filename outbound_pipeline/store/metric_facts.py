@@ -49,7 +49,7 @@ INSERT INTO send_facts (draft_id, campaign_id, touch, lead_id, draft_channel, dr
 SELECT d.draft_id, d.campaign_id, d.touch, d.lead_id, d.channel, d.cost_usd::DECIMAL(18, 6), d.created_at, r.variant, r.step, r.entered_at
 FROM drafts d LEFT JOIN recipient_steps r USING (campaign_id, lead_id, touch)
 WHERE d.touch > 0 AND d.created_at >= $since
-ON CONFLICT (draft_id) DO NOTHING
+ON CONFLICT (draft_id) DO UPDATE SET draft_channel = EXCLUDED.draft_channel, draft_cost = EXCLUDED.draft_cost, drafted_at = EXCLUDED.drafted_at
 """
 
 FOLD_STEPS = """
@@ -58,10 +58,16 @@ FROM recipient_steps r
 WHERE r.entered_at >= $since AND f.campaign_id = r.campaign_id AND f.lead_id = r.lead_id AND f.touch = r.touch
 """
 
+# A send whose draft is not (yet) folded stands for it: composing cost 0, drafted when the send was recorded.
 FOLD_SENDS = """
-UPDATE send_facts f SET send_id = s.send_id, channel = s.channel, status = s.status, send_cost = s.cost_usd::DECIMAL(18, 6),
-       recorded_at = s.recorded_at, sent_at = s.sent_at, updated_at = s.updated_at
-FROM sends s WHERE s.updated_at >= $since AND s.touch > 0 AND f.draft_id = s.draft_id
+INSERT INTO send_facts (draft_id, campaign_id, touch, lead_id, draft_channel, draft_cost, drafted_at, variant, step, entered_at,
+                        send_id, channel, status, send_cost, recorded_at, sent_at, updated_at)
+SELECT s.draft_id, s.campaign_id, s.touch, s.lead_id, s.channel, 0, s.recorded_at, r.variant, r.step, r.entered_at,
+       s.send_id, s.channel, s.status, s.cost_usd::DECIMAL(18, 6), s.recorded_at, s.sent_at, s.updated_at
+FROM sends s LEFT JOIN recipient_steps r USING (campaign_id, lead_id, touch)
+WHERE s.updated_at >= $since AND s.touch > 0
+ON CONFLICT (draft_id) DO UPDATE SET send_id = EXCLUDED.send_id, channel = EXCLUDED.channel, status = EXCLUDED.status,
+    send_cost = EXCLUDED.send_cost, recorded_at = EXCLUDED.recorded_at, sent_at = EXCLUDED.sent_at, updated_at = EXCLUDED.updated_at
 """
 
 _EVENT_COLUMNS = ", ".join(f"min(occurred_at) FILTER (WHERE {is_event('event_type', events)}) AS {name}"
