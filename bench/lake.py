@@ -36,6 +36,20 @@ REPO = Path(__file__).resolve().parent.parent
 COUNTED = [name for name in TABLES if "campaign_id" in columns(name)]
 
 
+SETUP = """
+import dagster as dg
+from outbound_pipeline import settings
+from outbound_pipeline.definitions import ASSETS
+from outbound_pipeline.store import warehouse
+with warehouse.connect(settings.duckdb_path()):
+    pass
+pools = {a.node_def.pool for a in ASSETS if isinstance(a, dg.AssetsDefinition) and getattr(a.node_def, "pool", None)}
+with dg.DagsterInstance.get() as instance:
+    for pool in sorted(pools):
+        instance.event_log_storage.initialize_concurrency_limit_to_default(pool)
+"""
+
+
 def prepare(root: Path, campaigns: int, leads_each: int) -> list[str]:
     """Campaign files `lake_1..N`, each a copy of the demo drip to its own slice of the sample leads."""
     (root / "campaigns").mkdir(parents=True)
@@ -133,10 +147,10 @@ def run_lake(root: Path, names: list[str], pg: Postgres, tick_hours: float, lake
     home = root / "dagster_home_lake"
     pg_env = postgres_instance_home(home, pg, dagster_db)
     store = "ducklake:postgres:" + pg.dsn(lake_db)
-    # The lake's schema is made once up front, as a deployment's first run would; the campaigns then start together.
+    # Set up once, as a deployment does before its first runs: the lake's schema, and the instance's pool limits
+    # (Dagster creates a pool's row on first use; two runs doing so at once collide). The campaigns then start together.
     first = {**worker_env(root, names[0], store, home), **pg_env}
-    subprocess.run([sys.executable, "-c", "from outbound_pipeline import settings; from outbound_pipeline.store import warehouse\n"
-                    "with warehouse.connect(settings.duckdb_path()): pass"], env=first, cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-c", SETUP], env=first, cwd=REPO, check=True)
     processes = [start_worker(n, {**worker_env(root, n, store, home), **pg_env}, tick_hours) for n in names]
     return [finish(p) for p in processes], first
 
