@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,10 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from phonenumbers import PhoneNumberType
-from phonenumbers import timezone as phone_timezone
 
 from outbound_pipeline.domain.contact_csv import (
+    FORMULA_START,
     FULL_NAME,
     canonical_header,
     decode_lead_file,
@@ -33,8 +33,10 @@ from outbound_pipeline.domain.contact_csv import (
     duplicate_headers,
     looks_like_formula,
     sniff_delimiter,
+    split_name,
     with_split_name,
 )
+from outbound_pipeline.domain.phones import MAIN_ZONE, Phone, PhoneChecker, parse_number, phone, phone_zone
 from outbound_pipeline.ids import stable_id
 
 KNOWN = ("first_name", "last_name", "email", "phone", "company", "role", "country", "timezone", "owner_email")
@@ -92,62 +94,9 @@ def normalise_header(name: str) -> str:
     return canonical_header(name)
 
 
-_SEPARATORS = re.compile(r"[\s().\-/]")
-_COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
-
-
-def _international(text: str) -> phonenumbers.PhoneNumber | None:
-    """A number written with its country code (`+34 612 34 56 78`, `0034612345678`, E.164) read without the full parser.
-
-    Only plain digits and separators qualify, and a national part starting with 0 or 1 (a trunk prefix written
-    after the country code, Italy's leading zero) is left to the full parser: None means "ask `phonenumbers.parse`".
-    """
-    digits = _SEPARATORS.sub("", text)
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    body = digits[1:]
-    if not (digits.startswith("+") and body.isascii() and body.isdigit() and 8 <= len(body) <= 15):
-        return None
-    for size in (1, 2, 3):
-        code = int(body[:size])
-        if code in _COUNTRY_CODES:
-            national = body[size:]
-            if national[:1] in ("0", "1", ""):
-                return None
-            return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    return None
-
-
-def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber:
-    """The number as written (`00` read as `+`), read for `region` when it has no country code; ValueError when unreadable."""
-    text = raw.strip()
-    fast = _international(text)
-    if fast is not None:
-        return fast
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        return phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"phone {raw!r} cannot be parsed: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class _Phone:
-    e164: str
-    valid: bool
-    number: phonenumbers.PhoneNumber
-    kind: int  # phonenumbers.PhoneNumberType: valid means it is known (not UNKNOWN)
-
-
-@lru_cache(maxsize=1 << 16)
-def _phone(raw: str, region: str) -> _Phone:
-    """One written number, once per distinct value and region; its type is worked out once, for validity and time zone."""
-    number = _parse_phone(raw, region)
-    if not phonenumbers.is_possible_number(number):
-        raise ValueError(f"phone {raw!r} is not a possible number for region {region}")
-    kind = phonenumbers.number_type(number)  # what is_valid_number checks: a known type for the number's region
-    return _Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind != PhoneNumberType.UNKNOWN, number, kind)
+_parse_phone = parse_number
+_phone = phone
+_Phone = Phone
 
 
 def parse_phone(raw: str, region: str) -> tuple[str, bool]:
@@ -198,15 +147,6 @@ def normalise_email(raw: str) -> str:
         raise ValueError(f"email {raw!r} is invalid: {exc}") from exc
 
 
-# Where a country spans several zones, the one most of its people live in.
-MAIN_ZONE = {
-    "ES": "Europe/Madrid", "PT": "Europe/Lisbon", "FR": "Europe/Paris", "GB": "Europe/London", "DE": "Europe/Berlin",
-    "IT": "Europe/Rome", "NL": "Europe/Amsterdam", "MX": "America/Mexico_City", "BR": "America/Sao_Paulo",
-    "AR": "America/Argentina/Buenos_Aires", "CL": "America/Santiago", "JP": "Asia/Tokyo", "IN": "Asia/Kolkata",
-    "CN": "Asia/Shanghai", "ZA": "Africa/Johannesburg", "NG": "Africa/Lagos", "AU": "Australia/Sydney",
-}
-
-
 @lru_cache(maxsize=1024)
 def _known_zone(name: str) -> bool:
     try:
@@ -214,32 +154,6 @@ def _known_zone(name: str) -> bool:
         return True
     except (ZoneInfoNotFoundError, ValueError):
         return False
-
-
-def _zones(number: phonenumbers.PhoneNumber, kind: int | None) -> list[str]:
-    """`phonenumbers.timezone.time_zones_for_number`, with the number's type when it is known already."""
-    if kind is None:
-        return list(phone_timezone.time_zones_for_number(number))
-    if kind == PhoneNumberType.UNKNOWN:
-        return []
-    if not phonenumbers.is_number_type_geographical(kind, number.country_code or 0):
-        return list(phone_timezone._country_level_time_zones_for_number(number))
-    return list(phone_timezone.time_zones_for_geographical_number(number))
-
-
-def _phone_zone(number: phonenumbers.PhoneNumber, kind: int | None = None) -> tuple[bool, str | None]:
-    """(decided, zone) from the number: its one zone, its country's main zone among several, or no zone when ambiguous."""
-    zones = [z for z in _zones(number, kind) if z != "Etc/Unknown"]
-    if len(zones) == 1:
-        return True, zones[0]
-    if not zones:
-        return False, None
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
-    if any(r in MAIN_ZONE for r in regions):  # only then does the exact region matter (+1 has no main zone)
-        main_zone = MAIN_ZONE.get(phonenumbers.region_code_for_number(number) or "")
-        if main_zone in zones:
-            return True, main_zone
-    return True, None
 
 
 def infer_timezone(given: str, phone: str | phonenumbers.PhoneNumber | None, country: str | None = None,
@@ -252,7 +166,7 @@ def infer_timezone(given: str, phone: str | phonenumbers.PhoneNumber | None, cou
     if given and _known_zone(given):
         return given
     if phone:
-        decided, zone = _phone_zone(phonenumbers.parse(phone) if isinstance(phone, str) else phone, kind)
+        decided, zone = phone_zone(phonenumbers.parse(phone) if isinstance(phone, str) else phone, kind)
         if decided:
             return zone
     return MAIN_ZONE.get(country or "")
@@ -405,14 +319,25 @@ def import_lead_list(path: str | Path, default_region: str = "US", imported_at: 
     return _LeadReader(path.name, default_region, imported_at or datetime.now().replace(microsecond=0), warnings).read(header, rows)
 
 
+CHUNK_ROWS = 100_000  # rows checked together: memory stays bounded while the work per distinct value is shared
+_LEAD_COLUMNS = ("lead_id", "source_list", "source_line", "first_name", "last_name", "email", "phone", "company", "role",
+                 "country", "timezone", "owner_email", "custom_vars", "status", "status_reason", "imported_at", "phone_valid")
+
+
 class _LeadReader:
-    """Turns parsed rows into leads and reported lines; one instance per file."""
+    """Turns parsed rows into leads and reported lines; one instance per file.
+
+    Rows are read in chunks and checked column by column: each distinct email, name and (phone, region) of a chunk
+    is checked once (phones across cores when there are many), and only the few reported rows are rebuilt as records.
+    """
 
     def __init__(self, source: str, default_region: str, imported_at: datetime, warnings: list[str]) -> None:
         self.source, self.default_region, self.imported_at, self.warnings = source, default_region, imported_at, warnings
-        self.leads: dict[str, list] = {}  # column -> values: no dict per lead is kept
+        self.leads: dict[str, list] = {key: [] for key in _LEAD_COLUMNS}  # column -> values: no dict per lead is kept
         self.reports: list[dict] = []
-        self.seen: dict[str, int] = {}
+        self.seen_email: dict[str, int] = {}
+        self.seen_phone: dict[str, int] = {}
+        self.phones = PhoneChecker()
 
     def report(self, line: int, kind: str, reasons: list[str], raw: object) -> None:
         self.reports.append({"source_list": self.source, "line_number": line, "reason": "; ".join(reasons), "kind": kind,
@@ -420,100 +345,181 @@ class _LeadReader:
 
     def read(self, header: list[str], rows: Iterable[_Row]) -> ImportResult:
         read = 0
-        for row in rows:
-            self.row(header, row)
-            read += 1
+        width = len(header)
+        fields_of: list[list[str]] = []
+        lines: list[int] = []
+        nuls: list[int] = []
+        with self.phones:
+            for row in rows:
+                read += 1
+                fields = row.fields
+                if fields is None:
+                    self.report(row.line, REJECTED, [row.error or "malformed CSV"], {"line": row.line})
+                    continue
+                if len(fields) != width:
+                    if len(fields) > width and not any(f.strip() for f in fields[width:]):
+                        fields = fields[:width]  # trailing empty cells a spreadsheet added
+                    else:
+                        self.report(row.line, REJECTED, [f"expected {width} fields, found {len(fields)}"], fields)
+                        continue
+                if row.had_nul:
+                    nuls.append(len(lines))
+                fields_of.append(fields)
+                lines.append(row.line)
+                if len(lines) >= CHUNK_ROWS:
+                    self.chunk(header, fields_of, lines, nuls)
+                    fields_of, lines, nuls = [], [], []
+            if lines:
+                self.chunk(header, fields_of, lines, nuls)
+        self.reports.sort(key=lambda r: r["line_number"])  # one report per line; chunks report phase by phase
         if self.warnings:
             self.report(1, WARNING, self.warnings, {"file": self.source})
-        leads = pd.DataFrame(index=pd.RangeIndex(len(next(iter(self.leads.values()), []))))
-        for key in list(self.leads):  # column by column, each list let go once converted: the leads are held once
-            leads[key] = self.leads.pop(key)
-        if not leads.empty:
+        count = len(self.leads["lead_id"])
+        leads = pd.DataFrame(index=pd.RangeIndex(count))
+        if count:
+            for key in _LEAD_COLUMNS:  # column by column, each list let go once converted: the leads are held once
+                leads[key] = self.leads.pop(key)
             leads["phone_valid"] = leads["phone_valid"].astype("boolean")
         rejects = pd.DataFrame(self.reports, columns=["source_list", "line_number", "reason", "kind", "raw", "imported_at"])
         return ImportResult(leads, rejects, lines_read=read, warnings=list(self.warnings))
 
-    def add(self, lead: dict) -> None:
-        if not self.leads:
-            self.leads = {key: [] for key in lead}
-        for key, value in lead.items():
-            self.leads[key].append(value)
+    def chunk(self, header: list[str], fields_of: list[list[str]], lines: list[int], nuls: list[int]) -> None:
+        """Check a chunk of well-formed rows column by column, then report, de-duplicate and keep its leads in file order."""
+        cols: dict[str, list[str]] = {key: [v.strip() for v in col] for key, col in zip(header, zip(*fields_of, strict=True), strict=True)}
+        del fields_of
+        n = len(lines)
+        notes: dict[int, list[str]] = {i: ["a NUL byte was removed from the row"] for i in nuls}
+        for key, col in cols.items():
+            for i, value in enumerate(col):
+                if value.startswith(FORMULA_START) and looks_like_formula(value):
+                    notes.setdefault(i, []).append(f"{key} {value[:40]!r} looks like a spreadsheet formula and was left out")
+                    col[i] = ""
+        empty = [""] * n
 
-    def row(self, header: list[str], row: _Row) -> None:
-        if row.fields is None:
-            self.report(row.line, REJECTED, [row.error or "malformed CSV"], {"line": row.line})
-            return
-        fields = row.fields
-        if len(fields) > len(header) and not any(f.strip() for f in fields[len(header):]):
-            fields = fields[:len(header)]  # trailing empty cells a spreadsheet added
-        if len(fields) != len(header):
-            self.report(row.line, REJECTED, [f"expected {len(header)} fields, found {len(fields)}"], fields)
-            return
-        notes = ["a NUL byte was removed from the row"] if row.had_nul else []
-        record = {k: v.strip() for k, v in zip(header, fields, strict=True)}
-        for key, value in record.items():
-            if value and looks_like_formula(value):
-                notes.append(f"{key} {value[:40]!r} looks like a spreadsheet formula and was left out")
-                record[key] = ""
-        record = with_split_name(record)
-        if not record.get("first_name"):
-            self.report(row.line, REJECTED, ["first_name is empty", *notes], record)
-            return
-        country = (record.get("country") or self.default_region).upper()
-        region = country if len(country) == 2 else self.default_region
-        email, email_problem = _checked(normalise_email, record.get("email", ""))
-        phone_parts, phone_problem = _checked(lambda raw: _phone(raw, region), record.get("phone", ""))
-        problems = [p for p in (email_problem, phone_problem) if p]
-        if not email and not phone_parts:
-            self.report(row.line, REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + notes, record)
-            return
-        phone, phone_valid = (phone_parts.e164, phone_parts.valid) if phone_parts else (None, None)
-        notes = [f"{p}: the lead is kept with its {'phone' if p is email_problem else 'email'}" for p in problems] + notes
-        duplicate = self.duplicate_of(email, phone)
-        if duplicate:
-            self.report(row.line, SKIPPED, [duplicate, *notes], record)
-            return
-        if email:
-            self.seen[f"e:{email.lower()}"] = row.line
-        if phone:
-            self.seen[f"p:{phone}"] = row.line
-        if notes:
-            self.report(row.line, WARNING, notes, record)
-        self.add(self.lead(record, row.line, email, phone, phone_valid, country, phone_parts))
+        def record(i: int) -> dict[str, str]:
+            return with_split_name({key: col[i] for key, col in cols.items()})
 
-    def duplicate_of(self, email: str | None, phone: str | None) -> str | None:
-        by_email = self.seen.get(f"e:{email.lower()}") if email else None
-        by_phone = self.seen.get(f"p:{phone}") if phone else None
+        first, last = self._names(cols, n)
+        keep = [i for i in range(n) if first[i]]
+        if len(keep) < n:
+            for i in range(n):
+                if not first[i]:
+                    self.report(lines[i], REJECTED, ["first_name is empty", *notes.get(i, [])], record(i))
+        countries = [(c or self.default_region).upper() for c in cols.get("country", empty)]
+        regions = [c if len(c) == 2 else self.default_region for c in countries]
+
+        emails = cols.get("email", empty)
+        email_of = {value: _checked(normalise_email, value) for value in {emails[i] for i in keep}}
+        phones = cols.get("phone", empty)
+        pairs = list({(phones[i], regions[i]) for i in keep if phones[i]})
+        phone_of = dict(zip(pairs, self.phones.check(pairs), strict=True))
+
+        given_zones = cols.get("timezone", empty)
+        out = self.leads
+        line_out, first_out, last_out, email_out, phone_out, valid_out, country_out, zone_out = (
+            out["source_line"], out["first_name"], out["last_name"], out["email"], out["phone"], out["phone_valid"],
+            out["country"], out["timezone"])
+        kept: list[int] = []
+        for i in keep:
+            email, email_problem = email_of[emails[i]] if emails[i] else (None, None)
+            checked = phone_of[(phones[i], regions[i])] if phones[i] else None
+            phone_problem = checked if isinstance(checked, str) else None
+            parts = checked if isinstance(checked, tuple) else None
+            row_notes = notes.get(i)
+            if email is None and parts is None:
+                problems = [p for p in (email_problem, phone_problem) if p]
+                self.report(lines[i], REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + (row_notes or []),
+                            record(i))
+                continue
+            if email_problem or phone_problem:
+                problem = email_problem or phone_problem
+                row_notes = [f"{problem}: the lead is kept with its {'phone' if email_problem else 'email'}", *(row_notes or [])]
+            e164 = parts[0] if parts else None
+            email_key = email.lower() if email else None
+            duplicate = self.duplicate_of(email_key, e164)
+            if duplicate:
+                self.report(lines[i], SKIPPED, [duplicate, *(row_notes or [])], record(i))
+                continue
+            if email_key:
+                self.seen_email[email_key] = lines[i]
+            if e164:
+                self.seen_phone[e164] = lines[i]
+            if row_notes:
+                self.report(lines[i], WARNING, row_notes, record(i))
+            country = countries[i]
+            region = country if len(country) == 2 else None
+            given = given_zones[i]
+            zone: str | None
+            if given and _known_zone(given):
+                zone = given
+            elif parts and parts[2]:
+                zone = parts[3]
+            else:
+                zone = MAIN_ZONE.get(region or "")
+            kept.append(i)
+            line_out.append(lines[i])
+            first_out.append(first[i])
+            last_out.append(last[i] or None)
+            email_out.append(email)
+            phone_out.append(e164)
+            valid_out.append(parts[1] if parts else None)
+            country_out.append(region)
+            zone_out.append(zone)
+        count = len(kept)
+        start = len(out["lead_id"])
+        out["lead_id"].extend(lead_id_for(email, e164) for email, e164 in zip(email_out[start:], phone_out[start:], strict=True))
+        out["source_list"].extend([self.source] * count)
+        for key in ("company", "role", "owner_email"):
+            col = cols.get(key, empty)
+            out[key].extend(col[i] or None for i in kept)
+        out["custom_vars"].extend(self._custom_vars(cols, kept))
+        out["status"].extend(["active"] * count)
+        out["status_reason"].extend([None] * count)
+        out["imported_at"].extend([self.imported_at] * count)
+
+    def _names(self, cols: dict[str, list[str]], n: int) -> tuple[list[str], list[str]]:
+        """First and last names, split from a full `name` column where the file has no first name (`with_split_name`)."""
+        first = cols.get("first_name", [""] * n)
+        last = cols.get("last_name", [""] * n)
+        full = cols.get(FULL_NAME)
+        if full is None:
+            return first, last
+        first, last = list(first), list(last)
+        split: dict[str, tuple[str, str]] = {}
+        for i in range(n):
+            if first[i]:
+                continue
+            name = full[i]
+            parts = split.get(name)
+            if parts is None:
+                parts = split[name] = split_name(name)
+            first[i] = parts[0]
+            if not last[i]:
+                last[i] = parts[1]
+            full[i] = ""  # the full name became first and last name: it is no custom variable
+        return first, last
+
+    @staticmethod
+    def _custom_vars(cols: dict[str, list[str]], kept: list[int]) -> list[str]:
+        """`json.dumps(custom, ensure_ascii=False, sort_keys=True)` of each kept row's non-empty other columns, column-wise."""
+        keys = sorted(key for key in cols if key not in KNOWN)
+        if not keys:
+            return ["{}"] * len(kept)
+        pieces = []
+        for key in keys:
+            col = cols[key]
+            prefix = encode_basestring(key) + ": "
+            pieces.append([prefix + encode_basestring(col[i]) if col[i] else "" for i in kept])
+        return ["{" + ", ".join(p for p in row if p) + "}" for row in zip(*pieces, strict=True)]
+
+    def duplicate_of(self, email_key: str | None, phone: str | None) -> str | None:
+        by_email = self.seen_email.get(email_key) if email_key else None
+        by_phone = self.seen_phone.get(phone) if phone else None
         if by_email:
             return f"duplicate of line {by_email} (same email)"
         if by_phone:
             return f"duplicate of line {by_phone} (same phone)"
         return None
-
-    def lead(self, record: dict[str, str], line: int, email: str | None, phone: str | None, phone_valid: bool | None,
-             country: str, parsed: _Phone | None = None) -> dict:
-        custom = {k: v for k, v in record.items() if k not in KNOWN and v != ""}
-        region = country if len(country) == 2 else None
-        return {
-            "lead_id": lead_id_for(email, phone),
-            "source_list": self.source,
-            "source_line": line,
-            "first_name": record["first_name"],
-            "last_name": record.get("last_name") or None,
-            "email": email,
-            "phone": phone,
-            "company": record.get("company") or None,
-            "role": record.get("role") or None,
-            "country": region,
-            "timezone": infer_timezone(record.get("timezone", ""), parsed.number if parsed else phone, region,
-                                       parsed.kind if parsed else None),
-            "owner_email": record.get("owner_email") or None,
-            "custom_vars": json.dumps(custom, ensure_ascii=False, sort_keys=True),
-            "status": "active",
-            "status_reason": None,
-            "imported_at": self.imported_at,
-            "phone_valid": phone_valid,
-        }
 
 
 def lead_id_for(email: str | None, phone: str | None) -> str:
