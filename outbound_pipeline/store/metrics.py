@@ -30,7 +30,8 @@ AS_OF = """
     sends AS (SELECT * REPLACE (CASE WHEN coalesce(sent_at, updated_at) >= $cutoff THEN 'pending' ELSE status END AS status)
               FROM main.sends WHERE recorded_at < $cutoff),
     drafts AS (SELECT * FROM main.drafts WHERE created_at < $cutoff),
-    research_snippets AS (SELECT * FROM main.research_snippets WHERE retrieved_at < $cutoff)
+    research_snippets AS (SELECT * FROM main.research_snippets WHERE retrieved_at < $cutoff),
+    calls AS (SELECT * FROM main.calls WHERE placed_at < $cutoff)  -- a call's cost counts once it is known (billed at its end)
 """
 
 # Every breakdown at once: the whole campaign, each step (touch), each channel, each variant of a step.
@@ -51,6 +52,7 @@ _COUNTS = {"queued": "queued", "sent": "sent", "delivered": "delivered", "failed
            "converted": "converted"}
 FINEST_COUNTS = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {name}" for name, condition in _COUNTS.items())
 SUMMED_COUNTS = ", ".join(f"sum({name})::BIGINT AS {name}" for name in ("messages", *_COUNTS))
+NO_COUNTS = ", ".join(f"0::BIGINT AS {name}" for name in ("messages", *_COUNTS))
 
 # Per message of a campaign step, what happened to it by the cutoff (answers to replies, touch 0, are counted apart); then
 # counted per breakdown: messages at the finest grain, summed for the coarser ones; leads once per lead. Definitions: `domain.metrics`.
@@ -111,7 +113,13 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
         SELECT campaign_id, cost_usd::DECIMAL(18, 6) AS cost, 0 AS answer FROM research_snippets
         UNION ALL SELECT campaign_id, cost_usd::DECIMAL(18, 6), 0 FROM drafts WHERE touch = 0
         UNION ALL SELECT campaign_id, cost_usd::DECIMAL(18, 6), (status = 'sent')::INTEGER FROM sends WHERE touch = 0 AND status IN ('sent', 'failed')
+        UNION ALL SELECT campaign_id, coalesce(cost_usd::DECIMAL(18, 6), 0), 0 FROM calls  -- voice: the call minutes billed
     ) GROUP BY campaign_id
+), whole AS (  -- a voice campaign has no messages: its whole-campaign row carries its calls' cost, every count 0
+    SELECT * FROM counted
+    UNION ALL BY NAME
+    SELECT campaign_id, 0 AS touch, 'all' AS channel, 'all' AS variant, false AS no_variant, {NO_COUNTS}, 0::DECIMAL(18, 6) AS cost
+    FROM (SELECT DISTINCT campaign_id FROM calls) WHERE campaign_id NOT IN (SELECT campaign_id FROM counted)
 ), rows AS (
     SELECT c.* REPLACE (coalesce(l.leads_reached, c.leads_reached) AS leads_reached, coalesce(l.replied, c.replied) AS replied,
                         coalesce(l.replied_to_cta, c.replied_to_cta) AS replied_to_cta, coalesce(l.opted_out, c.opted_out) AS opted_out,
@@ -120,7 +128,7 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
            CASE WHEN l.campaign_id IS NULL THEN r.response_p90_s ELSE l.response_p90_s END AS response_p90_s,
            (coalesce(c.cost, 0) + CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.cost, 0) ELSE 0 END)::DECIMAL(18, 6) AS cost_usd,
            CASE WHEN c.touch = 0 AND c.channel = 'all' THEN coalesce(a.answers_sent, 0) END AS answers_sent
-    FROM counted c
+    FROM whole c
     LEFT JOIN lead_counts l USING (campaign_id, touch, channel, variant)
     LEFT JOIN response r ON r.campaign_id = c.campaign_id AND r.touch = c.touch AND r.variant = c.variant AND c.touch > 0 AND c.channel = 'all'
     LEFT JOIN campaign_cost a ON a.campaign_id = c.campaign_id
@@ -318,14 +326,18 @@ WITH {AS_OF}
 SELECT (SELECT coalesce(sum(cost_usd::DECIMAL(18, 6)), 0) FROM research_snippets WHERE campaign_id = $campaign)::DECIMAL(18, 6) AS research,
        (SELECT coalesce(sum(cost_usd::DECIMAL(18, 6)), 0) FROM drafts WHERE campaign_id = $campaign)::DECIMAL(18, 6) AS composing,
        (SELECT coalesce(sum(cost_usd::DECIMAL(18, 6)), 0) FROM sends
-        WHERE campaign_id = $campaign AND status IN ('sent', 'failed'))::DECIMAL(18, 6) AS sending
+        WHERE campaign_id = $campaign AND status IN ('sent', 'failed'))::DECIMAL(18, 6) AS sending,
+       (SELECT coalesce(sum(cost_usd::DECIMAL(18, 6)), 0) FROM calls WHERE campaign_id = $campaign)::DECIMAL(18, 6) AS calls
 """
 
 
 def cost_breakdown(con: duckdb.DuckDBPyConnection, campaign_id: str, cutoff: datetime) -> dict[str, Decimal]:
-    """research, composing, sending and total, in exact dollars."""
-    research, composing, sending = con.execute(COST_SQL, {"cutoff": cutoff, "campaign": campaign_id}).fetchall()[0]
-    return {"research": research, "composing": composing, "sending": sending, "total": research + composing + sending}
+    """research, composing, sending, calls (voice campaigns) and total, in exact dollars."""
+    research, composing, sending, calls = con.execute(COST_SQL, {"cutoff": cutoff, "campaign": campaign_id}).fetchall()[0]
+    items = {"research": research, "composing": composing, "sending": sending}
+    if calls:
+        items["calls"] = calls
+    return {**items, "total": sum(items.values(), Decimal(0))}
 
 
 def first_activity(con: duckdb.DuckDBPyConnection, campaign_id: str) -> datetime | None:

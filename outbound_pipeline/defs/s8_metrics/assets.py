@@ -27,7 +27,12 @@ def every_partition(*keys: str) -> list[dg.AssetDep]:
     return [dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping()) for key in keys]
 
 
-@dg.asset(group_name=GROUP, pool="duckdb", deps=every_partition(*CAMPAIGN_METRICS_READS, "recipient_steps"), kinds={"duckdb"})
+# Unpartitioned tables the rollups read besides: a voice campaign's calls (their cost).
+CAMPAIGN_METRICS_UNPARTITIONED = [dg.AssetDep("calls")]
+
+
+@dg.asset(group_name=GROUP, pool="duckdb", deps=[*every_partition(*CAMPAIGN_METRICS_READS, "recipient_steps"), *CAMPAIGN_METRICS_UNPARTITIONED],
+          kinds={"duckdb"})
 def campaign_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PipelineClock) -> dg.MaterializeResult:
     """Counts and rates per campaign and touch, as the product defines them (`domain.metrics`), with a funnel and a
     rates-over-time chart and a summary table per campaign in the metadata."""

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 import dagster as dg
 
 from outbound_pipeline.defs.resources import PipelineClock, Warehouse
-from outbound_pipeline.defs.s8_metrics.assets import CAMPAIGN_METRICS_READS, GROUP, every_partition
+from outbound_pipeline.defs.s8_metrics.assets import CAMPAIGN_METRICS_READS, CAMPAIGN_METRICS_UNPARTITIONED, GROUP, every_partition
 from outbound_pipeline.engine.report import load_campaign, metrics_markdown
 from outbound_pipeline.store.metrics import refresh_daily_metrics
 
@@ -29,7 +29,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
     SINGLE_RUN = dg.BackfillPolicy.single_run()
     _daily_asset = dg.asset(partitions_def=daily_partitions, group_name=GROUP, pool="duckdb", backfill_policy=SINGLE_RUN,
-                            deps=every_partition(*CAMPAIGN_METRICS_READS, "recipient_steps"), kinds={"duckdb"})
+                            deps=[*every_partition(*CAMPAIGN_METRICS_READS, "recipient_steps"), *CAMPAIGN_METRICS_UNPARTITIONED],
+                            kinds={"duckdb"})
 
 
 @_daily_asset
