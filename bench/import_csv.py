@@ -77,11 +77,15 @@ else:
     out = {{"rows": r.lines_read, "imported": r.imported, "skipped": r.skipped, "rejected": r.rejected, "warnings": r.warned}}
 out["seconds"] = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_SELF)
-out["cpu_s"] = usage.ru_utime + usage.ru_stime
-out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+out["cpu_s"] = usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime
+out["peak_mb"] = usage.ru_maxrss / 1024
+out["worker_peak_mb"] = workers.ru_maxrss / 1024
 print(json.dumps(out))
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the {kind} measurement failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

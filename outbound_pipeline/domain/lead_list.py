@@ -319,7 +319,7 @@ def import_lead_list(path: str | Path, default_region: str = "US", imported_at: 
     return _LeadReader(path.name, default_region, imported_at or datetime.now().replace(microsecond=0), warnings).read(header, rows)
 
 
-CHUNK_ROWS = 100_000  # rows checked together: memory stays bounded while the work per distinct value is shared
+CHUNK_ROWS = 20_000  # rows checked together: memory stays bounded while the work per distinct value is shared
 _LEAD_COLUMNS = ("lead_id", "source_list", "source_line", "first_name", "last_name", "email", "phone", "company", "role",
                  "country", "timezone", "owner_email", "custom_vars", "status", "status_reason", "imported_at", "phone_valid")
 
@@ -349,6 +349,7 @@ class _LeadReader:
         fields_of: list[list[str]] = []
         lines: list[int] = []
         nuls: list[int] = []
+        finish: Callable[[], None] | None = None
         with self.phones:
             for row in rows:
                 read += 1
@@ -367,10 +368,12 @@ class _LeadReader:
                 fields_of.append(fields)
                 lines.append(row.line)
                 if len(lines) >= CHUNK_ROWS:
-                    self.chunk(header, fields_of, lines, nuls)
+                    finish = self.chunk(header, fields_of, lines, nuls, finish)
                     fields_of, lines, nuls = [], [], []
             if lines:
-                self.chunk(header, fields_of, lines, nuls)
+                finish = self.chunk(header, fields_of, lines, nuls, finish)
+            if finish is not None:
+                finish()
         self.reports.sort(key=lambda r: r["line_number"])  # one report per line; chunks report phase by phase
         if self.warnings:
             self.report(1, WARNING, self.warnings, {"file": self.source})
@@ -383,8 +386,10 @@ class _LeadReader:
         rejects = pd.DataFrame(self.reports, columns=["source_list", "line_number", "reason", "kind", "raw", "imported_at"])
         return ImportResult(leads, rejects, lines_read=read, warnings=list(self.warnings))
 
-    def chunk(self, header: list[str], fields_of: list[list[str]], lines: list[int], nuls: list[int]) -> None:
-        """Check a chunk of well-formed rows column by column, then report, de-duplicate and keep its leads in file order."""
+    def chunk(self, header: list[str], fields_of: list[list[str]], lines: list[int], nuls: list[int],
+              previous: Callable[[], None] | None) -> Callable[[], None]:
+        """Check a chunk of well-formed rows column by column; the returned call (made once its phones are checked, in file
+        order) reports, de-duplicates and keeps its leads. The workers check this chunk's phones while the next is read."""
         cols: dict[str, list[str]] = {key: [v.strip() for v in col] for key, col in zip(header, zip(*fields_of, strict=True), strict=True)}
         del fields_of
         n = len(lines)
@@ -412,70 +417,76 @@ class _LeadReader:
         email_of = {value: _checked(normalise_email, value) for value in {emails[i] for i in keep}}
         phones = cols.get("phone", empty)
         pairs = list({(phones[i], regions[i]) for i in keep if phones[i]})
-        phone_of = dict(zip(pairs, self.phones.check(pairs), strict=True))
+        pending = self.phones.submit(pairs)
+        if previous is not None:
+            previous()  # the chunk before, whose phones were checked while this one was read
 
-        given_zones = cols.get("timezone", empty)
-        out = self.leads
-        line_out, first_out, last_out, email_out, phone_out, valid_out, country_out, zone_out = (
-            out["source_line"], out["first_name"], out["last_name"], out["email"], out["phone"], out["phone_valid"],
-            out["country"], out["timezone"])
-        kept: list[int] = []
-        for i in keep:
-            email, email_problem = email_of[emails[i]] if emails[i] else (None, None)
-            checked = phone_of[(phones[i], regions[i])] if phones[i] else None
-            phone_problem = checked if isinstance(checked, str) else None
-            parts = checked if isinstance(checked, tuple) else None
-            row_notes = notes.get(i)
-            if email is None and parts is None:
-                problems = [p for p in (email_problem, phone_problem) if p]
-                self.report(lines[i], REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + (row_notes or []),
-                            record(i))
-                continue
-            if email_problem or phone_problem:
-                problem = email_problem or phone_problem
-                row_notes = [f"{problem}: the lead is kept with its {'phone' if email_problem else 'email'}", *(row_notes or [])]
-            e164 = parts[0] if parts else None
-            email_key = email.lower() if email else None
-            duplicate = self.duplicate_of(email_key, e164)
-            if duplicate:
-                self.report(lines[i], SKIPPED, [duplicate, *(row_notes or [])], record(i))
-                continue
-            if email_key:
-                self.seen_email[email_key] = lines[i]
-            if e164:
-                self.seen_phone[e164] = lines[i]
-            if row_notes:
-                self.report(lines[i], WARNING, row_notes, record(i))
-            country = countries[i]
-            region = country if len(country) == 2 else None
-            given = given_zones[i]
-            zone: str | None
-            if given and _known_zone(given):
-                zone = given
-            elif parts and parts[2]:
-                zone = parts[3]
-            else:
-                zone = MAIN_ZONE.get(region or "")
-            kept.append(i)
-            line_out.append(lines[i])
-            first_out.append(first[i])
-            last_out.append(last[i] or None)
-            email_out.append(email)
-            phone_out.append(e164)
-            valid_out.append(parts[1] if parts else None)
-            country_out.append(region)
-            zone_out.append(zone)
-        count = len(kept)
-        start = len(out["lead_id"])
-        out["lead_id"].extend(lead_id_for(email, e164) for email, e164 in zip(email_out[start:], phone_out[start:], strict=True))
-        out["source_list"].extend([self.source] * count)
-        for key in ("company", "role", "owner_email"):
-            col = cols.get(key, empty)
-            out[key].extend(col[i] or None for i in kept)
-        out["custom_vars"].extend(self._custom_vars(cols, kept))
-        out["status"].extend(["active"] * count)
-        out["status_reason"].extend([None] * count)
-        out["imported_at"].extend([self.imported_at] * count)
+        def finish() -> None:
+            phone_of = dict(zip(pairs, pending(), strict=True))
+
+            given_zones = cols.get("timezone", empty)
+            out = self.leads
+            line_out, first_out, last_out, email_out, phone_out, valid_out, country_out, zone_out = (
+                out["source_line"], out["first_name"], out["last_name"], out["email"], out["phone"], out["phone_valid"],
+                out["country"], out["timezone"])
+            kept: list[int] = []
+            for i in keep:
+                email, email_problem = email_of[emails[i]] if emails[i] else (None, None)
+                checked = phone_of[(phones[i], regions[i])] if phones[i] else None
+                phone_problem = checked if isinstance(checked, str) else None
+                parts = checked if isinstance(checked, tuple) else None
+                row_notes = notes.get(i)
+                if email is None and parts is None:
+                    problems = [p for p in (email_problem, phone_problem) if p]
+                    self.report(lines[i], REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + (row_notes or []),
+                                record(i))
+                    continue
+                if email_problem or phone_problem:
+                    problem = email_problem or phone_problem
+                    row_notes = [f"{problem}: the lead is kept with its {'phone' if email_problem else 'email'}", *(row_notes or [])]
+                e164 = parts[0] if parts else None
+                email_key = email.lower() if email else None
+                duplicate = self.duplicate_of(email_key, e164)
+                if duplicate:
+                    self.report(lines[i], SKIPPED, [duplicate, *(row_notes or [])], record(i))
+                    continue
+                if email_key:
+                    self.seen_email[email_key] = lines[i]
+                if e164:
+                    self.seen_phone[e164] = lines[i]
+                if row_notes:
+                    self.report(lines[i], WARNING, row_notes, record(i))
+                country = countries[i]
+                region = country if len(country) == 2 else None
+                given = given_zones[i]
+                zone: str | None
+                if given and _known_zone(given):
+                    zone = given
+                elif parts and parts[2]:
+                    zone = parts[3]
+                else:
+                    zone = MAIN_ZONE.get(region or "")
+                kept.append(i)
+                line_out.append(lines[i])
+                first_out.append(first[i])
+                last_out.append(last[i] or None)
+                email_out.append(email)
+                phone_out.append(e164)
+                valid_out.append(parts[1] if parts else None)
+                country_out.append(region)
+                zone_out.append(zone)
+            count = len(kept)
+            start = len(out["lead_id"])
+            out["lead_id"].extend(lead_id_for(email, e164) for email, e164 in zip(email_out[start:], phone_out[start:], strict=True))
+            out["source_list"].extend([self.source] * count)
+            for key in ("company", "role", "owner_email"):
+                col = cols.get(key, empty)
+                out[key].extend(col[i] or None for i in kept)
+            out["custom_vars"].extend(self._custom_vars(cols, kept))
+            out["status"].extend(["active"] * count)
+            out["status_reason"].extend([None] * count)
+            out["imported_at"].extend([self.imported_at] * count)
+        return finish
 
     def _names(self, cols: dict[str, list[str]], n: int) -> tuple[list[str], list[str]]:
         """First and last names, split from a full `name` column where the file has no first name (`with_split_name`)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 
+phonenumbers.enable_pattern_cache()  # keep the metadata's compiled patterns rather than look them up in `re`'s cache per call
 _SEPARATORS = re.compile(r"[\s().\-/]")
 _COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
@@ -41,8 +43,8 @@ MAIN_ZONE = {
 }
 
 # Below this many distinct numbers, starting worker processes costs more than it saves.
-PARALLEL_FROM = 20_000
-CHUNK = 8_000
+PARALLEL_FROM = 5_000
+CHUNK = 2_000
 
 
 def international(text: str) -> phonenumbers.PhoneNumber | None:
@@ -157,18 +159,26 @@ class PhoneChecker:
 
     def check(self, pairs: list[tuple[str, str]]) -> list[Checked]:
         """The checks of `pairs`, in order."""
+        return self.submit(pairs)()
+
+    def submit(self, pairs: list[tuple[str, str]]) -> Callable[[], list[Checked]]:
+        """Start checking `pairs`; the returned call gives their checks in order (waiting for the workers if need be),
+        so the caller can read on while the workers check."""
         if self.workers < 2 or len(pairs) < PARALLEL_FROM:
-            return _check_chunk(pairs)
+            return lambda: _check_chunk(pairs)
         if self._pool is None:
             # spawn, not fork: the caller may hold threads (DuckDB, Dagster) that a forked child would inherit half-way
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
-        chunks = [pairs[i:i + CHUNK] for i in range(0, len(pairs), CHUNK)]
-        try:
-            return [checked for part in self._pool.map(_check_chunk, chunks) for checked in part]
-        except BrokenProcessPool:  # a worker could not start (a script without a `__main__` guard, say): check here instead
-            self.close()
-            self.workers = 1
-            return _check_chunk(pairs)
+        futures = [self._pool.submit(_check_chunk, pairs[i:i + CHUNK]) for i in range(0, len(pairs), CHUNK)]
+
+        def result() -> list[Checked]:
+            try:
+                return [checked for future in futures for checked in future.result()]
+            except BrokenProcessPool:  # a worker could not start (a script without a `__main__` guard, say): check here instead
+                self.close()
+                self.workers = 1
+                return _check_chunk(pairs)
+        return result
 
     def close(self) -> None:
         if self._pool is not None:
