@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -240,3 +241,41 @@ def test_every_row_read_is_imported_skipped_or_rejected(rows):
     reported_lines = set(result.rejects.loc[result.rejects["kind"] != "warning", "line_number"]) if not result.rejects.empty else set()
     imported_lines = set(result.leads["source_line"]) if result.imported else set()
     assert not reported_lines & imported_lines
+
+
+def test_chunked_and_parallel_reading_gives_the_answers_of_one_pass(tmp_path, monkeypatch):
+    """Chunks of 400 rows with phones checked in worker processes import, skip and reject exactly as one sequential pass."""
+    import csv
+
+    from outbound_pipeline.domain import lead_list, phones
+    from outbound_pipeline.sample_data import HEADER, make_leads
+
+    rows = make_leads(3_000, seed=11, bad_rows=True)
+    first = next(r for r in rows if "@" in r[2] and r[3])
+    email, phone = first[2], first[3]
+    rows += [
+        [*first[:2], "other." + email, phone, *first[4:]],        # same phone as a lead of the first chunk: skipped
+        [*first[:2], "other." + email, "+34 612 000 111", *first[4:]],  # its email was never kept, so this one imports
+        *rows[5:900:7],                                          # copies of earlier rows, chunks later
+    ]
+    path = tmp_path / "many.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([HEADER, *rows])
+    when = datetime(2026, 1, 1)
+
+    monkeypatch.setattr(lead_list, "CHUNK_ROWS", 10**9)
+    monkeypatch.setattr(phones, "PARALLEL_FROM", 10**9)
+    whole = import_lead_list(path, "US", imported_at=when)
+    monkeypatch.setattr(lead_list, "CHUNK_ROWS", 400)
+    monkeypatch.setattr(phones, "PARALLEL_FROM", 50)
+    monkeypatch.setattr(phones, "CHUNK", 60)
+    chunked = import_lead_list(path, "US", imported_at=when)
+
+    pd.testing.assert_frame_equal(chunked.leads, whole.leads)
+    pd.testing.assert_frame_equal(chunked.rejects, whole.rejects)
+    assert chunked.lines_read == whole.lines_read == len(rows)
+    assert chunked.lines_read == chunked.imported + chunked.skipped + chunked.rejected
+    assert chunked.skipped >= 120 and chunked.rejected > 0
+    reasons = chunked.rejects.set_index("line_number")["reason"]
+    assert "(same phone)" in reasons[3_002]
+    assert chunked.leads["email"].eq(("other." + email).lower()).any() or chunked.leads["email"].eq("other." + email).any()
