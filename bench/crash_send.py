@@ -617,8 +617,8 @@ class Pace:
     outbox, marking); `per_request`: seconds between provider requests once it talks to them. Running averages.
     """
 
-    startup: float = 1.0
-    per_request: float = 0.01
+    startup: float = 0.5
+    per_request: float = 0.005
     observed: int = 0
 
     def observe(self, started: float, seen: tuple[int, float | None, float | None]) -> None:
@@ -762,7 +762,10 @@ def run_scenario(bench: Bench, template: Path, channel: str, kills: int, number:
     campaign = f"crash_{channel}"
     env = _victim_env(bench, data)
     log = str(work / "victims.log")
-    pace = bench.pace.setdefault(channel, Pace())
+    if channel not in bench.pace:  # a channel not seen yet starts from what the others showed: runs start alike
+        seen = [p for p in bench.pace.values() if p.observed]
+        bench.pace[channel] = Pace(seen[0].startup, seen[0].per_request) if seen else Pace()
+    pace = bench.pace[channel]
     queued = len(template_rows(template, campaign))
     bench.fake.reset()
     failed_run: str | None = None

@@ -11,12 +11,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC
 
-import pytest
-
 from bench.crash_send import SIM_NOW, FakeProviders, run, serve
 
 
-@pytest.mark.slow  # about 18 s of CPU (three touches prepared, a zygote, 10 runs): 50 s and more on a loaded machine
 def test_sending_runs_killed_at_random_points_deliver_every_message_exactly_once(tmp_path):
     lines: list[str] = []
     tally = run(kills=6, messages=12, channels=["email", "sms", "whatsapp"], seed=5, kills_per_scenario=2, root=tmp_path,
