@@ -1,6 +1,6 @@
 """The same campaigns one after another on the DuckDB file, then all at once on DuckLake.
 
-    .venv-lake/bin/python -m bench.lake [--campaigns 4] [--leads 60] [--tick-hours 24]   (or: ./run lake bench)
+    .venv-lake/bin/python -m bench.lake [--campaigns 4] [--leads 60] [--tick-hours 48]   (or: ./run lake bench)
 
 Each campaign is a copy of the demo drip to its own slice of the sample leads, run offline on a
 simulated clock from launch to metrics (launch, touches, tracking, cadence, rollup), each in its own
@@ -159,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.lake")
     parser.add_argument("--campaigns", type=int, default=4)
     parser.add_argument("--leads", type=int, default=60, help="leads per campaign (disjoint slices of the sample list)")
-    parser.add_argument("--tick-hours", type=float, default=24.0, help="simulated hours between cadence ticks")
+    parser.add_argument("--tick-hours", type=float, default=48.0, help="simulated hours between cadence ticks")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
