@@ -9,6 +9,7 @@ on at the next line, so one stray quote never swallows the rest of the file. Not
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -344,6 +345,15 @@ class _LeadReader:
                              "raw": json.dumps(raw, ensure_ascii=False), "imported_at": self.imported_at})
 
     def read(self, header: list[str], rows: Iterable[_Row]) -> ImportResult:
+        collecting = gc.isenabled()
+        gc.disable()  # millions of new strings and lists, none cyclic: the collector would re-walk them again and again
+        try:
+            return self._read(header, rows)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _read(self, header: list[str], rows: Iterable[_Row]) -> ImportResult:
         read = 0
         width = len(header)
         fields_of: list[list[str]] = []
