@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from itertools import islice
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -198,10 +199,10 @@ class _LineFeed:
 
     def has_more(self) -> bool:
         while self.pos - self._base >= len(self._buffer):
-            line = next(self._source, None)
-            if line is None:
+            size = len(self._buffer)
+            self._buffer.extend(islice(self._source, 4096))  # lines split off in batches: one call per line costs more
+            if len(self._buffer) == size:
                 return False
-            self._buffer.append(line)
         return True
 
     def release(self, before: int) -> None:
@@ -222,8 +223,7 @@ class _LineFeed:
         return line
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     line: int                   # physical line the row starts on (the header is line 1)
     fields: list[str] | None    # None: the line could not be read as CSV
     error: str | None = None
@@ -275,7 +275,7 @@ def _rows(feed: _LineFeed, reader: Iterator[list[str]], width: int) -> Iterator[
                                                             f"fields instead of {width}"))
             feed.pos = start + 1
             continue
-        if not any(f.strip() for f in fields):
+        if not "".join(fields).strip():  # no field holds anything but blanks
             continue
         had_nul = bool(feed.nul_lines) and any(line in feed.nul_lines for line in range(start + 1, feed.pos + 1))
         yield _Row(start + 1, fields, None, had_nul)
@@ -405,8 +405,9 @@ class _LeadReader:
         n = len(lines)
         notes: dict[int, list[str]] = {i: ["a NUL byte was removed from the row"] for i in nuls}
         for key, col in cols.items():
-            for i, value in enumerate(col):
-                if value.startswith(FORMULA_START) and looks_like_formula(value):
+            for i in [i for i, value in enumerate(col) if value.startswith(FORMULA_START)]:
+                value = col[i]
+                if looks_like_formula(value):
                     notes.setdefault(i, []).append(f"{key} {value[:40]!r} looks like a spreadsheet formula and was left out")
                     col[i] = ""
         empty = [""] * n
