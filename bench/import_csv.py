@@ -6,7 +6,8 @@ The file is generated (20,000 realistic rows, the sample generator's, repeated w
 phones, a few bad rows in each copy) into a temporary folder. Printed: DuckDB's `read_csv` of the file
 alone (the floor: reading and splitting the text), `import_lead_list` (read, validate, E.164, time zone,
 duplicates, every bad row reported), rows per second, the ratio and the peak memory of each, measured in
-a fresh process each so one does not inherit the other's peak. Targets: < 15 s and < 1.5 GB at 1M rows.
+a fresh process each so one does not inherit the other's peak (the import's CPU time includes its phone-checking
+worker processes). Targets: < 15 s and < 1.5 GB at 1M rows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -104,9 +106,13 @@ def main() -> None:
         print(f"{'import_lead_list':<28} {ours['seconds']:>7.1f} s (cpu {ours['cpu_s']:>6.1f} s) "
               f"{ours['rows'] / ours['seconds']:>10,.0f} rows/s  peak {ours['peak_mb']:>6.0f} MB   "
               f"ratio {ours['seconds'] / floor['seconds']:.1f}x DuckDB", flush=True)
+        workers = os.cpu_count() or 1
+        total_mb = ours["peak_mb"] + (workers * ours["worker_peak_mb"] if ours["worker_peak_mb"] > 0 else 0)
+        print(f"  phone-checking worker processes: {workers} at most, peak {ours['worker_peak_mb']:.0f} MB each; "
+              f"main + workers at most {total_mb:,.0f} MB; cpu includes theirs")
         print(f"  read {ours['rows']:,.0f}: imported {ours['imported']:,.0f}, skipped {ours['skipped']:,.0f}, rejected {ours['rejected']:,.0f}, "
               f"warnings {ours['warnings']:,.0f}")
-        held = ours["seconds"] < 15 and ours["peak_mb"] < 1536
+        held = ours["seconds"] < 15 and total_mb < 1536
         print(f"target < 15 s and < 1.5 GB: {'held' if held else 'NOT HELD'}")
 
 
