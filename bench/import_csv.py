@@ -67,7 +67,32 @@ def write_file(path: Path, rows: int) -> Path:
 def _measure(kind: str, path: str) -> dict[str, float]:
     """Run one measurement in a fresh process: (seconds, CPU seconds, peak MB, counts): CPU time shows the work on a machine others load too."""
     code = f"""
-import json, resource, time
+import json, os, resource, threading, time
+together = [0.0]
+def _rss_kb(pid):
+    with open(f"/proc/{{pid}}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+def _sample():  # this process and its worker processes at the same moment, every 50 ms
+    me = os.getpid()
+    while True:
+        pids = [me]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{{entry}}/stat") as stat:
+                        if int(stat.read().rsplit(")", 1)[1].split()[1]) == me:
+                            pids.append(int(entry))
+                except (OSError, ValueError, IndexError):
+                    pass
+        total = 0
+        for pid in pids:
+            try:
+                total += _rss_kb(pid)
+            except (OSError, StopIteration):
+                pass
+        together[0] = max(together[0], total / 1024)
+        time.sleep(0.05)
+threading.Thread(target=_sample, daemon=True).start()
 start = time.perf_counter()
 if {kind!r} == "duckdb":
     import duckdb
@@ -82,7 +107,7 @@ usage = resource.getrusage(resource.RUSAGE_SELF)
 workers = resource.getrusage(resource.RUSAGE_CHILDREN)
 out["cpu_s"] = usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime
 out["peak_mb"] = usage.ru_maxrss / 1024
-out["worker_peak_mb"] = workers.ru_maxrss / 1024
+out["together_mb"] = together[0]
 print(json.dumps(out))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -106,10 +131,9 @@ def main() -> None:
         print(f"{'import_lead_list':<28} {ours['seconds']:>7.1f} s (cpu {ours['cpu_s']:>6.1f} s) "
               f"{ours['rows'] / ours['seconds']:>10,.0f} rows/s  peak {ours['peak_mb']:>6.0f} MB   "
               f"ratio {ours['seconds'] / floor['seconds']:.1f}x DuckDB", flush=True)
-        workers = os.cpu_count() or 1
-        total_mb = ours["peak_mb"] + (workers * ours["worker_peak_mb"] if ours["worker_peak_mb"] > 0 else 0)
-        print(f"  phone-checking worker processes: {workers} at most, peak {ours['worker_peak_mb']:.0f} MB each; "
-              f"main + workers at most {total_mb:,.0f} MB; cpu includes theirs")
+        total_mb = max(ours["peak_mb"], ours["together_mb"])
+        print(f"  with its {os.cpu_count() or 1} phone-checking worker processes: peak {total_mb:,.0f} MB together "
+              f"(sampled every 50 ms); cpu includes theirs")
         print(f"  read {ours['rows']:,.0f}: imported {ours['imported']:,.0f}, skipped {ours['skipped']:,.0f}, rejected {ours['rejected']:,.0f}, "
               f"warnings {ours['warnings']:,.0f}")
         held = ours["seconds"] < 15 and total_mb < 1536
