@@ -339,6 +339,7 @@ class _LeadReader:
         self.seen_email: dict[str, int] = {}
         self.seen_phone: dict[str, int] = {}
         self.phones = PhoneChecker()
+        self.shared: dict[str, str] = {}  # one string object per distinct company, role, name...: a million rows share them
 
     def report(self, line: int, kind: str, reasons: list[str], raw: object) -> None:
         self.reports.append({"source_list": self.source, "line_number": line, "reason": "; ".join(reasons), "kind": kind,
@@ -434,6 +435,7 @@ class _LeadReader:
 
         def finish() -> None:
             phone_of = dict(zip(pairs, pending(), strict=True))
+            share = self.shared.setdefault
 
             given_zones = cols.get("timezone", empty)
             out = self.leads
@@ -457,6 +459,8 @@ class _LeadReader:
                     row_notes = [f"{problem}: the lead is kept with its {'phone' if email_problem else 'email'}", *(row_notes or [])]
                 e164 = parts[0] if parts else None
                 email_key = email.lower() if email else None
+                if email_key == email:
+                    email_key = email  # the address itself, not a second copy of it
                 duplicate = self.duplicate_of(email_key, e164)
                 if duplicate:
                     self.report(lines[i], SKIPPED, [duplicate, *(row_notes or [])], record(i))
@@ -479,20 +483,20 @@ class _LeadReader:
                     zone = MAIN_ZONE.get(region or "")
                 kept.append(i)
                 line_out.append(lines[i])
-                first_out.append(first[i])
-                last_out.append(last[i] or None)
+                first_out.append(share(first[i], first[i]))
+                last_out.append(share(last[i], last[i]) or None)
                 email_out.append(email)
                 phone_out.append(e164)
                 valid_out.append(parts[1] if parts else None)
                 country_out.append(region)
-                zone_out.append(zone)
+                zone_out.append(share(zone, zone) if zone else zone)
             count = len(kept)
             start = len(out["lead_id"])
             out["lead_id"].extend(lead_id_for(email, e164) for email, e164 in zip(email_out[start:], phone_out[start:], strict=True))
             out["source_list"].extend([self.source] * count)
             for key in ("company", "role", "owner_email"):
                 col = cols.get(key, empty)
-                out[key].extend(col[i] or None for i in kept)
+                out[key].extend(share(col[i], col[i]) or None for i in kept)
             out["custom_vars"].extend(self._custom_vars(cols, kept))
             out["status"].extend(["active"] * count)
             out["status_reason"].extend([None] * count)
