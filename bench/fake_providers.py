@@ -238,6 +238,8 @@ LIMITED: dict[str, dict[str, Any]] = {
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeProviders
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the body waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         return None
