@@ -20,6 +20,9 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 
+from outbound_pipeline.domain.phone_national import national
+from outbound_pipeline.domain.phone_types import number_kind, region_and_kind
+
 phonenumbers.enable_pattern_cache()  # keep the metadata's compiled patterns rather than look them up in `re`'s cache per call
 _SEPARATORS = re.compile(r"[\s().\-/]")
 _COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
@@ -55,7 +58,7 @@ def international(text: str) -> phonenumbers.PhoneNumber | None:
     is left to the full parser: None means "ask `phonenumbers.parse`".
     """
     digits = _SEPARATORS.sub("", text)
-    if digits.startswith("00"):
+    if text.startswith("00"):  # as `parse_number` reads it: `0 0 44...` is no international number
         digits = "+" + digits[2:]
     body = digits[1:]
     if not (digits.startswith("+") and body.isascii() and body.isdigit() and 8 <= len(body) <= 15):
@@ -74,13 +77,19 @@ def international(text: str) -> phonenumbers.PhoneNumber | None:
 
 
 def parse_number(raw: str, region: str) -> phonenumbers.PhoneNumber:
-    """The number as written (`00` read as `+`), read for `region` when it has no country code; ValueError when unreadable."""
+    """The number as written (`00` read as `+`), read for `region` when it has no country code; ValueError when unreadable.
+
+    Plain numbers, with their country code or without, are read by the fast paths (`international`, `national`), which
+    give the parser's answer or None when the parser must decide."""
     text = raw.strip()
     fast = international(text)
     if fast is not None:
         return fast
     if text.startswith("00"):
         text = "+" + text[2:]
+    fast = None if text.startswith("+") else national(text, region)
+    if fast is not None:
+        return fast
     try:
         return phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
@@ -101,7 +110,7 @@ def phone(raw: str, region: str) -> Phone:
     number = parse_number(raw, region)
     if not phonenumbers.is_possible_number(number):
         raise ValueError(f"phone {raw!r} is not a possible number for region {region}")
-    kind = phonenumbers.number_type(number)  # what is_valid_number checks: a known type for the number's region
+    kind = number_kind(number)  # `phonenumbers.number_type`, what is_valid_number checks: a known type for the number's region
     return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind != PhoneNumberType.UNKNOWN, number, kind)
 
 
@@ -125,7 +134,7 @@ def phone_zone(number: phonenumbers.PhoneNumber, kind: int | None = None) -> tup
         return False, None
     regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
     if any(r in MAIN_ZONE for r in regions):  # only then does the exact region matter (+1 has no main zone)
-        main_zone = MAIN_ZONE.get(phonenumbers.region_code_for_number(number) or "")
+        main_zone = MAIN_ZONE.get(region_and_kind(number)[0] or "")
         if main_zone in zones:
             return True, main_zone
     return True, None
