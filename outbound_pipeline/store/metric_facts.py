@@ -70,26 +70,32 @@ ON CONFLICT (draft_id) DO UPDATE SET send_id = EXCLUDED.send_id, channel = EXCLU
     send_cost = EXCLUDED.send_cost, recorded_at = EXCLUDED.recorded_at, sent_at = EXCLUDED.sent_at, updated_at = EXCLUDED.updated_at
 """
 
-_EVENT_COLUMNS = ", ".join(f"min(occurred_at) FILTER (WHERE {is_event('event_type', events)}) AS {name}"
-                           for name, events in EVENT_TIMES.items())
-FOLD_EVENTS = f"""
-UPDATE send_facts f SET {", ".join(f"{name} = least(f.{name}, e.{name})" for name in EVENT_TIMES)}
-FROM (SELECT send_id, {_EVENT_COLUMNS} FROM delivery_events WHERE ingested_at >= $since AND send_id IS NOT NULL GROUP BY send_id) e
+
+
+def fold_events_sql(event_types: set[str]) -> str | None:
+    """The UPDATE folding new delivery events in, one pass per message: when each fact first held, and when it was first
+    opened by a person (an open or click naming no image proxy, at least MACHINE_OPEN_SECONDS after the first delivery
+    receipt, this fold's or an earlier one, else after the send). It writes only the facts that `event_types`, the
+    types among the new events, can change (a tick that brought only opens rewrites no delivery time); None: nothing to do."""
+    times = {name: events for name, events in EVENT_TIMES.items() if event_types & set(events)}
+    human = bool(event_types & set(OPENED_EVENTS))
+    if not times:
+        return None
+    assignments = [f"{name} = least(f.{name}, e.{name})" for name in times]
+    if human:
+        receipt = "coalesce(least(f.delivered_at, e.delivered_at), f.sent_at)" if "delivered_at" in times else "coalesce(f.delivered_at, f.sent_at)"
+        assignments.append(f"""human_opened_at = least(f.human_opened_at, list_min(list_filter(e.unproxied_opens,
+            lambda opened: {receipt} IS NULL OR opened >= {receipt} + INTERVAL {MACHINE_OPEN_SECONDS} SECOND)))""")
+    columns = [f"min(occurred_at) FILTER (WHERE {is_event('event_type', events)}) AS {name}" for name, events in times.items()]
+    if human:
+        columns.append(f"list(occurred_at) FILTER (WHERE {is_event('event_type', OPENED_EVENTS)} AND NOT {FROM_PROXY}) AS unproxied_opens")
+    return f"""
+UPDATE send_facts f SET {", ".join(assignments)}
+FROM (SELECT send_id, {", ".join(columns)}
+      FROM delivery_events WHERE ingested_at >= $since AND send_id IS NOT NULL GROUP BY send_id) e
 WHERE f.send_id = e.send_id
 """
 
-# An open by a person: an open or click naming no image proxy, at least MACHINE_OPEN_SECONDS after the delivery
-# receipt (of the send when none came). Folded after the receipts, so the receipt is known.
-FOLD_HUMAN_OPENS = f"""
-UPDATE send_facts f SET human_opened_at = least(f.human_opened_at, h.at)
-FROM (SELECT e.send_id, min(e.occurred_at) AS at
-      FROM delivery_events e JOIN send_facts x ON x.send_id = e.send_id
-      WHERE e.ingested_at >= $since AND {is_event("e.event_type", OPENED_EVENTS)} AND NOT {FROM_PROXY.replace("detail", "e.detail")}
-        AND (coalesce(x.delivered_at, x.sent_at) IS NULL
-             OR e.occurred_at >= coalesce(x.delivered_at, x.sent_at) + INTERVAL {MACHINE_OPEN_SECONDS} SECOND)
-      GROUP BY e.send_id) h
-WHERE f.send_id = h.send_id
-"""
 
 _REPLY_COLUMNS = ", ".join(f"min(received_at) FILTER (WHERE {condition}) AS {name}" for name, condition in REPLY_TIMES.items())
 FOLD_REPLIES = f"""
@@ -108,8 +114,9 @@ FROM (SELECT arg_max(x.send_id, x.sent_at) AS send_id, any_value(c.occurred_at) 
 WHERE f.send_id = c.send_id
 """
 
-FOLDS = (("drafts", FOLD_DRAFTS), ("recipient_steps", FOLD_STEPS), ("sends", FOLD_SENDS), ("delivery_events", FOLD_EVENTS),
-         ("delivery_events", FOLD_HUMAN_OPENS), ("replies", FOLD_REPLIES), ("conversions", FOLD_CONVERSIONS))
+# In order: drafts and step entries before sends, receipts before replies; `None` stands for `fold_events_sql`.
+FOLDS: tuple[tuple[str, str | None], ...] = (("drafts", FOLD_DRAFTS), ("recipient_steps", FOLD_STEPS), ("sends", FOLD_SENDS),
+                                             ("delivery_events", None), ("replies", FOLD_REPLIES), ("conversions", FOLD_CONVERSIONS))
 
 
 def fold_send_facts(con: duckdb.DuckDBPyConnection) -> int:
@@ -137,7 +144,14 @@ def fold_send_facts(con: duckdb.DuckDBPyConnection) -> int:
         if all(s == BEGINNING for s in since.values()):
             con.execute("DELETE FROM send_facts")
         for source, statement in FOLDS:
-            con.execute(statement, {"since": since[source]})
+            if statement is None:  # folding in: every new event is stamped after the last fold (`_only_appended_after`)
+                after = ">" if since[source] != BEGINNING else ">="
+                new_types = {str(row[0]) for row in con.execute(
+                    f"SELECT DISTINCT event_type FROM delivery_events WHERE ingested_at {after} ? AND send_id IS NOT NULL",
+                    [since[source]]).fetchall()}
+                statement = fold_events_sql(new_types)
+            if statement is not None:
+                con.execute(statement, {"since": since[source]})
         con.execute("DELETE FROM send_facts_folds")
         con.executemany("INSERT INTO send_facts_folds VALUES (?, ?, ?)",
                         [[source, newest or BEGINNING, rows] for source, (newest, rows) in stamps.items()])

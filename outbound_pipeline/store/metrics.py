@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import get_args
 
 import duckdb
 import pandas as pd
 
 from outbound_pipeline.domain.funnel import step_graph
 from outbound_pipeline.domain.metrics import ALL, RATES
-from outbound_pipeline.domain.spec import CampaignSpec
+from outbound_pipeline.domain.spec import CampaignSpec, Channel
 from outbound_pipeline.store.metric_facts import fold_send_facts
 from outbound_pipeline.store.validation import validate
 from outbound_pipeline.store.warehouse import insert_new, replace_where
@@ -54,15 +55,37 @@ FINEST_COUNTS = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {name}" for n
 SUMMED_COUNTS = ", ".join(f"sum({name})::BIGINT AS {name}" for name in ("messages", *_COUNTS))
 NO_COUNTS = ", ".join(f"0::BIGINT AS {name}" for name in ("messages", *_COUNTS))
 
+# The lead-level facts, each a bit of an integer per message (and per lead, OR-ed over its messages): grouping the
+# messages by lead then carries one integer, not six flags. Each channel has its own six bits of the lead's integer,
+# so one grouping gives the whole campaign's lead counts and every channel's.
+_LEAD_FACTS = {"leads_reached": "delivered_at < $cutoff OR answered_at < $cutoff", "replied": "replied_at < $cutoff",
+               "replied_to_cta": "cta_at < $cutoff", "opted_out": "opted_out_at < $cutoff OR opt_out_reply_at < $cutoff",
+               "clicked": "channel = 'email' AND clicked_at < $cutoff", "converted": "cta_at < $cutoff OR converted_at < $cutoff"}
+_CHANNELS = get_args(Channel)
+_WIDTH = len(_LEAD_FACTS)
+MESSAGE_BITS = " + ".join(f"{1 << bit} * coalesce({condition}, false)::BIGINT" for bit, condition in enumerate(_LEAD_FACTS.values()))
+CHANNEL_SHIFT = f"{_WIDTH} * (list_position({list(_CHANNELS)}, channel) - 1)"
+_ANY_CHANNEL = " | ".join(f"(bits >> {_WIDTH * i})" for i in range(len(_CHANNELS)))
+LEAD_COUNT_COLUMNS = ", ".join(
+    [f"count(*) FILTER (WHERE ({_ANY_CHANNEL}) & {1 << bit} > 0) AS all_{name}" for bit, name in enumerate(_LEAD_FACTS)]
+    + [f"count(*) FILTER (WHERE bits & {1 << (_WIDTH * i + bit)} > 0) AS {channel}_{name}"
+       for i, channel in enumerate(_CHANNELS) for bit, name in enumerate(_LEAD_FACTS)])
+LEAD_COUNT_ROWS = "\n    UNION ALL ".join(
+    f"SELECT campaign_id, '{channel}' AS channel, {', '.join(f'{channel}_{name} AS {name}' for name in _LEAD_FACTS)} FROM lead_totals"
+    for channel in (ALL, *_CHANNELS))
+# A message of a campaign step at $cutoff (as `m` below): drafted and recorded by then, and queued, handed over or failed.
+MESSAGE_AT_CUTOFF = """drafted_at < $cutoff AND recorded_at < $cutoff
+      AND (status IN ('pending', 'sending', 'sent', 'failed') OR coalesce(sent_at, updated_at) >= $cutoff)"""
+
 # Per message of a campaign step, what happened to it by the cutoff (answers to replies, touch 0, are counted apart); then
 # counted per breakdown: messages at the finest grain, summed for the coarser ones; leads once per lead. Definitions: `domain.metrics`.
 ROLLUP_SQL = f"""
-WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send not handed over (or settled) yet is still queued
+WITH {AS_OF}, step_facts AS NOT MATERIALIZED (  -- `send_facts` as they stood at $cutoff: a send not handed over (or settled) yet is still queued
     SELECT f.*, CASE WHEN f.send_id IS NULL OR f.recorded_at >= $cutoff THEN NULL
                      WHEN coalesce(f.sent_at, f.updated_at) >= $cutoff THEN 'pending' ELSE f.status END AS st,
            CASE WHEN f.entered_at < $cutoff THEN f.variant END AS v
     FROM send_facts f WHERE f.drafted_at < $cutoff
-), facts AS MATERIALIZED (  -- per draft of a step: its message (`m`: queued, handed over or failed) and what happened to it; its cost
+), facts AS NOT MATERIALIZED (  -- per draft of a step: its message (`m`: queued, handed over or failed) and what happened to it; its cost
     SELECT campaign_id, touch, coalesce(channel, draft_channel) AS channel, v AS variant, lead_id, m,
            m AND st IN ('pending', 'sending') AS queued, m AND st = 'sent' AS sent,
            m AND (st = 'failed' OR coalesce(failed_at < $cutoff, false)) AS failed,
@@ -93,21 +116,28 @@ WITH {AS_OF}, step_facts AS (  -- `send_facts` as they stood at $cutoff: a send 
     SELECT campaign_id, touch, CASE WHEN grouping(variant) = 1 THEN 'all' ELSE variant END AS variant,
            median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
     FROM facts WHERE response_s IS NOT NULL GROUP BY GROUPING SETS ((campaign_id, touch), (campaign_id, touch, variant))
-), per_lead AS (  -- the whole campaign and each channel span several steps: there a lead counts once, by their first reply.
-    -- Leads are told apart by a 64-bit hash of campaign and lead (grouping on it is several times faster than on the text;
-    -- two leads of a campaign sharing one is about a chance in twenty million at a million leads).
-    SELECT any_value(campaign_id) AS campaign_id, CASE WHEN grouping(channel) = 1 THEN 'all' ELSE channel END AS channel,
-           bool_or(reached) AS reached, bool_or(replied) AS replied,
-           bool_or(to_cta) AS to_cta, bool_or(opted_out) AS opted_out, bool_or(clicked) AS clicked, bool_or(converted) AS converted,
-           arg_min(response_s, first_reply_at) FILTER (WHERE first_reply_at IS NOT NULL) AS response_s
-    FROM (SELECT *, hash(campaign_id, lead_id) AS lead_key FROM facts WHERE m) GROUP BY GROUPING SETS ((lead_key), (lead_key, channel))
+), lead_bits AS (  -- the whole campaign and each channel span several steps: there a lead counts once. Leads are told apart
+    -- by a 64-bit hash of campaign and lead (grouping on it is several times faster than on the text; two leads of a
+    -- campaign sharing one is about a chance in twenty million at a million leads).
+    SELECT any_value(campaign_id) AS campaign_id, bit_or(bits << shift) AS bits
+    FROM (SELECT campaign_id, hash(campaign_id, lead_id) AS lead_key, {CHANNEL_SHIFT} AS shift, {MESSAGE_BITS} AS bits
+          FROM send_facts WHERE {MESSAGE_AT_CUTOFF})
+    GROUP BY lead_key
+), lead_totals AS (
+    SELECT campaign_id, {LEAD_COUNT_COLUMNS} FROM lead_bits GROUP BY campaign_id
+), lead_rows AS (
+    {LEAD_COUNT_ROWS}
+), lead_response AS (  -- the wait for a lead's first reply (of messages answered at once, the latest sent): the few who replied
+    SELECT campaign_id, coalesce(channel, 'all') AS channel, median(response_s) AS response_median_s,
+           quantile_cont(response_s, 0.9) AS response_p90_s
+    FROM (SELECT campaign_id, channel,
+                 arg_min(epoch(replied_at - sent_at), [epoch(replied_at), epoch(replied_at - sent_at)]) AS response_s
+          FROM send_facts WHERE replied_at < $cutoff AND {MESSAGE_AT_CUTOFF}
+          GROUP BY GROUPING SETS ((campaign_id, hash(campaign_id, lead_id)), (campaign_id, hash(campaign_id, lead_id), channel)))
+    GROUP BY ALL
 ), lead_counts AS (
-    SELECT campaign_id, 0 AS touch, channel, 'all' AS variant,
-           count(*) FILTER (WHERE reached) AS leads_reached, count(*) FILTER (WHERE replied) AS replied,
-           count(*) FILTER (WHERE to_cta) AS replied_to_cta, count(*) FILTER (WHERE opted_out) AS opted_out,
-           count(*) FILTER (WHERE clicked) AS clicked, count(*) FILTER (WHERE converted) AS converted,
-           median(response_s) AS response_median_s, quantile_cont(response_s, 0.9) AS response_p90_s
-    FROM per_lead GROUP BY campaign_id, channel
+    SELECT l.*, 0 AS touch, 'all' AS variant, r.response_median_s, r.response_p90_s
+    FROM lead_rows l LEFT JOIN lead_response r USING (campaign_id, channel)
 ), campaign_cost AS (  -- research and answers to replies belong to the campaign as a whole, to no step or channel
     SELECT campaign_id, sum(cost) AS cost, sum(answer) AS answers_sent FROM (
         SELECT campaign_id, cost_usd::DECIMAL(18, 6) AS cost, 0 AS answer FROM research_snippets
@@ -183,18 +213,30 @@ WITH per_lead AS (  -- one draft per lead and step (answers to replies, touch 0,
            count(*) FILTER (WHERE delivered) AS delivered, count(*) FILTER (WHERE engaged) AS engaged,
            count(*) FILTER (WHERE replied) AS replied
     FROM per_lead GROUP BY campaign_id, touch
+), edges AS (
+    SELECT *, count(*) OVER (PARTITION BY campaign_id, touch) AS sources FROM _funnel_edges
 ), previous AS (  -- each recipient of any previous step, once per step it could lead to, with when that step reached them
+                  -- (a step with one previous step needs no grouping: a lead has one draft per step)
+    SELECT e.campaign_id, e.touch, p.lead_key, p.sent_at AS previous_sent_at
+    FROM edges e JOIN per_lead p ON p.campaign_id = e.campaign_id AND p.touch = e.previous_touch
+    WHERE e.sources = 1
+    UNION ALL
     SELECT e.campaign_id, e.touch, p.lead_key, max(p.sent_at) AS previous_sent_at
-    FROM _funnel_edges e JOIN per_lead p ON p.campaign_id = e.campaign_id AND p.touch = e.previous_touch
+    FROM edges e JOIN per_lead p ON p.campaign_id = e.campaign_id AND p.touch = e.previous_touch
+    WHERE e.sources > 1
     GROUP BY ALL
+), entered AS (
+    SELECT p.*, cur.lead_key IS NOT NULL AS entered
+    FROM previous p LEFT JOIN per_lead cur ON cur.lead_key = p.lead_key AND cur.touch = p.touch
 ), outcome AS (  -- not in this step yet: still waiting (in the sequence, and the step's delay has not passed), or dropped
-    SELECT p.campaign_id, p.touch, cur.lead_key IS NOT NULL AS entered,
-           cur.lead_key IS NULL AND coalesce(rc.status, '') = 'active'
-               AND (p.previous_sent_at IS NULL OR p.previous_sent_at + to_seconds(st.delay_s) > $now) AS waiting
-    FROM previous p
+    SELECT campaign_id, touch, true AS entered, false AS waiting FROM entered WHERE entered
+    UNION ALL
+    SELECT p.campaign_id, p.touch, false AS entered,
+           coalesce(rc.status, '') = 'active' AND (p.previous_sent_at IS NULL OR p.previous_sent_at + to_seconds(st.delay_s) > $now) AS waiting
+    FROM entered p
     JOIN _funnel_steps st ON st.campaign_id = p.campaign_id AND st.touch = p.touch
     LEFT JOIN (SELECT hash(campaign_id, lead_id) AS lead_key, status FROM recipients) rc ON rc.lead_key = p.lead_key
-    LEFT JOIN per_lead cur ON cur.lead_key = p.lead_key AND cur.touch = p.touch
+    WHERE NOT p.entered
 ), dropoff AS (
     SELECT campaign_id, touch, count(*) FILTER (WHERE NOT waiting) AS previous_entered,
            count(*) FILTER (WHERE NOT entered AND NOT waiting) AS dropped, count(*) FILTER (WHERE waiting) AS waiting
@@ -295,9 +337,9 @@ def funnel_frame(con: duckdb.DuckDBPyConnection, now: datetime) -> pd.DataFrame:
         steps += [{**step, "delay_s": spec.steps[step["touch"] - 1].delay_timedelta().total_seconds()} for step in s]
         edges += e
     step_frame = pd.DataFrame(steps, columns=["campaign_id", "touch", "step", "previous_steps", "delay_s"]).astype(
-        {"campaign_id": "string", "touch": "int64", "step": "string", "previous_steps": "string", "delay_s": "float64"})
+        {"campaign_id": "string", "touch": "int32", "step": "string", "previous_steps": "string", "delay_s": "float64"})
     edge_frame = pd.DataFrame(edges, columns=["campaign_id", "touch", "previous_touch"]).astype(
-        {"campaign_id": "string", "touch": "int64", "previous_touch": "int64"})
+        {"campaign_id": "string", "touch": "int32", "previous_touch": "int32"})
     fold_send_facts(con)
     con.register("_funnel_steps", step_frame)
     con.register("_funnel_edges", edge_frame)

@@ -54,6 +54,38 @@ def test_folding_day_by_day_equals_folding_everything_at_once(tmp_path):
     assert folds["delivery_events"] == DAY2 + timedelta(days=1)
 
 
+def _third_day(con) -> None:
+    """Only engagement arrives: L7's SMS is clicked (no open for SMS), L6's step 2 opened again, by a machine a second after delivery."""
+    for n, (send_id, lead, touch, channel, event_type, at) in enumerate([
+            ("s_L6_2", "L6", 2, "email", "opened", DAY2 + timedelta(minutes=1, seconds=1)),
+            ("s_L7_1", "L7", 1, "sms", "clicked", DAY2 + timedelta(hours=22))]):
+        insert(con, "delivery_events", event_id=f"e_third_{n}", send_id=send_id, campaign_id="c1", touch=touch, lead_id=lead, channel=channel,
+               event_type=event_type, occurred_at=at, ingested_at=DAY2 + timedelta(days=2))
+
+
+def test_a_fold_of_opens_and_clicks_alone_leaves_the_other_facts_as_they_were(tmp_path):
+    """A tick that brings only some kinds of event writes only the facts they change, and agrees with a fold of everything."""
+    with warehouse.connect(tmp_path / "ticks.duckdb") as con:
+        build_campaign(con)
+        _figures(con)
+        _second_day(con)
+        _figures(con)
+        before = con.execute("SELECT * EXCLUDE (opened_at, human_opened_at, clicked_at) FROM send_facts ORDER BY draft_id").df()
+        _third_day(con)
+        incremental = _figures(con)
+        after = con.execute("SELECT * EXCLUDE (opened_at, human_opened_at, clicked_at) FROM send_facts ORDER BY draft_id").df()
+        facts = con.execute("SELECT * FROM send_facts ORDER BY draft_id").df()
+    pd.testing.assert_frame_equal(before, after)
+    clicked = facts.set_index("send_id")["clicked_at"]
+    assert clicked["s_L7_1"] == DAY2 + timedelta(hours=22)
+    with warehouse.connect(tmp_path / "whole.duckdb") as con:
+        build_campaign(con)
+        _second_day(con)
+        _third_day(con)
+        pd.testing.assert_frame_equal(incremental, _figures(con))
+        pd.testing.assert_frame_equal(facts, con.execute("SELECT * FROM send_facts ORDER BY draft_id").df())
+
+
 def test_rows_stamped_before_the_last_fold_rebuild_the_facts(tmp_path):
     with warehouse.connect(tmp_path / "late.duckdb") as con:
         build_campaign(con)
