@@ -67,7 +67,7 @@ def international(text: str) -> phonenumbers.PhoneNumber | None:
         code = int(body[:size])
         if code in _COUNTRY_CODES:
             national = body[size:]
-            if national[:1] in ("0", "1", ""):
+            if national[:1] in ("0", ""):  # a leading zero: the parser keeps it as Italy's (a flag on the number)
                 return None
             prefix = _national_prefix(code)
             if prefix is not None and prefix.match(national):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from outbound_pipeline.domain.lead_list import infer_timezone, normalise_email, parse_phone
 from outbound_pipeline.domain.phone_national import national
 from outbound_pipeline.domain.phone_types import region_and_kind
+from outbound_pipeline.domain.phones import international
 
 EMAILS = ["Ana.Lopez@Example.COM", " ana@nimbusharbor.example ", "a@b", "bad@@x.com", "a..b@x.com", "ünï@x.com", "A@BÜCHER.ch",
           "q@localhost", "z@x.test", "long" + "a" * 70 + "@x.com", "o'brien+tag@mail.example.org", "x@-bad-.com"]
@@ -128,3 +129,27 @@ def test_number_types_are_the_librarys(number):
 def test_national_fast_path_answers_the_common_national_forms(raw):
     region = {"(": "US", "07": "GB", "61": "ES", "09": "JP", "01": "DE"}.get(raw[:2], "US") if not raw.startswith("(11)") else "BR"
     assert national(raw, region) == phonenumbers.parse(raw, region)
+
+
+@st.composite
+def _international_numbers(draw: st.DrawFn) -> str:
+    """A country code's example number, written with `+` or `00`, perhaps with a trunk digit after the code, digits changed, cut
+    or lengthened, and separators."""
+    code = draw(st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)))
+    region = phonenumbers.region_code_for_country_code(code)
+    example = phonenumbers.example_number_for_non_geo_entity(code) if region == "001" else phonenumbers.example_number(region)
+    digits = list(draw(st.sampled_from(["", "", "0", "1", "9"])) + (str(example.national_number) if example is not None else "12345678"))
+    for _ in range(draw(st.integers(0, 3))):
+        digits[draw(st.integers(0, len(digits) - 1))] = draw(st.sampled_from("0123456789"))
+    digits = digits[:draw(st.integers(1, len(digits)))] + list(draw(st.from_regex(r"[0-9]{0,3}", fullmatch=True)))
+    separators = draw(st.lists(st.sampled_from(["", "", " ", "-", ".", "(", ")"]), min_size=len(digits), max_size=len(digits)))
+    return f"{draw(st.sampled_from(['+', '00']))}{code} " + "".join(d + s for d, s in zip(digits, separators, strict=True)).strip()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_international_numbers())
+def test_international_fast_path_gives_the_parsers_number(text):
+    ours = international(text)
+    if ours is None:
+        return  # the full parser decides
+    assert ours == phonenumbers.parse("+" + text[2:] if text.startswith("00") else text, "US")
