@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -244,6 +245,13 @@ def iter_rows(text: str, delimiter: str = ",") -> tuple[list[str], Iterator[_Row
     on the line after it: one broken quote costs one row, not the rest of the file. A quoted field that spans
     lines and closes properly (a note with a line break) is an ordinary row.
     """
+    if not _needs_csv(text):
+        return _plain_rows(text.splitlines(), delimiter)
+    return _csv_rows(text, delimiter)
+
+
+def _csv_rows(text: str, delimiter: str) -> tuple[list[str], Iterator[_Row]]:
+    """`iter_rows` by the CSV reader, with its recovery after a broken line."""
     feed = _LineFeed(text)
     reader = csv.reader(feed, delimiter=delimiter, strict=True)
     try:
@@ -281,6 +289,46 @@ def _rows(feed: _LineFeed, reader: Iterator[list[str]], width: int) -> Iterator[
         yield _Row(start + 1, fields, None, had_nul)
 
 
+# Without a quote (nor a NUL byte, nor a line break `splitlines` knows and the CSV reader does not), every physical line is
+# one row whose fields are its text between delimiters: the file is split as it is, with no line-by-line recovery.
+_NEEDS_CSV = re.compile('["\x00\x0b\x0c\x1c-\x1e\x85\u2028\u2029]')
+
+
+def _needs_csv(text: str) -> bool:
+    if text.isascii():  # known without reading it; then a search per character is a memory scan
+        return any(char in text for char in '"\x00\x0b\x0c\x1c\x1d\x1e')
+    return _NEEDS_CSV.search(text) is not None
+
+
+def _plain_rows(lines: list[str], delimiter: str) -> tuple[list[str], Iterator[_Row]]:
+    """`iter_rows` of a file without quotes: the same header, rows and line numbers, without the CSV reader's per-line feed."""
+    if not lines:
+        raise LeadListError("the file is empty: expected a header line")
+    return _split(lines[0], delimiter), _plain(lines, delimiter)
+
+
+def _split(line: str, delimiter: str) -> list[str]:
+    return line.split(delimiter) if line else []  # the CSV reader reads an empty line as no field at all
+
+
+def _plain(lines: list[str], delimiter: str) -> Iterator[_Row]:
+    limit = csv.field_size_limit()
+    for index in range(1, len(lines)):
+        line = lines[index]
+        lines[index] = ""  # let the line go once read: the file is held as its lines only until each is split
+        if len(line) > limit:  # a field may be longer than the CSV reader allows: let it say so, as for any file
+            try:
+                fields = next(csv.reader([line], delimiter=delimiter, strict=True))
+            except csv.Error as exc:
+                yield _Row(index + 1, None, _broken(index + 1, str(exc)))
+                continue
+        else:
+            fields = _split(line, delimiter)
+        if not fields or (not fields[0].strip() and not "".join(fields).strip()):  # no field holds anything but blanks
+            continue
+        yield _Row(index + 1, fields)
+
+
 def _broken(line: int, detail: str) -> str:
     if "unexpected end of data" in detail or "field larger than field limit" in detail:
         detail = "a quote opened on this line is never closed (or a field runs longer than the CSV field limit)"
@@ -311,6 +359,7 @@ def import_lead_list(path: str | Path, default_region: str = "US", imported_at: 
     if delimiter != ",":
         warnings.append(f"the file is {'semicolon' if delimiter == ';' else 'tab'}-separated; read with that delimiter")
     raw_header, rows = iter_rows(text, delimiter)
+    del text  # the rows hold what they need of it
     duplicates = duplicate_headers(raw_header)
     if duplicates:
         raise LeadListError(f"lead list {path.name}: {describe_duplicates(duplicates)}; rename or remove one of each and import again")
@@ -320,6 +369,8 @@ def import_lead_list(path: str | Path, default_region: str = "US", imported_at: 
     return _LeadReader(path.name, default_region, imported_at or datetime.now().replace(microsecond=0), warnings).read(header, rows)
 
 
+# A value of a column joined with NUL (no field holds one: they are removed as lines are read) starting like a formula.
+_STARTS_LIKE_FORMULA = re.compile("(?:\\A|\x00)[" + re.escape("".join(FORMULA_START)) + "]")
 CHUNK_ROWS = 20_000  # rows checked together: memory stays bounded while the work per distinct value is shared
 _LEAD_COLUMNS = ("lead_id", "source_list", "source_line", "first_name", "last_name", "email", "phone", "company", "role",
                  "country", "timezone", "owner_email", "custom_vars", "status", "status_reason", "imported_at", "phone_valid")
@@ -401,11 +452,13 @@ class _LeadReader:
               previous: Callable[[], None] | None) -> Callable[[], None]:
         """Check a chunk of well-formed rows column by column; the returned call (made once its phones are checked, in file
         order) reports, de-duplicates and keeps its leads. The workers check this chunk's phones while the next is read."""
-        cols: dict[str, list[str]] = {key: [v.strip() for v in col] for key, col in zip(header, zip(*fields_of, strict=True), strict=True)}
+        cols: dict[str, list[str]] = {key: list(map(str.strip, col)) for key, col in zip(header, zip(*fields_of, strict=True), strict=True)}
         del fields_of
         n = len(lines)
         notes: dict[int, list[str]] = {i: ["a NUL byte was removed from the row"] for i in nuls}
         for key, col in cols.items():
+            if not _STARTS_LIKE_FORMULA.search("\x00".join(col)):  # one scan of the column; most hold no such value
+                continue
             for i in [i for i, value in enumerate(col) if value.startswith(FORMULA_START)]:
                 value = col[i]
                 if looks_like_formula(value):
@@ -438,12 +491,16 @@ class _LeadReader:
             share = self.shared.setdefault
 
             given_zones = cols.get("timezone", empty)
+            known_zone = {given: bool(given) and _known_zone(given) for given in set(given_zones)}
             out = self.leads
-            line_out, first_out, last_out, email_out, phone_out, valid_out, country_out, zone_out = (
+            line_out, first_out, last_out, email_out, phone_out, valid_out, country_out, zone_out, id_out = (
                 out["source_line"], out["first_name"], out["last_name"], out["email"], out["phone"], out["phone_valid"],
-                out["country"], out["timezone"])
+                out["country"], out["timezone"], out["lead_id"])
+            seen_email, seen_phone = self.seen_email, self.seen_phone
+            sha1 = hashlib.sha1
             kept: list[int] = []
             for i in keep:
+                line = lines[i]
                 email, email_problem = email_of[emails[i]] if emails[i] else (None, None)
                 checked = phone_of[(phones[i], regions[i])] if phones[i] else None
                 phone_problem = checked if isinstance(checked, str) else None
@@ -451,7 +508,7 @@ class _LeadReader:
                 row_notes = notes.get(i)
                 if email is None and parts is None:
                     problems = [p for p in (email_problem, phone_problem) if p]
-                    self.report(lines[i], REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + (row_notes or []),
+                    self.report(line, REJECTED, (problems or ["no email and no phone: the lead cannot be reached"]) + (row_notes or []),
                                 record(i))
                     continue
                 if email_problem or phone_problem:
@@ -461,28 +518,30 @@ class _LeadReader:
                 email_key = email.lower() if email else None
                 if email_key == email:
                     email_key = email  # the address itself, not a second copy of it
-                duplicate = self.duplicate_of(email_key, e164)
-                if duplicate:
-                    self.report(lines[i], SKIPPED, [duplicate, *(row_notes or [])], record(i))
+                by_email = seen_email.get(email_key) if email_key else None
+                by_phone = seen_phone.get(e164) if e164 else None
+                if by_email or by_phone:  # `duplicate_of`, inline: it runs for every row
+                    duplicate = f"duplicate of line {by_email} (same email)" if by_email else f"duplicate of line {by_phone} (same phone)"
+                    self.report(line, SKIPPED, [duplicate, *(row_notes or [])], record(i))
                     continue
                 if email_key:
-                    self.seen_email[email_key] = lines[i]
+                    seen_email[email_key] = line
                 if e164:
-                    self.seen_phone[e164] = lines[i]
+                    seen_phone[e164] = line
                 if row_notes:
-                    self.report(lines[i], WARNING, row_notes, record(i))
+                    self.report(line, WARNING, row_notes, record(i))
                 country = countries[i]
                 region = country if len(country) == 2 else None
                 given = given_zones[i]
                 zone: str | None
-                if given and _known_zone(given):
+                if known_zone[given]:
                     zone = given
                 elif parts and parts[2]:
                     zone = parts[3]
                 else:
                     zone = MAIN_ZONE.get(region or "")
                 kept.append(i)
-                line_out.append(lines[i])
+                line_out.append(line)
                 first_out.append(share(first[i], first[i]))
                 last_out.append(share(last[i], last[i]) or None)
                 email_out.append(email)
@@ -490,9 +549,8 @@ class _LeadReader:
                 valid_out.append(parts[1] if parts else None)
                 country_out.append(region)
                 zone_out.append(share(zone, zone) if zone else zone)
+                id_out.append("lead_" + sha1(str(email_key or e164).encode()).hexdigest()[:16])  # `lead_id_for`, inline
             count = len(kept)
-            start = len(out["lead_id"])
-            out["lead_id"].extend(lead_id_for(email, e164) for email, e164 in zip(email_out[start:], phone_out[start:], strict=True))
             out["source_list"].extend([self.source] * count)
             for key in ("company", "role", "owner_email"):
                 col = cols.get(key, empty)
@@ -536,16 +594,7 @@ class _LeadReader:
             col = cols[key]
             prefix = encode_basestring(key) + ": "
             pieces.append([prefix + encode_basestring(col[i]) if col[i] else "" for i in kept])
-        return ["{" + ", ".join(p for p in row if p) + "}" for row in zip(*pieces, strict=True)]
-
-    def duplicate_of(self, email_key: str | None, phone: str | None) -> str | None:
-        by_email = self.seen_email.get(email_key) if email_key else None
-        by_phone = self.seen_phone.get(phone) if phone else None
-        if by_email:
-            return f"duplicate of line {by_email} (same email)"
-        if by_phone:
-            return f"duplicate of line {by_phone} (same phone)"
-        return None
+        return ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*pieces, strict=True)]
 
 
 def lead_id_for(email: str | None, phone: str | None) -> str:

@@ -279,3 +279,28 @@ def test_chunked_and_parallel_reading_gives_the_answers_of_one_pass(tmp_path, mo
     reasons = chunked.rejects.set_index("line_number")["reason"]
     assert "(same phone)" in reasons[3_002]
     assert chunked.leads["email"].eq(("other." + email).lower()).any() or chunked.leads["email"].eq("other." + email).any()
+
+
+@pytest.mark.parametrize("text", [
+    "first_name,email\nAna,a@x.com\n\n , \nBo,b@x.com", "first_name,email\r\nAna,a@x.com\r\n", "\nfirst_name,email\nAna,a@x.com\n",
+    "first_name;email\nAna;a@x.com;;\n;\n", "first_name,email\rAna,a@x.com\rBo\r", "first_name\tphone\nAna\t+34 612 345 678\n\t\n", "",
+    "first_name,email\n" + "x" * 200 + ",a@x.com\n",
+])
+def test_a_file_without_quotes_is_split_as_the_csv_reader_reads_it(text):
+    import csv
+
+    from outbound_pipeline.domain import lead_list
+
+    def read(rows_of: object, delimiter: str) -> object:
+        try:
+            header, rows = rows_of(delimiter)  # type: ignore[operator]
+            return header, list(rows)
+        except LeadListError as exc:
+            return str(exc)
+
+    limit = csv.field_size_limit(100)  # the long line is too long for the reader: both ways report it
+    try:
+        for delimiter in (",", ";", "\t"):
+            assert read(lambda d: lead_list._plain_rows(text.splitlines(), d), delimiter) == read(lambda d: lead_list._csv_rows(text, d), delimiter)
+    finally:
+        csv.field_size_limit(limit)
