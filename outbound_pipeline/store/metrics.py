@@ -67,8 +67,8 @@ MESSAGE_BITS = " + ".join(f"{1 << bit} * coalesce({condition}, false)::BIGINT" f
 CHANNEL_SHIFT = f"{_WIDTH} * (list_position({list(_CHANNELS)}, channel) - 1)"
 _ANY_CHANNEL = " | ".join(f"(bits >> {_WIDTH * i})" for i in range(len(_CHANNELS)))
 LEAD_COUNT_COLUMNS = ", ".join(
-    [f"count(*) FILTER (WHERE ({_ANY_CHANNEL}) & {1 << bit} > 0) AS all_{name}" for bit, name in enumerate(_LEAD_FACTS)]
-    + [f"count(*) FILTER (WHERE bits & {1 << (_WIDTH * i + bit)} > 0) AS {channel}_{name}"
+    [f"coalesce(sum(leads) FILTER (WHERE ({_ANY_CHANNEL}) & {1 << bit} > 0), 0)::BIGINT AS all_{name}" for bit, name in enumerate(_LEAD_FACTS)]
+    + [f"coalesce(sum(leads) FILTER (WHERE bits & {1 << (_WIDTH * i + bit)} > 0), 0)::BIGINT AS {channel}_{name}"
        for i, channel in enumerate(_CHANNELS) for bit, name in enumerate(_LEAD_FACTS)])
 LEAD_COUNT_ROWS = "\n    UNION ALL ".join(
     f"SELECT campaign_id, '{channel}' AS channel, {', '.join(f'{channel}_{name} AS {name}' for name in _LEAD_FACTS)} FROM lead_totals"
@@ -124,17 +124,22 @@ WITH {AS_OF}, step_facts AS NOT MATERIALIZED (  -- `send_facts` as they stood at
           FROM send_facts WHERE {MESSAGE_AT_CUTOFF})
     GROUP BY lead_key
 ), lead_totals AS (
-    SELECT campaign_id, {LEAD_COUNT_COLUMNS} FROM lead_bits GROUP BY campaign_id
+    SELECT campaign_id, {LEAD_COUNT_COLUMNS}  -- leads with the same facts counted together first: a few hundred groups
+    FROM (SELECT campaign_id, bits, count(*) AS leads FROM lead_bits GROUP BY campaign_id, bits) GROUP BY campaign_id
 ), lead_rows AS (
     {LEAD_COUNT_ROWS}
-), lead_response AS (  -- the wait for a lead's first reply (of messages answered at once, the latest sent): the few who replied
-    SELECT campaign_id, coalesce(channel, 'all') AS channel, median(response_s) AS response_median_s,
-           quantile_cont(response_s, 0.9) AS response_p90_s
-    FROM (SELECT campaign_id, channel,
-                 arg_min(epoch(replied_at - sent_at), [epoch(replied_at), epoch(replied_at - sent_at)]) AS response_s
-          FROM send_facts WHERE replied_at < $cutoff AND {MESSAGE_AT_CUTOFF}
-          GROUP BY GROUPING SETS ((campaign_id, hash(campaign_id, lead_id)), (campaign_id, hash(campaign_id, lead_id), channel)))
+), channel_response AS (  -- the wait for a lead's first reply on each channel (of messages answered at once, the latest sent):
+                          -- the few leads who replied
+    SELECT campaign_id, hash(campaign_id, lead_id) AS lead_key, channel,
+           min([epoch(replied_at), epoch(replied_at - sent_at)]) AS first_reply
+    FROM send_facts WHERE replied_at < $cutoff AND {MESSAGE_AT_CUTOFF}
     GROUP BY ALL
+), lead_response AS (  -- and across channels, the first of those
+    SELECT campaign_id, channel, median(first_reply[2]) AS response_median_s, quantile_cont(first_reply[2], 0.9) AS response_p90_s
+    FROM (SELECT campaign_id, channel, first_reply FROM channel_response
+          UNION ALL
+          SELECT campaign_id, 'all', min(first_reply) FROM channel_response GROUP BY campaign_id, lead_key)
+    GROUP BY campaign_id, channel
 ), lead_counts AS (
     SELECT l.*, 0 AS touch, 'all' AS variant, r.response_median_s, r.response_p90_s
     FROM lead_rows l LEFT JOIN lead_response r USING (campaign_id, channel)
