@@ -112,3 +112,31 @@ def region_and_kind(number: phonenumbers.PhoneNumber) -> tuple[str | None, int]:
 def number_kind(number: phonenumbers.PhoneNumber) -> int:
     """`phonenumbers.number_type(number)`, faster."""
     return region_and_kind(number)[1]
+
+
+@lru_cache(maxsize=1024)
+def _lengths(country_code: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """(possible lengths, local-only lengths) of the national numbers of a country code's main region, None for an unknown code."""
+    if country_code not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        return None
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, phonenumbers.region_code_for_country_code(country_code))
+    if metadata is None or metadata.general_desc is None:
+        return None
+    general = metadata.general_desc
+    return tuple(general.possible_length), tuple(general.possible_length_local_only or ())
+
+
+def is_possible(number: phonenumbers.PhoneNumber) -> bool:
+    """`phonenumbers.is_possible_number(number)`: its length is one its country code's numbers have (local-only lengths too)."""
+    lengths = _lengths(number.country_code or 0)
+    if lengths is None:
+        return False
+    possible, local = lengths
+    size = len(phonenumbers.national_significant_number(number))
+    if size in local:
+        return True
+    if possible[0] == size:
+        return True
+    if possible[0] > size or possible[-1] < size:
+        return False
+    return size in possible[1:]

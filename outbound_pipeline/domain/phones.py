@@ -21,7 +21,7 @@ from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 
 from outbound_pipeline.domain.phone_national import national
-from outbound_pipeline.domain.phone_types import number_kind, region_and_kind
+from outbound_pipeline.domain.phone_types import is_possible, region_and_kind
 
 phonenumbers.enable_pattern_cache()  # keep the metadata's compiled patterns rather than look them up in `re`'s cache per call
 _SEPARATORS = re.compile(r"[\s().\-/]")
@@ -102,16 +102,19 @@ class Phone:
     valid: bool
     number: phonenumbers.PhoneNumber
     kind: int  # phonenumbers.PhoneNumberType: valid means it is known (not UNKNOWN)
+    region: str | None = None  # `phonenumbers.region_code_for_number`, found with the type
 
 
 @lru_cache(maxsize=1 << 16)
 def phone(raw: str, region: str) -> Phone:
     """One written number, once per distinct value and region; its type is worked out once, for validity and time zone."""
     number = parse_number(raw, region)
-    if not phonenumbers.is_possible_number(number):
+    if not is_possible(number):  # `phonenumbers.is_possible_number`
         raise ValueError(f"phone {raw!r} is not a possible number for region {region}")
-    kind = number_kind(number)  # `phonenumbers.number_type`, what is_valid_number checks: a known type for the number's region
-    return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind != PhoneNumberType.UNKNOWN, number, kind)
+    where, kind = region_and_kind(number)  # `phonenumbers.number_type`, what is_valid_number checks: a known type for the number's region
+    e164 = (f"+{number.country_code}{phonenumbers.national_significant_number(number)}" if number.national_number
+            else phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))  # E.164 is `+`, the code and the national number
+    return Phone(e164, kind != PhoneNumberType.UNKNOWN, number, kind, where)
 
 
 def _zones(number: phonenumbers.PhoneNumber, kind: int | None) -> list[str]:
@@ -125,8 +128,10 @@ def _zones(number: phonenumbers.PhoneNumber, kind: int | None) -> list[str]:
     return list(phone_timezone.time_zones_for_geographical_number(number))
 
 
-def phone_zone(number: phonenumbers.PhoneNumber, kind: int | None = None) -> tuple[bool, str | None]:
-    """(decided, zone) from the number: its one zone, its country's main zone among several, or no zone when ambiguous."""
+def phone_zone(number: phonenumbers.PhoneNumber, kind: int | None = None, region: str | None = None) -> tuple[bool, str | None]:
+    """(decided, zone) from the number: its one zone, its country's main zone among several, or no zone when ambiguous.
+
+    `kind` and `region` are the number's type and region when they are known already (else worked out here)."""
     zones = [z for z in _zones(number, kind) if z != "Etc/Unknown"]
     if len(zones) == 1:
         return True, zones[0]
@@ -134,7 +139,7 @@ def phone_zone(number: phonenumbers.PhoneNumber, kind: int | None = None) -> tup
         return False, None
     regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
     if any(r in MAIN_ZONE for r in regions):  # only then does the exact region matter (+1 has no main zone)
-        main_zone = MAIN_ZONE.get(region_and_kind(number)[0] or "")
+        main_zone = MAIN_ZONE.get(region or region_and_kind(number)[0] or "")
         if main_zone in zones:
             return True, main_zone
     return True, None
@@ -150,7 +155,7 @@ def check_phone(raw: str, region: str) -> Checked:
         found = phone(raw, region)
     except ValueError as exc:
         return str(exc)
-    decided, zone = phone_zone(found.number, found.kind)
+    decided, zone = phone_zone(found.number, found.kind, found.region)
     return found.e164, found.valid, decided, zone
 
 

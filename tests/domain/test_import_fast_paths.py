@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from outbound_pipeline.domain.lead_list import infer_timezone, normalise_email, parse_phone
 from outbound_pipeline.domain.phone_national import national
-from outbound_pipeline.domain.phone_types import region_and_kind
+from outbound_pipeline.domain.phone_types import is_possible, region_and_kind
 from outbound_pipeline.domain.phones import international
 
 EMAILS = ["Ana.Lopez@Example.COM", " ana@nimbusharbor.example ", "a@b", "bad@@x.com", "a..b@x.com", "ünï@x.com", "A@BÜCHER.ch",
@@ -121,8 +121,12 @@ def _numbers(draw: st.DrawFn) -> phonenumbers.PhoneNumber:
 
 @settings(max_examples=5000, deadline=None)
 @given(_numbers())
-def test_number_types_are_the_librarys(number):
+def test_number_types_and_lengths_are_the_librarys(number):
     assert region_and_kind(number) == (phonenumbers.region_code_for_number(number), phonenumbers.number_type(number))
+    assert is_possible(number) == phonenumbers.is_possible_number(number)
+    if number.national_number:
+        assert f"+{number.country_code}{phonenumbers.national_significant_number(number)}" == phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @pytest.mark.parametrize("raw", ["(201) 555-0123", "07400 123456", "612 34 56 78", "090-1234-5678", "01512 3456789", "(11) 96123-4567"])
