@@ -132,7 +132,8 @@ def main() -> None:
               f"{ours['rows'] / ours['seconds']:>10,.0f} rows/s  peak {ours['peak_mb']:>6.0f} MB   "
               f"ratio {ours['seconds'] / floor['seconds']:.1f}x DuckDB", flush=True)
         total_mb = max(ours["peak_mb"], ours["together_mb"])
-        print(f"  with its {os.cpu_count() or 1} phone-checking worker processes: peak {total_mb:,.0f} MB together "
+        workers = (os.cpu_count() or 1) - 1
+        print(f"  with its {workers} phone-checking worker process{'es' if workers != 1 else ''}: peak {total_mb:,.0f} MB together "
               f"(sampled every 50 ms); cpu includes theirs")
         print(f"  read {ours['rows']:,.0f}: imported {ours['imported']:,.0f}, skipped {ours['skipped']:,.0f}, rejected {ours['rejected']:,.0f}, "
               f"warnings {ours['warnings']:,.0f}")

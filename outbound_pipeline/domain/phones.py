@@ -164,11 +164,15 @@ def _check_chunk(pairs: list[tuple[str, str]]) -> list[Checked]:
 
 
 class PhoneChecker:
-    """`check_phone` of many numbers, each distinct (number, region) once per call; across worker processes when there
-    are enough to pay for starting them. The pool, once started, serves every later call until `close`."""
+    """`check_phone` of many numbers, each distinct (number, region) once per call; in worker processes when there
+    are enough to pay for starting them. The pool, once started, serves every later call until `close`.
+
+    `workers` is how many worker processes; by default one core fewer than the machine has, since the caller keeps one
+    busy reading the file (on two cores one worker keeps up with it, and a second would only take the caller's core).
+    With no worker the numbers are checked in the calling process."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.workers = workers if workers is not None else (os.cpu_count() or 1) - 1
         self._pool: ProcessPoolExecutor | None = None
 
     def check(self, pairs: list[tuple[str, str]]) -> list[Checked]:
@@ -178,7 +182,7 @@ class PhoneChecker:
     def submit(self, pairs: list[tuple[str, str]]) -> Callable[[], list[Checked]]:
         """Start checking `pairs`; the returned call gives their checks in order (waiting for the workers if need be),
         so the caller can read on while the workers check."""
-        if self.workers < 2 or len(pairs) < PARALLEL_FROM:
+        if self.workers < 1 or len(pairs) < PARALLEL_FROM:
             return lambda: _check_chunk(pairs)
         if self._pool is None:
             # spawn, not fork: the caller may hold threads (DuckDB, Dagster) that a forked child would inherit half-way
@@ -190,7 +194,7 @@ class PhoneChecker:
                 return [checked for future in futures for checked in future.result()]
             except BrokenProcessPool:  # a worker could not start (a script without a `__main__` guard, say): check here instead
                 self.close()
-                self.workers = 1
+                self.workers = 0
                 return _check_chunk(pairs)
         return result
 

@@ -57,7 +57,8 @@ def test_the_country_code_fast_path_reads_every_number_as_the_full_parser_does()
     assert taken > 10_000  # the fast path was exercised, not skipped
 
 
-def test_national_numbers_checked_in_parallel_match_the_checks_made_one_by_one(monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_national_numbers_checked_in_parallel_match_the_checks_made_one_by_one(monkeypatch: pytest.MonkeyPatch, workers: int):
     rng = random.Random(5)
     pairs = []
     for _ in range(3_000):
@@ -68,8 +69,15 @@ def test_national_numbers_checked_in_parallel_match_the_checks_made_one_by_one(m
         pairs.append((rng.choice([varied, national, "not a phone", "+1 555 0100"]), region))
     monkeypatch.setattr(phones, "PARALLEL_FROM", 100)
     monkeypatch.setattr(phones, "CHUNK", 250)
-    with PhoneChecker(workers=2) as checker:
+    with PhoneChecker(workers=workers) as checker:
         parallel = checker.check(pairs)
         assert checker._pool is not None  # the work went to worker processes
     assert parallel == [check_phone(raw, region) for raw, region in pairs]
     assert any(isinstance(c, str) for c in parallel) and any(isinstance(c, tuple) and c[1] for c in parallel)
+
+
+def test_with_no_worker_the_numbers_are_checked_in_the_calling_process(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(phones, "PARALLEL_FROM", 1)
+    with PhoneChecker(workers=0) as checker:
+        assert checker.check([("+34 612 345 678", "ES")]) == [check_phone("+34 612 345 678", "ES")]
+        assert checker._pool is None
