@@ -370,7 +370,7 @@ def import_lead_list(path: str | Path, default_region: str = "US", imported_at: 
 
 
 # A value of a column joined with NUL (no field holds one: they are removed as lines are read) starting like a formula.
-_STARTS_LIKE_FORMULA = re.compile("(?:\\A|\x00)[" + re.escape("".join(FORMULA_START)) + "]")
+_STARTS_LIKE_FORMULA = re.compile("\x00[" + re.escape("".join(FORMULA_START)) + "]")  # no `\A`: the search then stops at NULs only
 CHUNK_ROWS = 20_000  # rows checked together: memory stays bounded while the work per distinct value is shared
 _LEAD_COLUMNS = ("lead_id", "source_list", "source_line", "first_name", "last_name", "email", "phone", "company", "role",
                  "country", "timezone", "owner_email", "custom_vars", "status", "status_reason", "imported_at", "phone_valid")
@@ -452,18 +452,19 @@ class _LeadReader:
               previous: Callable[[], None] | None) -> Callable[[], None]:
         """Check a chunk of well-formed rows column by column; the returned call (made once its phones are checked, in file
         order) reports, de-duplicates and keeps its leads. The workers check this chunk's phones while the next is read."""
-        cols: dict[str, list[str]] = {key: list(map(str.strip, col)) for key, col in zip(header, zip(*fields_of, strict=True), strict=True)}
-        del fields_of
+        cols: dict[str, list[str]] = {}
         n = len(lines)
         notes: dict[int, list[str]] = {i: ["a NUL byte was removed from the row"] for i in nuls}
-        for key, col in cols.items():
-            if not _STARTS_LIKE_FORMULA.search("\x00".join(col)):  # one scan of the column; most hold no such value
+        for key, values in zip(header, zip(*fields_of, strict=True), strict=True):
+            col = cols[key] = list(map(str.strip, values))
+            if not _STARTS_LIKE_FORMULA.search("\x00" + "\x00".join(col)):  # one scan of the column; most hold no such value
                 continue
             for i in [i for i, value in enumerate(col) if value.startswith(FORMULA_START)]:
                 value = col[i]
                 if looks_like_formula(value):
                     notes.setdefault(i, []).append(f"{key} {value[:40]!r} looks like a spreadsheet formula and was left out")
                     col[i] = ""
+        del fields_of
         empty = [""] * n
 
         def record(i: int) -> dict[str, str]:
