@@ -89,11 +89,15 @@ def fold_events_sql(event_types: set[str]) -> str | None:
     columns = [f"min(occurred_at) FILTER (WHERE {is_event('event_type', events)}) AS {name}" for name, events in times.items()]
     if human:
         columns.append(f"list(occurred_at) FILTER (WHERE {is_event('event_type', OPENED_EVENTS)} AND NOT {FROM_PROXY}) AS unproxied_opens")
+    # a message whose facts the new events cannot move earlier (a second open, a late receipt) is not rewritten
+    changes = [f"e.{name} < coalesce(f.{name}, 'infinity'::TIMESTAMP)" for name in times]
+    if human:
+        changes.append("list_min(e.unproxied_opens) < coalesce(f.human_opened_at, 'infinity'::TIMESTAMP)")
     return f"""
 UPDATE send_facts f SET {", ".join(assignments)}
 FROM (SELECT send_id, {", ".join(columns)}
       FROM delivery_events WHERE ingested_at >= $since AND send_id IS NOT NULL GROUP BY send_id) e
-WHERE f.send_id = e.send_id
+WHERE f.send_id = e.send_id AND ({" OR ".join(changes)})
 """
 
 
