@@ -6,8 +6,9 @@ Builds a synthetic warehouse in a temporary DuckDB file (20 campaigns of the dem
 four events per send on average, replies, drafts, step entries and variants) and folds it into
 `send_facts` once (the first fold reads the whole history). Then, as the pipeline does day after day,
 a new day of events and replies arrives (a twentieth of the history) and is timed: folding that day in
-plus the campaign, funnel and variant rollups, together, against the bound. Also times each rollup
-alone and, in the same run, a plain scan of the events (every column the rollups would read, once).
+plus the campaign, funnel and variant rollups, together, against the bound (the fold and the three rollups are
+also printed apart). Also times each rollup alone and, in the same run, a plain scan of the events (every
+column the rollups would read, once).
 Prints each figure, the bound, the ratios and the process's peak memory.
 """
 
@@ -177,10 +178,12 @@ def main() -> None:
         with warehouse.connect(path) as con:
             scan = timed(lambda: con.execute(PLAIN_SCAN, [cutoff]).fetchall(), args.repeat)
             first = timed(lambda: fold_send_facts(con), 1)
-            days = []
+            days, folds, three = [], [], []
             for day in range(args.repeat):  # each repeat: a new day arrives, is folded in, and the three rollups run
                 new = append_day(con, counts["delivery_events"] // 20, counts["sends"], day)
-                days.append(timed(lambda: [fn(con) for fn in rollups.values()], 1))
+                folds.append(timed(lambda: fold_send_facts(con), 1))
+                three.append(timed(lambda: [fn(con) for fn in rollups.values()], 1))
+                days.append(folds[-1] + three[-1])
             together = min(days)
             figures = {name: timed(lambda fn=fn: fn(con), args.repeat) for name, fn in rollups.items()}  # type: ignore[misc]
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -188,6 +191,8 @@ def main() -> None:
         print(f"first fold of the whole history into send_facts: {first:.2f} s (once)")
         for name, seconds in figures.items():
             print(f"{name:<9} rollup alone: {seconds:.3f} s  ({seconds / scan:.1f}x the scan)")
+        print(f"the new day's fold alone: {min(folds):.3f} s; the three rollups after it, together: {min(three):.3f} s "
+              f"({min(three) / args.bound:.2f} of the bound)")
         verdict = "within the bound" if together < args.bound else f"over the bound by {together - args.bound:.2f} s"
         print(f"a new day ({new:,} events and replies) folded in + campaign + funnel + variant: {together:.3f} s "
               f"(best of {len(days)}: {', '.join(f'{d:.2f}' for d in days)}), bound {args.bound:.1f} s, "
