@@ -230,18 +230,18 @@ WITH per_lead AS (  -- one draft per lead and step (answers to replies, touch 0,
     FROM edges e JOIN per_lead p ON p.campaign_id = e.campaign_id AND p.touch = e.previous_touch
     WHERE e.sources > 1
     GROUP BY ALL
-), entered AS (
-    SELECT p.*, cur.lead_key IS NOT NULL AS entered
-    FROM previous p LEFT JOIN per_lead cur ON cur.lead_key = p.lead_key AND cur.touch = p.touch
-), outcome AS (  -- not in this step yet: still waiting (in the sequence, and the step's delay has not passed), or dropped
-    SELECT campaign_id, touch, true AS entered, false AS waiting FROM entered WHERE entered
-    UNION ALL
-    SELECT p.campaign_id, p.touch, false AS entered,
-           coalesce(rc.status, '') = 'active' AND (p.previous_sent_at IS NULL OR p.previous_sent_at + to_seconds(st.delay_s) > $now) AS waiting
-    FROM entered p
+), due AS (  -- whether each recipient of a previous step entered this one, and whether this step's delay has passed for them
+    SELECT p.campaign_id, p.touch, p.lead_key, cur.lead_key IS NOT NULL AS entered,
+           p.previous_sent_at IS NULL OR p.previous_sent_at + to_seconds(st.delay_s) > $now AS not_yet_due
+    FROM previous p
     JOIN _funnel_steps st ON st.campaign_id = p.campaign_id AND st.touch = p.touch
-    LEFT JOIN (SELECT hash(campaign_id, lead_id) AS lead_key, status FROM recipients) rc ON rc.lead_key = p.lead_key
-    WHERE NOT p.entered
+    LEFT JOIN per_lead cur ON cur.lead_key = p.lead_key AND cur.touch = p.touch
+), outcome AS (  -- not in this step yet: still waiting (in the sequence, and the step's delay has not passed), or dropped
+    SELECT campaign_id, touch, entered, false AS waiting FROM due WHERE entered OR NOT not_yet_due
+    UNION ALL  -- only those whose turn has not come need their status: still in the sequence (active), they wait
+    SELECT p.campaign_id, p.touch, false AS entered, coalesce(rc.status, '') = 'active' AS waiting
+    FROM due p LEFT JOIN (SELECT hash(campaign_id, lead_id) AS lead_key, status FROM recipients) rc ON rc.lead_key = p.lead_key
+    WHERE NOT p.entered AND p.not_yet_due
 ), dropoff AS (
     SELECT campaign_id, touch, count(*) FILTER (WHERE NOT waiting) AS previous_entered,
            count(*) FILTER (WHERE NOT entered AND NOT waiting) AS dropped, count(*) FILTER (WHERE waiting) AS waiting
