@@ -20,11 +20,12 @@ from functools import lru_cache
 from itertools import islice
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 
 from outbound_pipeline.domain.contact_csv import (
     FORMULA_START,
@@ -38,7 +39,6 @@ from outbound_pipeline.domain.contact_csv import (
     split_name,
     with_split_name,
 )
-from outbound_pipeline.domain.emails import normalise_email as normalise_email  # where callers find it
 from outbound_pipeline.domain.phones import MAIN_ZONE, Phone, PhoneChecker, parse_number, phone, phone_zone
 from outbound_pipeline.ids import stable_id
 
@@ -46,6 +46,7 @@ KNOWN = ("first_name", "last_name", "email", "phone", "company", "role", "countr
 # What happened to a reported line: imported with a field left out, skipped as a duplicate, or not imported at all.
 WARNING, SKIPPED, REJECTED = "warning", "skipped", "rejected"
 KINDS = (WARNING, SKIPPED, REJECTED)
+T = TypeVar("T")
 
 
 class LeadListError(ValueError):
@@ -117,6 +118,36 @@ def normalise_phone(raw: str, region: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError(f"phone {raw!r} is not a valid number for region {region}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@lru_cache(maxsize=1 << 14)
+def _email_domain(domain: str) -> str | None:
+    """The validator's normal form of a domain, checked once per distinct domain; None when it refuses it."""
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
+
+
+def normalise_email(raw: str) -> str:
+    """Normalised address; raises ValueError with the validator's reason (no DNS lookups).
+
+    The common address (a plain ASCII local part) is checked with one pattern and its domain once per distinct
+    domain; anything else, and every refusal, goes through the full validator, which gives the reason.
+    """
+    text = raw.strip()
+    local, at, domain = text.rpartition("@")
+    if at and len(local) <= 64 and len(text) <= 254 and _DOT_ATOM.fullmatch(local):
+        normal = _email_domain(domain)
+        if normal is not None:
+            return f"{local}@{normal}"
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"email {raw!r} is invalid: {exc}") from exc
 
 
 @lru_cache(maxsize=1024)
@@ -449,8 +480,7 @@ class _LeadReader:
         regions = [c if len(c) == 2 else self.default_region for c in countries]
 
         emails = cols.get("email", empty)
-        addresses = list({emails[i] for i in keep if emails[i]})
-        email_checks = self.phones.submit_emails(addresses)  # in the worker too, when there are many
+        email_of = {value: _checked(normalise_email, value) for value in {emails[i] for i in keep}}
         phones = cols.get("phone", empty)
         pairs = list({(phones[i], regions[i]) for i in keep if phones[i]})
         pending = self.phones.submit(pairs)
@@ -459,7 +489,6 @@ class _LeadReader:
 
         def finish() -> None:
             phone_of = dict(zip(pairs, pending(), strict=True))
-            email_of = dict(zip(addresses, email_checks(), strict=True))
             share = self.shared.setdefault
 
             given_zones = cols.get("timezone", empty)
@@ -572,6 +601,16 @@ class _LeadReader:
 def lead_id_for(email: str | None, phone: str | None) -> str:
     """A contact's stable id: from its email (case-insensitive) when it has one, else from its phone."""
     return stable_id("lead", (email or "").lower() or phone)
+
+
+def _checked(parse: Callable[[str], T], raw: str) -> tuple[T | None, str | None]:
+    """(parsed, None), (None, reason) when `parse` refuses the value, (None, None) for an empty value."""
+    if not raw:
+        return None, None
+    try:
+        return parse(raw), None
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def skip_list_duplicates(result: ImportResult, list_name: str, members: pd.DataFrame) -> ImportResult:

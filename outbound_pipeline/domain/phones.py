@@ -1,9 +1,8 @@
 """Phone numbers of a contact file: E.164, whether `phonenumbers` knows them as assigned, and their time zone.
 
 Checking a number costs tens of microseconds (parsing, then matching it against its region's number types), so
-an import checks each distinct (number, region) once, and a large file's distinct numbers in worker processes
-(`check_phones`), its distinct addresses with them. Only `phonenumbers` and `email_validator` are imported here, so
-worker processes start quickly.
+an import checks each distinct (number, region) once, and a large file's distinct numbers in parallel across
+cores (`check_phones`). Only `phonenumbers` is imported here, so worker processes start quickly.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 
-from outbound_pipeline.domain.emails import EmailChecked, check_emails
 from outbound_pipeline.domain.phone_national import national
 from outbound_pipeline.domain.phone_types import is_possible, region_and_kind
 
@@ -186,8 +184,10 @@ class PhoneChecker:
         so the caller can read on while the workers check."""
         if self.workers < 1 or len(pairs) < PARALLEL_FROM:
             return lambda: _check_chunk(pairs)
-        pool = self._started()
-        futures = [pool.submit(_check_chunk, pairs[i:i + CHUNK]) for i in range(0, len(pairs), CHUNK)]
+        if self._pool is None:
+            # spawn, not fork: the caller may hold threads (DuckDB, Dagster) that a forked child would inherit half-way
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+        futures = [self._pool.submit(_check_chunk, pairs[i:i + CHUNK]) for i in range(0, len(pairs), CHUNK)]
 
         def result() -> list[Checked]:
             try:
@@ -197,28 +197,6 @@ class PhoneChecker:
                 self.workers = 0
                 return _check_chunk(pairs)
         return result
-
-    def submit_emails(self, values: list[str]) -> Callable[[], list[EmailChecked]]:
-        """`submit` for addresses (`emails.check_email`): checked by the same workers, before the phones submitted after them."""
-        if self.workers < 1 or len(values) < PARALLEL_FROM:
-            return lambda: check_emails(values)
-        pool = self._started()
-        futures = [pool.submit(check_emails, values[i:i + CHUNK]) for i in range(0, len(values), CHUNK)]
-
-        def result() -> list[EmailChecked]:
-            try:
-                return [checked for future in futures for checked in future.result()]
-            except BrokenProcessPool:
-                self.close()
-                self.workers = 0
-                return check_emails(values)
-        return result
-
-    def _started(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # spawn, not fork: the caller may hold threads (DuckDB, Dagster) that a forked child would inherit half-way
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
-        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:

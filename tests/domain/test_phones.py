@@ -81,16 +81,3 @@ def test_with_no_worker_the_numbers_are_checked_in_the_calling_process(monkeypat
     with PhoneChecker(workers=0) as checker:
         assert checker.check([("+34 612 345 678", "ES")]) == [check_phone("+34 612 345 678", "ES")]
         assert checker._pool is None
-
-
-def test_addresses_checked_by_the_workers_match_the_checks_made_here(monkeypatch: pytest.MonkeyPatch):
-    from outbound_pipeline.domain.emails import check_email
-
-    values = ["Ana@Example.COM", "not-an-email", "a..b@x.com", "ünï@x.com", "o'brien+tag@mail.example.org", "x@-bad-.com"] * 3
-    monkeypatch.setattr(phones, "PARALLEL_FROM", 2)
-    monkeypatch.setattr(phones, "CHUNK", 4)
-    with PhoneChecker(workers=1) as checker:
-        checked = checker.submit_emails(values)()
-        assert checker._pool is not None
-    assert checked == [check_email(v) for v in values]
-    assert checked[0] == ("Ana@example.com", None) and checked[1][0] is None and "invalid" in str(checked[1][1])
