@@ -7,7 +7,7 @@ phones, a few bad rows in each copy) into a temporary folder. Printed: DuckDB's 
 alone (the floor: reading and splitting the text), `import_lead_list` (read, validate, E.164, time zone,
 duplicates, every bad row reported), rows per second, the ratio and the peak memory of each, measured in
 a fresh process each so one does not inherit the other's peak (the import's CPU time includes its phone-checking
-worker processes). Targets: < 15 s and < 1.5 GB at 1M rows.
+worker process, one fewer than the cores). Targets: < 15 s and < 1.5 GB at 1M rows.
 """
 
 from __future__ import annotations
