@@ -71,7 +71,6 @@ ON CONFLICT (draft_id) DO UPDATE SET send_id = EXCLUDED.send_id, channel = EXCLU
 """
 
 
-
 def fold_events_sql(event_types: set[str]) -> str | None:
     """The UPDATE folding new delivery events in, one pass per message: when each fact first held, and when it was first
     opened by a person (an open or click naming no image proxy, at least MACHINE_OPEN_SECONDS after the first delivery
