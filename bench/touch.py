@@ -2,6 +2,7 @@
 
     python -m bench.touch [--leads 2000] [--latency 0.15] [--rate 50] [--loop-sample 40]
     python -m bench.touch --mixed [--leads 300]      # Resend at its shipped 2/s beside WhatsApp and SMS
+    python -m bench.touch --streamed [--slice 250]   # the stages at once, as three runs (bench/touch_stage.py)
 
 The real SDK clients (tavily-python, openai, resend, twilio) talk to `bench.fake_providers`, which answers
 each request after `latency` and answers 429 (with Retry-After) above `rate` requests per second per provider.
@@ -10,6 +11,11 @@ next to its bound: requests / rate + one latency, the fastest the provider's lim
 one-at-a-time loop (research, compose, send for one lead, then the next) is timed on `--loop-sample` leads
 and scaled to the whole list.
 
+`--streamed` runs the touch's stages at once instead of one after the other: research in slices of `--slice`
+recipients, compose taking up each slice researched, approval and send each batch drafted, each stage a process
+of its own (`bench/touch_stage.py`) sharing a Dagster instance and the DuckDB file, as runs started together by
+Dagster's run launcher would. Its bound is the slowest stage's: research's requests / rate + one latency.
+
 `--mixed` sends with Resend's shipped pacing (OUTBOUND_RATE_EMAIL unset: 2/s) and WhatsApp and SMS at
 `rate`: the last WhatsApp/SMS message must reach Twilio within its own bound, whatever email's pacing.
 """
@@ -17,9 +23,12 @@ and scaled to the whole list.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime
@@ -133,6 +142,54 @@ def _tracking_poll(fake: FakeProviders, rate: float) -> None:
               f"for {len(sent):,} messages, {len(events):,} events", flush=True)
 
 
+def _streamed(leads: int, args: argparse.Namespace) -> None:
+    """The touch with its stages running at once (`bench/touch_stage.py`), next to the one-at-a-time loop."""
+    fake = FakeProviders(latency=args.latency, rate=args.rate)
+    fake.start()
+    os.environ.update(fake.env())
+    _limits_env(args.rate, args.rate)
+    root = _workdir(leads, "email, whatsapp, sms")
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    print(f"one streamed touch for {leads:,} generated leads, research in slices of {args.slice}; fake providers "
+          f"{args.latency * 1000:.0f} ms, 429 above {args.rate:g} requests/s; data in {root}\n", flush=True)
+
+    import dagster as dg
+
+    from outbound_pipeline.runner import Driver
+
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("campaigns", ["bench_touch"])
+    instance.add_dynamic_partitions("campaign_touches", ["bench_touch.t1"])
+    started = time.time()
+    os.environ.update({"OUTBOUND_BENCH_NOW": MONDAY.isoformat(), "OUTBOUND_BENCH_STARTED": str(started)})
+    Driver(instance, os.environ["OUTBOUND_DUCKDB_PATH"]).run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"],
+                                                             MONDAY, "bench_touch")
+    imported = time.time() - started
+    stages = [subprocess.Popen([sys.executable, "-m", "bench.touch_stage", stage, str(args.slice), str(root)])
+              for stage in ("research", "compose", "send")]
+    if any(stage.wait() for stage in stages):
+        raise SystemExit("a stage failed")
+    total = time.time() - started
+    logs = {stage: json.loads((root / f"{stage}.done").read_text(encoding="utf-8")) for stage in ("research", "compose", "send")}
+    sent = _counts(os.environ["OUTBOUND_DUCKDB_PATH"])
+    researched = sum(done for _, done in logs["research"])
+    bound = researched / args.rate + args.latency
+    print(f"recipients researched {researched:,}, sent {sent}; import + audience {imported:.1f} s")
+    for stage, log in logs.items():
+        print(f"{stage:<8} {len(log):>3} runs, last ended at {log[-1][0]:6.1f} s")
+    _row("whole touch, streamed", total, bound, "the slowest stage's bound: research's requests at the rate")
+    per_lead = _one_at_a_time(fake, args.loop_sample, "Book a 20-minute call with operations leaders.")
+    loop = per_lead * leads
+    print(f"\nwhole touch streamed {total:.1f} s; one lead at a time {loop:.1f} s ({per_lead * 1000:.0f} ms per lead x {leads:,}, "
+          f"timed on {args.loop_sample}): {loop / total:.1f}x faster (target 20x; ceiling at this rate {loop / bound:.1f}x)")
+    print(f"peak memory of this process {peak_mb():.0f} MB (each stage runs in its own)")
+    fake.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def _counts(db_path: str) -> dict[str, int]:
     from outbound_pipeline.store import warehouse
 
@@ -148,8 +205,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second each fake provider admits (429 above)")
     parser.add_argument("--loop-sample", type=int, default=40, help="leads timed one at a time (scaled to the list)")
     parser.add_argument("--mixed", action="store_true", help="email at Resend's shipped 2/s beside WhatsApp and SMS")
+    parser.add_argument("--streamed", action="store_true", help="research, compose and send at once, research in slices")
+    parser.add_argument("--slice", type=int, default=250, help="recipients researched per research run when streamed")
     args = parser.parse_args()
     leads = args.leads or (300 if args.mixed else 2000)
+    if args.streamed:
+        _streamed(leads, args)
+        return
 
     fake = FakeProviders(latency=args.latency, rate=args.rate)
     fake.start()

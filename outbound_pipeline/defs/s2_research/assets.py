@@ -13,15 +13,25 @@ from outbound_pipeline.store.campaigns import campaign_spec
 GROUP = "s2_research"
 
 
+class ResearchConfig(dg.Config):
+    """`max_leads`: research at most this many of the recipients still without research (0: all of them), so a touch
+    can be researched in slices that compose and send take up while the next slice is researched."""
+
+    max_leads: int = 0
+
+
 # In its own pool, not `duckdb`: the step holds the file only for two short units of work, never while Tavily answers;
 # one research step at a time keeps the process-wide Tavily limit true.
 @dg.asset(partitions_def=campaign_partitions, group_name=GROUP, pool="research", deps=["campaigns", "leads", "recipients"], kinds={"duckdb"})
-def research_snippets(context: dg.AssetExecutionContext, warehouse: Warehouse, research: ResearchService, clock: PipelineClock) -> dg.MaterializeResult:
+def research_snippets(context: dg.AssetExecutionContext, config: ResearchConfig, warehouse: Warehouse, research: ResearchService,
+                      clock: PipelineClock) -> dg.MaterializeResult:
     """Research every recipient that has no snippets yet, so re-materialising costs nothing."""
     campaign_id = context.partition_key
     with warehouse.connect() as con:
         spec = campaign_spec(con, campaign_id)
         todo = research_store.recipients_without_research(con, campaign_id)
+    if config.max_leads:
+        todo = todo.head(config.max_leads)
     if not composed_steps(spec.steps, spec.step_names):  # template steps render the user's text: nothing to research
         return dg.MaterializeResult(metadata={"skipped": "no composed step", "leads_researched": 0, "snippets_added": 0, "cost_usd": 0.0})
     provider = research.provider
