@@ -2,7 +2,7 @@
 
     python -m bench.touch [--leads 2000] [--latency 0.15] [--rate 50] [--loop-sample 40]
     python -m bench.touch --mixed [--leads 300]      # Resend at its shipped 2/s beside WhatsApp and SMS
-    python -m bench.touch --streamed [--slice 250]   # the stages at once, as three runs (bench/touch_stage.py)
+    python -m bench.touch --streamed [--slice 0]     # the stages at once, as three runs (bench/touch_stage.py)
 
 The real SDK clients (tavily-python, openai, resend, twilio) talk to `bench.fake_providers`, which answers
 each request after `latency` and answers 429 (with Retry-After) above `rate` requests per second per provider.
@@ -11,8 +11,8 @@ next to its bound: requests / rate + one latency, the fastest the provider's lim
 one-at-a-time loop (research, compose, send for one lead, then the next) is timed on `--loop-sample` leads
 and scaled to the whole list.
 
-`--streamed` runs the touch's stages at once instead of one after the other: research in slices of `--slice`
-recipients, compose taking up each slice researched, approval and send each batch drafted, each stage a process
+`--streamed` runs the touch's stages at once instead of one after the other: research in one run storing snippets
+as they come (or in runs of `--slice` recipients), compose taking up whoever is researched, approval and send each batch drafted, each stage a process
 of its own (`bench/touch_stage.py`) sharing a Dagster instance and the DuckDB file, as runs started together by
 Dagster's run launcher would. Its bound is the slowest stage's: research's requests / rate + one latency.
 
@@ -153,7 +153,8 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
-    print(f"one streamed touch for {leads:,} generated leads, research in slices of {args.slice}; fake providers "
+    how = f"in runs of {args.slice}" if args.slice else "in one run stored as it goes"
+    print(f"one streamed touch for {leads:,} generated leads, research {how}; fake providers "
           f"{args.latency * 1000:.0f} ms, 429 above {args.rate:g} requests/s; data in {root}\n", flush=True)
 
     import dagster as dg
@@ -206,7 +207,7 @@ def main() -> None:
     parser.add_argument("--loop-sample", type=int, default=40, help="leads timed one at a time (scaled to the list)")
     parser.add_argument("--mixed", action="store_true", help="email at Resend's shipped 2/s beside WhatsApp and SMS")
     parser.add_argument("--streamed", action="store_true", help="research, compose and send at once, research in slices")
-    parser.add_argument("--slice", type=int, default=250, help="recipients researched per research run when streamed")
+    parser.add_argument("--slice", type=int, default=0, help="recipients per research run when streamed (0: one run, stored as it goes)")
     args = parser.parse_args()
     leads = args.leads or (300 if args.mixed else 2000)
     if args.streamed:

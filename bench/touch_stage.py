@@ -1,8 +1,9 @@
 """One stage of a streamed touch, as its own process: `python -m bench.touch_stage STAGE SLICE FOLDER`.
 
 `bench.touch --streamed` starts three of these at once, as Dagster's run launcher would start three runs, each
-with its own process and the shared instance (`DAGSTER_HOME`) and DuckDB file. `research` researches the
-recipients `SLICE` at a time (`research_snippets`' `max_leads`); `compose` drafts whoever is researched so far,
+with its own process and the shared instance (`DAGSTER_HOME`) and DuckDB file. `research` researches every
+recipient in one run that stores snippets as they come (`SLICE` 0), or `SLICE` recipients a run (`research_snippets`'
+`max_leads`); `compose` drafts whoever is researched so far,
 again and again until research is done; `send` approves and sends whatever is drafted, until compose is done.
 Each writes `FOLDER/STAGE.done` when it ends, holding when each of its runs ended and what it did.
 """
@@ -46,7 +47,7 @@ def main() -> None:
             driver.run(["approvals", "outbox"], now, TOUCH_KEY)
             done = _metadata(driver.run(["sends"], now, TOUCH_KEY), "sends", "sent")
         log.append((round(time.time() - started, 2), done))
-        if (stage == "research" and done < size) or (stage != "research" and upstream_done):
+        if (stage == "research" and (size == 0 or done < size)) or (stage != "research" and upstream_done):
             break
         if not done:
             time.sleep(IDLE_SECONDS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -128,3 +128,39 @@ def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int,
         return [paced(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
         return list(pool.map(paced, items))
+
+
+def map_handing_over(fn: Callable[[T], R], items: Iterable[T], max_workers: int, hand_over: Callable[[list[R]], None],
+                     every_s: float = 2.0, limit: ProviderLimit | None = None) -> list[R]:
+    """`map_concurrently`, handing the results to `hand_over` on the calling thread as they complete, at most every `every_s`
+    seconds and once at the end: a long stage keeps its work as it goes, and the next stage can take it up meanwhile.
+    A failing call stops the map; what completed before it is handed over, then its error is raised."""
+    items = list(items)
+    if not items:
+        return []
+
+    def paced(item: T) -> R:
+        if limit is None:
+            return fn(item)
+        with limit.slot():
+            return fn(item)
+
+    batch: list[R] = []
+    handed_at = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
+        futures = [pool.submit(paced, item) for item in items]
+        try:
+            for future in as_completed(futures):
+                batch.append(future.result())
+                if time.monotonic() - handed_at >= every_s:
+                    hand_over(batch)
+                    batch, handed_at = [], time.monotonic()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            if batch:
+                hand_over(batch)
+            raise
+        if batch:
+            hand_over(batch)
+        return [future.result() for future in futures]

@@ -9,7 +9,7 @@ import pytest
 
 from outbound_pipeline import settings
 from outbound_pipeline.defs.resources import ChannelService
-from outbound_pipeline.providers.concurrency import ProviderLimit, RateLimiter, map_concurrently, shared_limit
+from outbound_pipeline.providers.concurrency import ProviderLimit, RateLimiter, map_concurrently, map_handing_over, shared_limit
 
 
 def test_in_flight_limit_caps_calls_at_once_across_threads():
@@ -80,3 +80,30 @@ def test_a_tavily_429_holds_the_shared_limit_back_for_every_caller(httpserver):
     result = tavily.research(lead, "Book a call")
     assert len(result.snippets) == 1 and slept == [3.0]
     assert limit.rate._not_before >= before + 2.9  # the next caller on this limit waits too
+
+
+def test_results_are_handed_over_as_they_come_and_returned_in_order():
+    batches: list[list[int]] = []
+
+    def slow_square(x: int) -> int:
+        time.sleep(0.02)
+        return x * x
+
+    out = map_handing_over(slow_square, range(40), max_workers=4, hand_over=batches.append, every_s=0.05)
+    assert out == [x * x for x in range(40)]
+    assert len(batches) > 2  # handed over while the map ran, not only at its end
+    assert sorted(v for batch in batches for v in batch) == out  # every result once
+
+
+def test_a_failing_call_hands_over_what_completed_before_raising():
+    kept: list[int] = []
+
+    def fail_on_seven(x: int) -> int:
+        if x == 7:
+            time.sleep(0.05)  # the others complete first
+            raise RuntimeError("provider down")
+        return x
+
+    with pytest.raises(RuntimeError, match="provider down"):
+        map_handing_over(fail_on_seven, range(8), max_workers=8, hand_over=kept.extend, every_s=60)
+    assert sorted(kept) == list(range(7))

@@ -7,6 +7,7 @@ from outbound_pipeline.defs.resources import PipelineClock, ResearchService, War
 from outbound_pipeline.domain.templates import composed_steps
 from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.engine.research import MIN_SNIPPETS, research_leads, snippets_frame, thin_leads
+from outbound_pipeline.providers.base import ResearchResult
 from outbound_pipeline.store import research as research_store
 from outbound_pipeline.store.campaigns import campaign_spec
 
@@ -35,10 +36,16 @@ def research_snippets(context: dg.AssetExecutionContext, config: ResearchConfig,
     if not composed_steps(spec.steps, spec.step_names):  # template steps render the user's text: nothing to research
         return dg.MaterializeResult(metadata={"skipped": "no composed step", "leads_researched": 0, "snippets_added": 0, "cost_usd": 0.0})
     provider = research.provider
-    results = research_leads(provider, lead_profiles(todo), spec.goal, research.max_concurrency, research.limit())
+    added = 0
+
+    def keep(batch: list[ResearchResult]) -> None:  # stored as they come: compose can draft them while the rest is researched
+        nonlocal added
+        with warehouse.connect() as con:
+            added += research_store.insert_snippets(con, snippets_frame(campaign_id, batch, clock.now()))
+
+    results = research_leads(provider, lead_profiles(todo), spec.goal, research.max_concurrency, research.limit(), keep)
     thin = thin_leads(results)
     with warehouse.connect() as con:
-        added = research_store.insert_snippets(con, snippets_frame(campaign_id, results, clock.now()))
         total = research_store.researched_leads(con, campaign_id)
     if thin:
         context.log.warning(f"{len(thin)} leads have fewer than {MIN_SNIPPETS} snippets; drafts for them cite what there is")
