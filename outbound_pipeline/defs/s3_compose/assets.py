@@ -31,8 +31,8 @@ from outbound_pipeline.engine.compose import (
     template_drafts,
 )
 from outbound_pipeline.engine.profiles import lead_profiles
-from outbound_pipeline.providers.base import ComposedDraft
-from outbound_pipeline.providers.concurrency import map_concurrently
+from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest
+from outbound_pipeline.providers.concurrency import map_handing_over
 from outbound_pipeline.store import drafts as draft_store
 from outbound_pipeline.store.campaigns import campaign_spec, campaign_status
 from outbound_pipeline.store.events import replies_needing_answers
@@ -92,6 +92,7 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
             snippets = snippets_of_leads(con, campaign_id, due["lead_id"].tolist())
             earlier = draft_store.previous_bodies(con, campaign_id, touch)
     due["variant"] = assign_variants(campaign_id, step_name, due["lead_id"], step.variants)
+    kept = {"added": 0, "entered": 0}  # composed drafts stored as they come
     if step.is_template:
         frame, unreachable = template_drafts(spec, touch, due, organisation_name(spec), inbound, now, opted_out)
         composer_name, without_research = TEMPLATE_COMPOSER, 0
@@ -100,13 +101,26 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
                                     due["variant"].tolist(), snippets, earlier, opted_out)
         ready = [r for r in requests if r.snippets]
         provider = composer.provider
-        composed: list[ComposedDraft] = map_concurrently(provider.compose, ready, composer.max_concurrency, limit=composer.limit())
-        frame, unreachable = drafts_frame(campaign_id, touch, ready, composed, now), pd.DataFrame(columns=["lead_id", "reason"])
+        parts: list[pd.DataFrame] = []
+
+        def keep(batch: list[tuple[ComposeRequest, ComposedDraft]]) -> None:  # stored as they come: review and send can take them up
+            part = drafts_frame(campaign_id, touch, [request for request, _ in batch], [draft for _, draft in batch], now)
+            parts.append(part)
+            with warehouse.connect() as con:
+                kept["added"] += draft_store.insert_drafts(con, part)
+                kept["entered"] += draft_store.record_path(con, due[due["lead_id"].isin(part["lead_id"])], campaign_id, touch, step_name, now)
+
+        map_handing_over(lambda request: (request, provider.compose(request)), ready, composer.max_concurrency, keep, limit=composer.limit())
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        unreachable = pd.DataFrame(columns=["lead_id", "reason"])
         composer_name, without_research = provider.name, len(requests) - len(ready)
     drafted = due[due["lead_id"].isin(frame["lead_id"])] if not frame.empty else due.iloc[0:0]
     with warehouse.connect() as con:
-        added = draft_store.insert_drafts(con, frame)
-        entered = draft_store.record_path(con, drafted, campaign_id, touch, step_name, now)
+        if step.is_template:
+            added = draft_store.insert_drafts(con, frame)
+            entered = draft_store.record_path(con, drafted, campaign_id, touch, step_name, now)
+        else:
+            added, entered = kept["added"], kept["entered"]
         failed = fail_recipients(con, campaign_id, unreachable, now)
         total = draft_store.drafts_in_touch(con, campaign_id, touch)
     channels = {str(k): int(v) for k, v in frame["channel"].value_counts().items()} if not frame.empty else {}
