@@ -8,18 +8,16 @@ from datetime import datetime
 import pandas as pd
 
 from outbound_pipeline.providers.base import LeadProfile, ResearchProvider, ResearchResult
-from outbound_pipeline.providers.concurrency import ProviderLimit, map_concurrently, map_handing_over
+from outbound_pipeline.providers.concurrency import ProviderLimit, map_handing_over
 
 MIN_SNIPPETS = 3  # fewer than this and the lead is reported thin: its drafts cite what there is
 MAX_SNIPPETS = 5  # the best-ranked snippets kept per lead
 
 
 def research_leads(provider: ResearchProvider, leads: list[LeadProfile], goal: str, max_concurrency: int,
-                   limit: ProviderLimit | None = None, keep: Callable[[list[ResearchResult]], None] | None = None) -> list[ResearchResult]:
+                   keep: Callable[[list[ResearchResult]], None], limit: ProviderLimit | None = None) -> list[ResearchResult]:
     """One research call per lead, relevant to the campaign goal, up to `max_concurrency` at once, within the provider's `limit`;
-    with `keep`, the results are handed to it as they come (every couple of seconds), so they are stored as the stage goes."""
-    if keep is None:
-        return map_concurrently(lambda lead: provider.research(lead, goal), leads, max_concurrency, limit=limit)
+    the results are handed to `keep` as they come (every couple of seconds), so they are stored as the stage goes."""
     return map_handing_over(lambda lead: provider.research(lead, goal), leads, max_concurrency, keep, limit=limit)
 
 

@@ -109,13 +109,8 @@ def shared_limit(key: str, per_second: float = 0.0, in_flight: int = 0) -> Provi
         return found
 
 
-def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int, limiter: RateLimiter | None = None,
-                     limit: ProviderLimit | None = None) -> list[R]:
-    """`[fn(x) for x in items]` on up to `max_workers` threads, paced by `limiter` and/or `limit`; order kept."""
-    items = list(items)
-    if not items:
-        return []
-
+def _paced(fn: Callable[[T], R], limiter: RateLimiter | None, limit: ProviderLimit | None) -> Callable[[T], R]:
+    """`fn`, each call waiting for `limiter` and holding a slot of `limit` (either may be None)."""
     def paced(item: T) -> R:
         if limiter is not None:
             limiter.acquire()
@@ -124,6 +119,16 @@ def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int,
         with limit.slot():
             return fn(item)
 
+    return paced
+
+
+def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int, limiter: RateLimiter | None = None,
+                     limit: ProviderLimit | None = None) -> list[R]:
+    """`[fn(x) for x in items]` on up to `max_workers` threads, paced by `limiter` and/or `limit`; order kept."""
+    items = list(items)
+    if not items:
+        return []
+    paced = _paced(fn, limiter, limit)
     if max_workers <= 1 or len(items) == 1:
         return [paced(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
@@ -138,13 +143,7 @@ def map_handing_over(fn: Callable[[T], R], items: Iterable[T], max_workers: int,
     items = list(items)
     if not items:
         return []
-
-    def paced(item: T) -> R:
-        if limit is None:
-            return fn(item)
-        with limit.slot():
-            return fn(item)
-
+    paced = _paced(fn, None, limit)
     batch: list[R] = []
     handed_at = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:

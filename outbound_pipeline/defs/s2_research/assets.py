@@ -43,7 +43,7 @@ def research_snippets(context: dg.AssetExecutionContext, config: ResearchConfig,
         with warehouse.connect() as con:
             added += research_store.insert_snippets(con, snippets_frame(campaign_id, batch, clock.now()))
 
-    results = research_leads(provider, lead_profiles(todo), spec.goal, research.max_concurrency, research.limit(), keep)
+    results = research_leads(provider, lead_profiles(todo), spec.goal, research.max_concurrency, keep, research.limit())
     thin = thin_leads(results)
     with warehouse.connect() as con:
         total = research_store.researched_leads(con, campaign_id)
