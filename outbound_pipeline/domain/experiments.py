@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Literal
 
 import pandas as pd
-from scipy.stats import norm
 
 VerdictState = Literal["winner", "no_difference_yet", "no_difference"]
 
@@ -30,6 +30,7 @@ DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.8
 # Used when there is no baseline and no data yet: a rate of one half has the largest variance, so the planned n is the safest.
 UNINFORMED_BASELINE = 0.5
+_STANDARD_NORMAL = NormalDist()  # the standard library's quantile (Wichura AS241) and tails: no numerical stack to import
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     _check_counts(successes, trials)
     if trials == 0:
         return 0.0, 1.0
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    z = _STANDARD_NORMAL.inv_cdf(1 - (1 - confidence) / 2)
     p = successes / trials
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
@@ -112,8 +113,8 @@ def planned_sample_size(baseline_rate: float, minimum_detectable_effect: float, 
     if p2 < 0.0:
         raise ValueError(f"an effect of {minimum_detectable_effect} cannot be detected around a baseline of {baseline_rate}")
     pooled = (p1 + p2) / 2
-    z_alpha = float(norm.ppf(1 - alpha / 2))
-    z_power = float(norm.ppf(power))
+    z_alpha = _STANDARD_NORMAL.inv_cdf(1 - alpha / 2)
+    z_power = _STANDARD_NORMAL.inv_cdf(power)
     root = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_power * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     # Rounded before the ceiling so floating-point noise (686.0000000001) does not cost a whole extra send.
     return max(1, math.ceil(round(root * root / (p2 - p1) ** 2, 6)))
@@ -130,7 +131,7 @@ def two_proportion_p_value(successes_a: int, trials_a: int, successes_b: int, tr
     if variance <= 0.0:  # every send succeeded, or none did: the variants are indistinguishable
         return 1.0
     z = (successes_a / trials_a - successes_b / trials_b) / math.sqrt(variance)
-    return float(min(1.0, 2 * norm.sf(abs(z))))
+    return min(1.0, math.erfc(abs(z) / math.sqrt(2)))  # 2 x the upper tail, exact far out where 1 - cdf is 0
 
 
 def verdict(

@@ -15,17 +15,15 @@ import io
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import pandas as pd
-from matplotlib import dates
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
 
 from outbound_pipeline.domain.experiments import ABVerdict
+
+if TYPE_CHECKING:  # matplotlib is imported when a chart is drawn, not by every process that loads the code location
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 4.0, 100  # 800 x 400 px
 BAR_COLOUR = "#4C72B0"
@@ -88,6 +86,8 @@ def rates_over_time_chart(daily: pd.DataFrame, title: str = "Rates over time", d
             for column in rate_columns:
                 ax.plot(ordered[day_column], pd.to_numeric(ordered[column], errors="coerce"), marker="o", markersize=3,
                         linewidth=1.5, label=str(column).removesuffix("_rate").replace("_", " "))
+            from matplotlib.ticker import PercentFormatter
+
             ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
             ax.set_ylim(bottom=0)
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)  # outside: never over a line
@@ -96,6 +96,8 @@ def rates_over_time_chart(daily: pd.DataFrame, title: str = "Rates over time", d
             half_day = pd.Timedelta(hours=12)
             ax.set_xlim(first_day - half_day, last_day + half_day)  # a single day would otherwise be drawn across years
             span_days = max(1, (last_day - first_day).days)
+            from matplotlib import dates
+
             ax.xaxis.set_major_locator(dates.DayLocator(interval=max(1, math.ceil(span_days / 10))))  # whole days, at most ~10 ticks
             ax.xaxis.set_major_formatter(dates.DateFormatter("%Y-%m-%d"))
             ax.tick_params(axis="x", labelrotation=30)
@@ -119,6 +121,8 @@ def ab_chart(verdict: ABVerdict, title: str | None = None) -> bytes:
             ax.set_yticks(positions, labels=[v.variant for v in variants])
             ax.set_ylim(-0.7, len(variants) - 0.3)
             ax.set_xlim(0, min(1.0, max(v.ci_high for v in variants) * 1.3 + 0.02))
+            from matplotlib.ticker import PercentFormatter
+
             ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
             ax.set_xlabel(f"{verdict.metric} with its {verdict.confidence:.0%} interval\n{verdict.text}")
         return _png(figure)
@@ -137,6 +141,10 @@ def markdown_image(png: bytes, alt: str) -> str:
 
 @contextmanager
 def _figure(title: str) -> Iterator[tuple[Figure, Axes]]:
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")  # fits labels and legends inside
         FigureCanvasAgg(figure)

@@ -142,3 +142,26 @@ def test_looking_every_hour_does_not_inflate_false_positives() -> None:
         naive_winners += naive_declared
     assert fixed_horizon_winners / experiments <= alpha + 3 * (alpha * (1 - alpha) / experiments) ** 0.5
     assert naive_winners / experiments > 2 * alpha
+
+
+@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.99, 0.999])
+def test_the_interval_and_sample_size_use_the_same_normal_quantiles_as_scipy(confidence: float) -> None:
+    from scipy.stats import norm
+
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    low, high = wilson_interval(37, 250, confidence)
+    p, n = 37 / 250, 250
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert low == pytest.approx(centre - half, rel=1e-12)
+    assert high == pytest.approx(centre + half, rel=1e-12)
+
+
+@pytest.mark.parametrize(("a", "b"), [((10, 100), (12, 100)), ((50, 400), (80, 400)), ((5, 2000), (400, 2000)), ((1, 3), (2, 3))])
+def test_the_p_value_is_scipys_two_sided_normal_tail_even_far_out(a: tuple[int, int], b: tuple[int, int]) -> None:
+    from scipy.stats import norm
+
+    pooled = (a[0] + b[0]) / (a[1] + b[1])
+    z = (a[0] / a[1] - b[0] / b[1]) / np.sqrt(pooled * (1 - pooled) * (1 / a[1] + 1 / b[1]))
+    expected = min(1.0, 2 * float(norm.sf(abs(z))))
+    assert two_proportion_p_value(a[0], a[1], b[0], b[1]) == pytest.approx(expected, rel=1e-9, abs=1e-300)
