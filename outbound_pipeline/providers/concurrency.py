@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -136,9 +136,10 @@ def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int,
 
 
 def map_handing_over(fn: Callable[[T], R], items: Iterable[T], max_workers: int, hand_over: Callable[[list[R]], None],
-                     every_s: float = 2.0, limit: ProviderLimit | None = None) -> list[R]:
+                     every_s: float = 0.5, limit: ProviderLimit | None = None) -> list[R]:
     """`map_concurrently`, handing the results to `hand_over` on the calling thread as they complete, at most every `every_s`
-    seconds and once at the end: a long stage keeps its work as it goes, and the next stage can take it up meanwhile.
+    seconds and once at the end: a long stage keeps its work as it goes, and the next stage can take it up meanwhile (within
+    a fraction of a second, by default, so a stage that follows ends soon after this one).
     A failing call stops the map; what completed before it is handed over, then its error is raised."""
     items = list(items)
     if not items:
@@ -163,3 +164,50 @@ def map_handing_over(fn: Callable[[T], R], items: Iterable[T], max_workers: int,
         if batch:
             hand_over(batch)
         return [future.result() for future in futures]
+
+
+def map_following(fn: Callable[[T], R], poll: Callable[[], list[T]], key: Callable[[T], Hashable], upstream_done: Callable[[], bool],
+                  max_workers: int, hand_over: Callable[[list[R]], None], every_s: float = 0.5, poll_every_s: float = 0.5,
+                  limit: ProviderLimit | None = None) -> int:
+    """Call `fn` on every item `poll()` finds, as it finds them, until the stage before is done and nothing is left.
+
+    `poll()` is asked every `poll_every_s` for the items ready now (it may repeat ones already taken: `key` tells them
+    apart, each is called once); results go to `hand_over` on the calling thread at most every `every_s`. The map ends
+    once `upstream_done()` was true before a poll that found nothing new and every call has returned: so an item the
+    stage before stored just before finishing is still taken. A failing call hands over what completed, then raises.
+    Returns how many items were called."""
+    paced = _paced(fn, None, limit)
+    taken: set[Hashable] = set()
+    running: set[Future[R]] = set()
+    batch: list[R] = []
+    handed_at = polled_at = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+        try:
+            while True:
+                finished_upstream = upstream_done()
+                fresh = [item for item in poll() if key(item) not in taken]
+                taken.update(key(item) for item in fresh)
+                running.update(pool.submit(paced, item) for item in fresh)
+                polled_at = time.monotonic()
+                if finished_upstream and not fresh and not running:
+                    break
+                while True:  # collect what completes until the next poll is due
+                    left = poll_every_s - (time.monotonic() - polled_at)
+                    if left <= 0 or (finished_upstream and not running):
+                        break
+                    done, running = wait(running, timeout=left, return_when=FIRST_COMPLETED) if running else (set(), running)
+                    if not done and not running:
+                        time.sleep(max(0.0, left))
+                    batch.extend(future.result() for future in done)
+                    if batch and time.monotonic() - handed_at >= every_s:
+                        hand_over(batch)
+                        batch, handed_at = [], time.monotonic()
+        except BaseException:
+            for future in running:
+                future.cancel()
+            if batch:
+                hand_over(batch)
+            raise
+    if batch:
+        hand_over(batch)
+    return len(taken)

@@ -17,6 +17,15 @@ def recipients_without_research(con: duckdb.DuckDBPyConnection, campaign_id: str
     """, [campaign_id]).df()
 
 
+def count_without_research(con: duckdb.DuckDBPyConnection, campaign_id: str) -> int:
+    """How many of the campaign's recipients have no snippet yet."""
+    return int(con.execute("""
+        SELECT count(*) FROM recipients r
+        WHERE r.campaign_id = ? AND NOT EXISTS (
+            SELECT 1 FROM research_snippets s WHERE s.campaign_id = r.campaign_id AND s.lead_id = r.lead_id)
+    """, [campaign_id]).fetchone()[0])  # type: ignore[index]
+
+
 def insert_snippets(con: duckdb.DuckDBPyConnection, snippets: pd.DataFrame) -> int:
     """Add the snippets not stored yet; returns how many were added."""
     return insert_new(con, "research_snippets", snippets)

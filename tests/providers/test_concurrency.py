@@ -9,7 +9,14 @@ import pytest
 
 from outbound_pipeline import settings
 from outbound_pipeline.defs.resources import ChannelService
-from outbound_pipeline.providers.concurrency import ProviderLimit, RateLimiter, map_concurrently, map_handing_over, shared_limit
+from outbound_pipeline.providers.concurrency import (
+    ProviderLimit,
+    RateLimiter,
+    map_concurrently,
+    map_following,
+    map_handing_over,
+    shared_limit,
+)
 
 
 def test_in_flight_limit_caps_calls_at_once_across_threads():
@@ -107,3 +114,67 @@ def test_a_failing_call_hands_over_what_completed_before_raising():
     with pytest.raises(RuntimeError, match="provider down"):
         map_handing_over(fail_on_seven, range(8), max_workers=8, hand_over=kept.extend, every_s=60)
     assert sorted(kept) == list(range(7))
+
+
+class Upstream:
+    """A stage before that stores `per_poll` new items at each poll until it has stored `total`, then says it is done."""
+
+    def __init__(self, total: int, per_poll: int):
+        self.total, self.per_poll, self.stored, self.polls = total, per_poll, 0, 0
+
+    def poll(self) -> list[int]:
+        self.polls += 1
+        self.stored = min(self.total, self.stored + self.per_poll)
+        return list(range(self.stored))  # everything stored so far, the items already taken included
+
+    def done(self) -> bool:
+        return self.stored >= self.total
+
+
+def test_following_takes_each_item_once_as_the_stage_before_stores_it():
+    upstream, batches = Upstream(total=30, per_poll=7), []
+    calls: list[int] = []
+
+    def call(x: int) -> int:
+        calls.append(x)
+        time.sleep(0.01)
+        return -x
+
+    taken = map_following(call, upstream.poll, key=lambda x: x, upstream_done=upstream.done, max_workers=4,
+                          hand_over=batches.append, every_s=0.01, poll_every_s=0.03)
+    assert taken == 30 and sorted(calls) == list(range(30))  # once each, though every poll repeats what was taken
+    assert sorted(v for batch in batches for v in batch) == [-x for x in range(29, -1, -1)]
+    assert len(batches) > 2 and upstream.polls >= 5  # taken up poll by poll, not at the end
+
+
+def test_following_takes_what_the_stage_before_stored_as_it_finished():
+    stored: list[int] = []
+    finished = {"done": False}
+
+    def poll() -> list[int]:
+        if len(stored) < 3:
+            stored.append(len(stored))
+        elif not finished["done"]:
+            stored.append(99)  # the last item lands in the same instant the stage before reports done
+            finished["done"] = True
+        return list(stored)
+
+    kept: list[int] = []
+    map_following(lambda x: x, poll, key=lambda x: x, upstream_done=lambda: finished["done"], max_workers=2,
+                  hand_over=kept.extend, every_s=0.0, poll_every_s=0.01)
+    assert sorted(kept) == [0, 1, 2, 99]
+
+
+def test_following_stops_at_a_failing_call_after_handing_over_what_completed():
+    upstream, kept = Upstream(total=10, per_poll=10), []
+
+    def fail_on_nine(x: int) -> int:
+        if x == 9:
+            time.sleep(0.05)
+            raise RuntimeError("provider down")
+        return x
+
+    with pytest.raises(RuntimeError, match="provider down"):
+        map_following(fail_on_nine, upstream.poll, key=lambda x: x, upstream_done=upstream.done, max_workers=10,
+                      hand_over=kept.extend, every_s=60, poll_every_s=0.2)
+    assert sorted(kept) == list(range(9))

@@ -14,6 +14,8 @@ from datetime import datetime
 
 import dagster as dg
 import pandas as pd
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from outbound_pipeline.defs.partitions import touch_partitions
 from outbound_pipeline.defs.resources import CampaignCatalog, ComposeService, PipelineClock, Warehouse
@@ -31,13 +33,13 @@ from outbound_pipeline.engine.compose import (
     template_drafts,
 )
 from outbound_pipeline.engine.profiles import lead_profiles
+from outbound_pipeline.engine.research_feed import ResearchFeed
 from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest
-from outbound_pipeline.providers.concurrency import map_handing_over
+from outbound_pipeline.providers.concurrency import map_following
 from outbound_pipeline.store import drafts as draft_store
 from outbound_pipeline.store.campaigns import campaign_spec, campaign_status
 from outbound_pipeline.store.events import replies_needing_answers
 from outbound_pipeline.store.reachability import fail_recipients, last_inbound, opted_out_channels
-from outbound_pipeline.store.research import snippets_of_leads
 
 GROUP = "s3_compose"
 ANSWERABLE = ("running", "paused", "completed")  # campaign statuses whose replies still get answers
@@ -46,6 +48,22 @@ ANSWERABLE = ("running", "paused", "completed")  # campaign statuses whose repli
 def _campaign_dep(key: str) -> dg.AssetDep:
     """A campaign-partitioned table read by every touch of the campaign."""
     return dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping())
+
+
+class ComposeConfig(dg.Config):
+    """`follow_research`: also draft the leads research stores while this run goes on, until research is done, so a
+    touch is composed beside its research instead of after it (launch this run with the research run)."""
+
+    follow_research: bool = False
+
+
+RESEARCH_KEY = dg.AssetKey("research_snippets")
+
+
+def _research_in_progress(instance: dg.DagsterInstance, campaign_id: str) -> bool:
+    """Whether a run materialising the campaign's research is queued or running."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES), tags={PARTITION_NAME_TAG: campaign_id}))
+    return any(run.asset_selection is None or RESEARCH_KEY in run.asset_selection for run in runs)
 
 
 def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> Iterator[dg.MaterializeResult]:
@@ -68,7 +86,7 @@ def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> It
     # keeps the process-wide OpenAI limit true.
     partitions_def=touch_partitions, pool="compose", can_subset=True,
 )
-def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: ComposeService, catalog: CampaignCatalog,
+def drafts(context: dg.AssetExecutionContext, config: ComposeConfig, warehouse: Warehouse, composer: ComposeService, catalog: CampaignCatalog,
            clock: PipelineClock) -> Iterator[dg.MaterializeResult]:
     """Draft the touch for every lead due now; leads already drafted are left as they are."""
     campaign_id, touch = parse_touch_key(context.partition_key)
@@ -86,10 +104,9 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
         opted_out = opted_out_channels(con, due["lead_id"].tolist())  # channels each lead opted out of: never drafted for
         step, step_name = spec.step(touch), spec.step_names[touch - 1]
         if step.is_template:
-            snippets, earlier = pd.DataFrame(), {}
+            earlier = {}
             inbound = last_inbound(con, due["lead_id"].tolist()) if "whatsapp" in step.channels else {}
         else:
-            snippets = snippets_of_leads(con, campaign_id, due["lead_id"].tolist())
             earlier = draft_store.previous_bodies(con, campaign_id, touch)
     due["variant"] = assign_variants(campaign_id, step_name, due["lead_id"], step.variants)
     kept = {"added": 0, "entered": 0}  # composed drafts stored as they come
@@ -97,11 +114,15 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
         frame, unreachable = template_drafts(spec, touch, due, organisation_name(spec), inbound, now, opted_out)
         composer_name, without_research = TEMPLATE_COMPOSER, 0
     else:
-        requests = compose_requests(campaign_id, spec.goal, catalog.voice().text, step_briefs(step, touch), lead_profiles(due),
-                                    due["variant"].tolist(), snippets, earlier, opted_out)
-        ready = [r for r in requests if r.snippets]
         provider = composer.provider
         parts: list[pd.DataFrame] = []
+        feed = ResearchFeed(due, campaign_id, warehouse.connect, config.follow_research,
+                            lambda: _research_in_progress(context.instance, campaign_id))
+        voice, briefs = catalog.voice().text, step_briefs(step, touch)
+
+        def ready() -> list[ComposeRequest]:
+            return [request for leads, snippets in feed.ready() for request in compose_requests(
+                campaign_id, spec.goal, voice, briefs, lead_profiles(leads), leads["variant"].tolist(), snippets, earlier, opted_out)]
 
         def keep(batch: list[tuple[ComposeRequest, ComposedDraft]]) -> None:  # stored as they come: review and send can take them up
             part = drafts_frame(campaign_id, touch, [request for request, _ in batch], [draft for _, draft in batch], now)
@@ -110,10 +131,12 @@ def drafts(context: dg.AssetExecutionContext, warehouse: Warehouse, composer: Co
                 kept["added"] += draft_store.insert_drafts(con, part)
                 kept["entered"] += draft_store.record_path(con, due[due["lead_id"].isin(part["lead_id"])], campaign_id, touch, step_name, now)
 
-        map_handing_over(lambda request: (request, provider.compose(request)), ready, composer.max_concurrency, keep, limit=composer.limit())
+        composed = map_following(lambda request: (request, provider.compose(request)), ready, key=lambda request: request.lead.lead_id,
+                                 upstream_done=feed.done, max_workers=composer.max_concurrency, hand_over=keep,
+                                 limit=composer.limit())
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         unreachable = pd.DataFrame(columns=["lead_id", "reason"])
-        composer_name, without_research = provider.name, len(requests) - len(ready)
+        composer_name, without_research = provider.name, len(due) - composed
     drafted = due[due["lead_id"].isin(frame["lead_id"])] if not frame.empty else due.iloc[0:0]
     with warehouse.connect() as con:
         if step.is_template:
