@@ -68,6 +68,7 @@ class FakeProviders:
         self.limits = {name: Gcra(rate, burst) for name in ("tavily", "openai", "resend", "twilio")}
         self.counters = {name: Counters() for name in self.limits}
         self.arrivals: dict[str, list[float]] = {"resend": [], "twilio": []}  # when each message reached the provider
+        self.admitted: dict[str, list[float]] = {name: [] for name in self.limits}  # when each request within the rate came in
         self.twilio_messages: dict[str, dict[str, Any]] = {}
         self.emails: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -95,6 +96,7 @@ class FakeProviders:
         with self._lock:
             self.counters = {name: Counters() for name in self.limits}
             self.arrivals = {"resend": [], "twilio": []}
+            self.admitted = {name: [] for name in self.limits}
 
     def env(self) -> dict[str, str]:
         """The environment that points the pipeline's real clients here."""
@@ -117,6 +119,7 @@ class FakeProviders:
             if wait:
                 c.limited += 1
             else:
+                self.admitted[provider].append(time.monotonic())
                 c.in_flight += 1
                 c.max_in_flight = max(c.max_in_flight, c.in_flight)
         return wait

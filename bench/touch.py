@@ -174,7 +174,7 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("campaigns", ["bench_touch"])
     instance.add_dynamic_partitions("campaign_touches", ["bench_touch.t1"])
-    started = time.time()
+    started, started_mono = time.time(), time.monotonic()
     os.environ.update({"OUTBOUND_BENCH_NOW": MONDAY.isoformat(), "OUTBOUND_BENCH_STARTED": str(started)})
     Driver(instance, os.environ["OUTBOUND_DUCKDB_PATH"]).run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"],
                                                              MONDAY, "bench_touch")
@@ -191,6 +191,9 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     print(f"recipients researched {researched:,}, sent {sent}; import + audience {imported:.1f} s")
     for stage, log in logs.items():
         print(f"{stage:<8} {len(log):>3} runs, last ended at {log[-1][0]:6.1f} s")
+    for provider, times in fake.admitted.items():
+        if times:
+            print(f"{provider:<8} requests {len(times):>5,} from {min(times) - started_mono:5.1f} s to {max(times) - started_mono:5.1f} s")
     _row("whole touch, streamed", total, bound, "the slowest stage's bound: research's requests at the rate")
     loop = _against_the_loop(fake, args.loop_sample, leads, "whole touch streamed", total)
     print(f"(target 20x; ceiling at this rate {loop / bound:.1f}x)")
