@@ -69,3 +69,32 @@ def test_a_launch_from_the_ui_is_planned_at_once(driver, instance):
         repeat = launched_campaign_sensor(again)
     repeated = repeat.run_requests if hasattr(repeat, "run_requests") else list(repeat or [])
     assert not [r for r in repeated if isinstance(r, dg.RunRequest)]  # one launch, one plan
+
+
+def test_a_launch_starts_drafting_its_first_touch_beside_its_research(driver, instance):
+    from outbound_pipeline.defs.s3_compose.sensors import compose_beside_research_sensor
+
+    add_campaign(instance, "demo_drip")
+    launch = driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        (result,) = list(compose_beside_research_sensor(context))
+    assert isinstance(result, dg.RunRequest)
+    request = result
+    assert request.partition_key == "demo_drip.t1" and request.run_key == f"compose-beside-research:demo_drip.t1:{launch.run_id}"
+    assert compose_beside_research_sensor.job_name == "compose_beside_research_job"
+    assert instance.has_dynamic_partition("campaign_touches", "demo_drip.t1")  # opened by the launch
+    from outbound_pipeline.defs.s3_compose.jobs import compose_beside_research_job
+
+    assert compose_beside_research_job.config == {"ops": {"drafts": {"config": {"follow_research": True}}}}  # it follows research
+    assert defs.resolve_job_def("compose_beside_research_job").asset_layer.selected_asset_keys == {dg.AssetKey("drafts"),
+                                                                                                   dg.AssetKey("recipient_steps")}
+
+
+def test_an_audience_refreshed_without_research_starts_no_compose_run(driver, instance):
+    from outbound_pipeline.defs.s3_compose.sensors import compose_beside_research_sensor
+
+    add_campaign(instance, "demo_drip")
+    driver.run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"], MONDAY_MORNING, "demo_drip")
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        (result,) = list(compose_beside_research_sensor(context))
+    assert isinstance(result, dg.SkipReason) and "without a launch researching it" in (result.skip_message or "")

@@ -14,11 +14,10 @@ from datetime import datetime
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from outbound_pipeline.defs.partitions import touch_partitions
 from outbound_pipeline.defs.resources import CampaignCatalog, ComposeService, PipelineClock, Warehouse
+from outbound_pipeline.defs.runs import materialising_now
 from outbound_pipeline.domain.routing import assign_variants
 from outbound_pipeline.domain.templates import MISSING_FLAG
 from outbound_pipeline.domain.touches import REPLY_TOUCH, parse_touch_key
@@ -58,12 +57,6 @@ class ComposeConfig(dg.Config):
 
 
 RESEARCH_KEY = dg.AssetKey("research_snippets")
-
-
-def _research_in_progress(instance: dg.DagsterInstance, campaign_id: str) -> bool:
-    """Whether a run materialising the campaign's research is queued or running."""
-    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES), tags={PARTITION_NAME_TAG: campaign_id}))
-    return any(run.asset_selection is None or RESEARCH_KEY in run.asset_selection for run in runs)
 
 
 def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> Iterator[dg.MaterializeResult]:
@@ -117,7 +110,7 @@ def drafts(context: dg.AssetExecutionContext, config: ComposeConfig, warehouse: 
         provider = composer.provider
         parts: list[pd.DataFrame] = []
         feed = ResearchFeed(due, campaign_id, warehouse.connect, config.follow_research,
-                            lambda: _research_in_progress(context.instance, campaign_id))
+                            lambda: materialising_now(context.instance, RESEARCH_KEY, campaign_id))
         voice, briefs = catalog.voice().text, step_briefs(step, touch)
 
         def ready() -> list[ComposeRequest]:

@@ -42,15 +42,16 @@ def test_a_following_compose_run_drafts_what_research_stores_while_it_runs(drive
     assert len(leads) > 6
     landed: list[float] = []
 
-    def research_one_by_one() -> None:  # the research stage, storing a lead at a time while compose runs
-        provider = OfflineResearch()
-        for lead in lead_profiles(leads):
-            time.sleep(0.3)
+    def research_in_six_batches() -> None:  # the research stage, storing what it found every 0.4 s while compose runs
+        provider, profiles = OfflineResearch(), lead_profiles(leads)
+        for batch in (profiles[i::6] for i in range(6)):
+            time.sleep(0.4)
             with db() as con:
-                research_store.insert_snippets(con, snippets_frame("demo_drip", [provider.research(lead, "Book a call")], datetime(2026, 1, 5)))
+                research_store.insert_snippets(con, snippets_frame("demo_drip", [provider.research(lead, "Book a call") for lead in batch],
+                                                                   datetime(2026, 1, 5)))
             landed.append(time.monotonic())
 
-    researcher = threading.Thread(target=research_one_by_one)
+    researcher = threading.Thread(target=research_in_six_batches)
     researcher.start()
     result = driver.run(COMPOSE, MONDAY_MORNING, key, run_config=FOLLOW)
     ended = time.monotonic()
