@@ -193,7 +193,8 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
         print(f"{stage:<8} {len(log):>3} runs, last ended at {log[-1][0]:6.1f} s")
     for provider, times in fake.admitted.items():
         if times:
-            print(f"{provider:<8} requests {len(times):>5,} from {min(times) - started_mono:5.1f} s to {max(times) - started_mono:5.1f} s")
+            print(f"{provider:<8} requests {len(times):>5,} from {min(times) - started_mono:5.1f} s to {max(times) - started_mono:5.1f} s, "
+                  f"429s {fake.counters[provider].limited}")
     _row("whole touch, streamed", total, bound, "the slowest stage's bound: research's requests at the rate")
     loop = _against_the_loop(fake, args.loop_sample, leads, "whole touch streamed", total)
     print(f"(target 20x; ceiling at this rate {loop / bound:.1f}x)")
