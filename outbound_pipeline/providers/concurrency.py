@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -122,6 +122,25 @@ def _paced(fn: Callable[[T], R], limiter: RateLimiter | None, limit: ProviderLim
     return paced
 
 
+class _Batches(Generic[R]):
+    """Results gathered on the calling thread, handed to `hand_over` at most every `every_s` seconds and once at the end."""
+
+    def __init__(self, hand_over: Callable[[list[R]], None], every_s: float):
+        self._hand_over, self._every_s = hand_over, every_s
+        self._batch: list[R] = []
+        self._handed_at = time.monotonic()
+
+    def add(self, results: Iterable[R]) -> None:
+        self._batch.extend(results)
+        if self._batch and time.monotonic() - self._handed_at >= self._every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._batch:
+            self._hand_over(self._batch)
+            self._batch, self._handed_at = [], time.monotonic()
+
+
 def map_concurrently(fn: Callable[[T], R], items: Iterable[T], max_workers: int, limiter: RateLimiter | None = None,
                      limit: ProviderLimit | None = None) -> list[R]:
     """`[fn(x) for x in items]` on up to `max_workers` threads, paced by `limiter` and/or `limit`; order kept."""
@@ -145,24 +164,18 @@ def map_handing_over(fn: Callable[[T], R], items: Iterable[T], max_workers: int,
     if not items:
         return []
     paced = _paced(fn, None, limit)
-    batch: list[R] = []
-    handed_at = time.monotonic()
+    batches = _Batches(hand_over, every_s)
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
         futures = [pool.submit(paced, item) for item in items]
         try:
             for future in as_completed(futures):
-                batch.append(future.result())
-                if time.monotonic() - handed_at >= every_s:
-                    hand_over(batch)
-                    batch, handed_at = [], time.monotonic()
+                batches.add([future.result()])
         except BaseException:
             for future in futures:
                 future.cancel()
-            if batch:
-                hand_over(batch)
+            batches.flush()
             raise
-        if batch:
-            hand_over(batch)
+        batches.flush()
         return [future.result() for future in futures]
 
 
@@ -179,8 +192,7 @@ def map_following(fn: Callable[[T], R], poll: Callable[[], list[T]], key: Callab
     paced = _paced(fn, None, limit)
     taken: set[Hashable] = set()
     running: set[Future[R]] = set()
-    batch: list[R] = []
-    handed_at = polled_at = time.monotonic()
+    batches = _Batches(hand_over, every_s)
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
         try:
             while True:
@@ -198,16 +210,11 @@ def map_following(fn: Callable[[T], R], poll: Callable[[], list[T]], key: Callab
                     done, running = wait(running, timeout=left, return_when=FIRST_COMPLETED) if running else (set(), running)
                     if not done and not running:
                         time.sleep(max(0.0, left))
-                    batch.extend(future.result() for future in done)
-                    if batch and time.monotonic() - handed_at >= every_s:
-                        hand_over(batch)
-                        batch, handed_at = [], time.monotonic()
+                    batches.add(future.result() for future in done)
         except BaseException:
             for future in running:
                 future.cancel()
-            if batch:
-                hand_over(batch)
+            batches.flush()
             raise
-    if batch:
-        hand_over(batch)
+    batches.flush()
     return len(taken)
