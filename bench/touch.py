@@ -2,7 +2,7 @@
 
     python -m bench.touch [--leads 2000] [--latency 0.15] [--rate 50] [--loop-sample 40]
     python -m bench.touch --mixed [--leads 300]      # Resend at its shipped 2/s beside WhatsApp and SMS
-    python -m bench.touch --streamed [--slice 0]     # the stages at once, as three runs (bench/touch_stage.py)
+    python -m bench.touch --streamed [--slice 0]     # the stages at once, as four runs (bench/touch_stage.py)
 
 The real SDK clients (tavily-python, openai, resend, twilio) talk to `bench.fake_providers`, which answers
 each request after `latency` and answers 429 (with Retry-After) above `rate` requests per second per provider.
@@ -12,9 +12,9 @@ one-at-a-time loop (research, compose, send for one lead, then the next) is time
 and scaled to the whole list.
 
 `--streamed` runs the touch's stages at once instead of one after the other: research in one run storing snippets
-as they come (or in runs of `--slice` recipients), compose taking up whoever is researched, approval and send each batch drafted, each stage a process
-of its own (`bench/touch_stage.py`) sharing a Dagster instance and the DuckDB file, as runs started together by
-Dagster's run launcher would. Its bound is the slowest stage's: research's requests / rate + one latency.
+as they come (or in runs of `--slice` recipients), compose drafting whoever is researched, review approving each draft
+stored and send sending each draft approved, each stage one run in a process of its own (`bench/touch_stage.py`)
+sharing a Dagster instance and the DuckDB file, as the runs a launch's sensors start together would. Its bound is the slowest stage's: research's requests / rate + one latency.
 
 `--mixed` sends with Resend's shipped pacing (OUTBOUND_RATE_EMAIL unset: 2/s) and WhatsApp and SMS at
 `rate`: the last WhatsApp/SMS message must reach Twilio within its own bound, whatever email's pacing.
@@ -52,6 +52,7 @@ steps:
 """
 MONDAY = datetime(2026, 1, 5, 10, 0)
 GOAL = "Book a 20-minute call with operations leaders."  # the campaign's goal, also the loop's
+STAGES = ("research", "compose", "review", "send")  # the streamed touch's runs, each following the one before
 
 
 def peak_mb() -> float:
@@ -180,17 +181,19 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
                                                              MONDAY, "bench_touch")
     imported = time.time() - started
     stages = [subprocess.Popen([sys.executable, "-m", "bench.touch_stage", stage, str(args.slice), str(root)])
-              for stage in ("research", "compose", "send")]
+              for stage in STAGES]
     if any(stage.wait() for stage in stages):
         raise SystemExit("a stage failed")
     total = time.time() - started
-    logs = {stage: json.loads((root / f"{stage}.done").read_text(encoding="utf-8")) for stage in ("research", "compose", "send")}
+    logs = {stage: json.loads((root / f"{stage}.done").read_text(encoding="utf-8")) for stage in STAGES}
     sent = _counts(os.environ["OUTBOUND_DUCKDB_PATH"])
-    researched = sum(done for _, done in logs["research"])
+    researched = sum(done for _, done in logs["research"]["runs"])
     bound = researched / args.rate + args.latency
     print(f"recipients researched {researched:,}, sent {sent}; import + audience {imported:.1f} s")
     for stage, log in logs.items():
-        print(f"{stage:<8} {len(log):>3} runs, last ended at {log[-1][0]:6.1f} s")
+        print(f"{stage:<8} {len(log['runs']):>3} runs, last ended at {log['runs'][-1][0]:6.1f} s, CPU {log['cpu_seconds']:5.1f} s")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"this process (fake providers, audience) CPU {usage.ru_utime + usage.ru_stime:5.1f} s; {os.cpu_count()} cores give {(os.cpu_count() or 1) * total:.0f} s")
     for provider, times in fake.admitted.items():
         if times:
             print(f"{provider:<8} requests {len(times):>5,} from {min(times) - started_mono:5.1f} s to {max(times) - started_mono:5.1f} s, "

@@ -4,14 +4,17 @@
 with its own process and the shared instance (`DAGSTER_HOME`) and DuckDB file. `research` researches every
 recipient in one run that stores snippets as they come (`SLICE` 0), or `SLICE` recipients a run (`research_snippets`'
 `max_leads`); `compose` is one run following research (`follow_research`: it drafts each lead as its research lands,
-until research is done); `send` approves, queues and sends whatever is drafted, run after run, until compose is done.
-Each writes `FOLDER/STAGE.done` when it ends, holding when each of its runs ended and what it did.
+until research is done); `review` one run following compose (`follow_compose`: the campaign's auto mode approves each
+draft as it is stored); `send` one run following review (`follow_review`: it queues and sends each draft as it is
+approved). These are the runs a launch's sensors start for its first touch.
+Each writes `FOLDER/STAGE.done` when it ends, holding when each of its runs ended, what it did and the CPU it used.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from datetime import datetime
@@ -19,11 +22,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from outbound_pipeline.defs.s3_compose.jobs import FOLLOW_RESEARCH
+from outbound_pipeline.defs.s4_review.jobs import FOLLOW_COMPOSE
+from outbound_pipeline.defs.s5_send.jobs import FOLLOW_REVIEW
 from outbound_pipeline.runner import Driver
 
 CAMPAIGN, TOUCH_KEY = "bench_touch", "bench_touch.t1"
-IDLE_SECONDS = 0.3  # between runs that found nothing to do
-FOLLOW = {"ops": {"drafts": {"config": {"follow_research": True}}}}  # one compose run, drafting as research lands
 
 
 def _metadata(result: dg.ExecuteInProcessResult, node: str, key: str) -> int:
@@ -37,21 +41,21 @@ def main() -> None:
     driver = Driver(dg.DagsterInstance.get(), os.environ["OUTBOUND_DUCKDB_PATH"])
     log: list[tuple[float, int]] = []
     while True:
-        upstream_done = (folder / "compose.done").exists()  # checked before the run: a send run after compose ended sends the rest
         if stage == "research":
             result = driver.run(["research_snippets"], now, CAMPAIGN,
                                 run_config={"ops": {"research_snippets": {"config": {"max_leads": size}}}})
             done = _metadata(result, "research_snippets", "leads_researched")
         elif stage == "compose":
-            done = _metadata(driver.run(["drafts", "recipient_steps"], now, TOUCH_KEY, run_config=FOLLOW), "drafts", "drafted")
+            done = _metadata(driver.run(["drafts", "recipient_steps"], now, TOUCH_KEY, run_config=FOLLOW_RESEARCH), "drafts", "drafted")
+        elif stage == "review":
+            done = _metadata(driver.run(["approvals"], now, TOUCH_KEY, run_config=FOLLOW_COMPOSE), "approvals", "decisions_recorded")
         else:
-            done = _metadata(driver.run(["approvals", "outbox", "sends"], now, TOUCH_KEY), "sends", "sent")
+            done = _metadata(driver.run(["sends"], now, TOUCH_KEY, run_config=FOLLOW_REVIEW), "sends", "sent")
         log.append((round(time.time() - started, 2), done))
-        if stage == "compose" or (stage == "research" and (size == 0 or done < size)) or (stage == "send" and upstream_done):
+        if stage != "research" or size == 0 or done < size:
             break
-        if not done:
-            time.sleep(IDLE_SECONDS)
-    (folder / f"{stage}.done").write_text(json.dumps(log), encoding="utf-8")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    (folder / f"{stage}.done").write_text(json.dumps({"runs": log, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,27 @@ def planned_assets(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey
             if r.event_log_entry.dagster_event is not None and r.event_log_entry.dagster_event.asset_key is not None}
 
 
+NOT_FINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, *IN_PROGRESS_RUN_STATUSES]
+
+
 def materialising_now(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str) -> bool:
     """Whether a run queued or in progress sets out to materialise `asset` for `partition`."""
-    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES), tags={PARTITION_NAME_TAG: partition}))
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=NOT_FINISHED, tags={PARTITION_NAME_TAG: partition}))
     return any(asset in planned_assets(instance, run.run_id) for run in runs)
+
+
+AUDIENCE_FROZEN = dg.AssetKey("recipients")
+"""Materialised by a launch just before it researches the audience: the moment the first touch's stages can start."""
+RESEARCH = dg.AssetKey("research_snippets")
+
+
+def launch_researching(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry) -> str | dg.SkipReason:
+    """The campaign whose launch froze its audience (`asset_event`) and goes on to research it, for the sensors that
+    start the first touch's stages beside the research; a refresh of the audience without research starts nothing."""
+    event = asset_event.dagster_event
+    campaign = event.partition if event is not None else None
+    if not campaign:
+        return dg.SkipReason("the audience materialisation names no campaign")
+    if RESEARCH not in planned_assets(context.instance, asset_event.run_id):
+        return dg.SkipReason(f"{campaign}'s audience was refreshed without a launch researching it")
+    return campaign

@@ -98,3 +98,36 @@ def test_an_audience_refreshed_without_research_starts_no_compose_run(driver, in
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:
         (result,) = list(compose_beside_research_sensor(context))
     assert isinstance(result, dg.SkipReason) and "without a launch researching it" in (result.skip_message or "")
+
+
+def test_a_launch_also_starts_reviewing_and_sending_its_first_touch_as_it_is_drafted(driver, instance):
+    from outbound_pipeline.defs.s4_review.jobs import review_beside_compose_job
+    from outbound_pipeline.defs.s4_review.sensors import review_beside_compose_sensor
+    from outbound_pipeline.defs.s5_send.jobs import send_beside_review_job
+    from outbound_pipeline.defs.s5_send.sensors import send_beside_review_sensor
+
+    add_campaign(instance, "demo_drip")
+    launch = driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
+    configs = {"review_beside_compose_job": review_beside_compose_job.config, "send_beside_review_job": send_beside_review_job.config}
+    expected = {review_beside_compose_sensor: ("review_beside_compose_job", "review-beside-compose", "approvals", "follow_compose"),
+                send_beside_review_sensor: ("send_beside_review_job", "send-beside-review", "sends", "follow_review")}
+    for sensor, (job, run_key, asset, follows) in expected.items():
+        with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+            (request,) = list(sensor(context))
+        assert isinstance(request, dg.RunRequest) and sensor.job_name == job
+        assert request.partition_key == "demo_drip.t1" and request.run_key == f"{run_key}:demo_drip.t1:{launch.run_id}"
+        resolved = defs.resolve_job_def(job)
+        assert resolved.asset_layer.selected_asset_keys == {dg.AssetKey(asset)}
+        assert configs[job] == {"ops": {asset: {"config": {follows: True}}}}  # each follows the stage before
+
+
+def test_an_audience_refreshed_without_research_starts_no_review_or_send_run(driver, instance):
+    from outbound_pipeline.defs.s4_review.sensors import review_beside_compose_sensor
+    from outbound_pipeline.defs.s5_send.sensors import send_beside_review_sensor
+
+    add_campaign(instance, "demo_drip")
+    driver.run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"], MONDAY_MORNING, "demo_drip")
+    for sensor in (review_beside_compose_sensor, send_beside_review_sensor):
+        with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+            (result,) = list(sensor(context))
+        assert isinstance(result, dg.SkipReason) and "without a launch researching it" in (result.skip_message or "")

@@ -2,13 +2,9 @@
 
 import dagster as dg
 
-from outbound_pipeline.defs.runs import planned_assets
+from outbound_pipeline.defs.runs import AUDIENCE_FROZEN, launch_researching
 from outbound_pipeline.defs.s3_compose.jobs import compose_beside_research_job
 from outbound_pipeline.domain.touches import touch_key
-
-AUDIENCE_FROZEN = dg.AssetKey("recipients")
-"""Materialised by a launch just before it researches the audience: the moment the first touch can start composing."""
-RESEARCH = dg.AssetKey("research_snippets")
 
 
 @dg.asset_sensor(asset_key=AUDIENCE_FROZEN, job=compose_beside_research_job, minimum_interval_seconds=10,
@@ -18,11 +14,8 @@ def compose_beside_research_sensor(context: dg.SensorEvaluationContext, asset_ev
     the research (a run that drafts each lead as its research lands), instead of after all of it: for a list of
     thousands the touch then takes about as long as its research. The plan that follows the launch still runs the
     touch, which approves and sends what is drafted and drafts whatever this run did not."""
-    event = asset_event.dagster_event
-    campaign = event.partition if event is not None else None
-    if not campaign:
-        return dg.SkipReason("the audience materialisation names no campaign")
-    if RESEARCH not in planned_assets(context.instance, asset_event.run_id):
-        return dg.SkipReason(f"{campaign}'s audience was refreshed without a launch researching it")
+    campaign = launch_researching(context, asset_event)
+    if isinstance(campaign, dg.SkipReason):
+        return campaign
     key = touch_key(campaign, 1)  # opened by the launch's `campaigns` step
     return dg.RunRequest(run_key=f"compose-beside-research:{key}:{asset_event.run_id}", partition_key=key)

@@ -11,16 +11,20 @@ import os
 from urllib.parse import urlencode
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from outbound_pipeline.defs.partitions import touch_partitions
 from outbound_pipeline.defs.resources import PipelineClock, Warehouse
+from outbound_pipeline.defs.runs import materialising_now
 from outbound_pipeline.domain.review import ReviewError, ReviewRequest
 from outbound_pipeline.domain.touches import parse_touch_key
+from outbound_pipeline.engine.following import follow
 from outbound_pipeline.engine.review_queue import decisions_markdown, load_review, record_decisions, review_queue_markdown
 
 GROUP = "s4_review"
 WAITING_CHECK = "no_draft_waits_for_review"
+DRAFTS_KEY = dg.AssetKey("drafts")
 
 
 def inbox_url(campaign_id: str, touch: int) -> str:
@@ -47,9 +51,14 @@ class ReviewConfig(dg.Config):
     edits: dict[str, str] = Field(default={}, description="Draft id -> replacement text (the original is kept).")
     approve_all_remaining: bool = Field(default=False, description="Approve every draft still undecided (batch mode: after the spot check).")
     note: str = Field(default="", description="Why, kept on every approval row of this run.")
+    follow_compose: bool = Field(default=False, description="Then keep deciding, under the campaign's approval mode, the drafts "
+                                 "compose stores while this run goes on, until compose is done (`auto` mode: the touch is "
+                                 "approved as it is drafted; launch this run with the compose run).")
 
 
-@dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="duckdb", kinds={"duckdb"},
+# In its own pool, not `duckdb`: a following run holds it while compose goes on, opening the file only for each
+# short decision; one review step at a time, and each decision's read and insert share one write lock.
+@dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="review", kinds={"duckdb"},
           check_specs=[dg.AssetCheckSpec(WAITING_CHECK, asset="approvals",
                                          description="Warns while drafts of the touch wait for a person, so a materialisation "
                                                      "with work left for a reviewer does not read as done.")],
@@ -67,6 +76,10 @@ def approvals(context: dg.AssetExecutionContext, config: ReviewConfig, warehouse
         except ReviewError as exc:
             raise dg.Failure(description=f"review of {context.partition_key} refused, nothing recorded: {exc}",
                              allow_retries=False) from exc
+    if config.follow_compose:
+        taken = [part for part in (rows, *_follow_compose(context, warehouse, clock, campaign_id, touch, reviewer)) if not part.empty]
+        rows = pd.concat(taken, ignore_index=True) if taken else rows
+    with warehouse.connect() as con:
         review = load_review(con, campaign_id, touch)
     who = rows["reviewer"].iloc[0] if not rows.empty else "nobody"
     context.log.info(f"{len(rows)} decisions recorded for {context.partition_key} by {who}")
@@ -81,3 +94,18 @@ def approvals(context: dg.AssetExecutionContext, config: ReviewConfig, warehouse
         "review_queue": dg.MetadataValue.md(review_queue_markdown(review)),
         "decisions_this_run": dg.MetadataValue.md(decisions_markdown(rows)),
     })
+
+
+def _follow_compose(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PipelineClock, campaign_id: str, touch: int,
+                    reviewer: str) -> list[pd.DataFrame]:
+    """The decisions the approval mode takes by itself on each draft compose stores, until compose is done."""
+    parts: list[pd.DataFrame] = []
+
+    def decide_new() -> int:
+        with warehouse.connect() as con:
+            rows = record_decisions(con, campaign_id, touch, ReviewRequest(reviewer=reviewer), clock.now())
+        parts.append(rows)
+        return len(rows)
+
+    follow(decide_new, lambda: materialising_now(context.instance, DRAFTS_KEY, context.partition_key))
+    return parts

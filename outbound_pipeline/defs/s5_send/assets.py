@@ -12,13 +12,23 @@ import dagster as dg
 
 from outbound_pipeline.defs.partitions import touch_partitions
 from outbound_pipeline.defs.resources import ChannelService, PipelineClock, Warehouse
+from outbound_pipeline.defs.runs import materialising_now
 from outbound_pipeline.domain.touches import parse_touch_key
 from outbound_pipeline.engine.dispatch import dispatch
 from outbound_pipeline.engine.outbox import queue_touch
 from outbound_pipeline.engine.retries import requeue_retries
+from outbound_pipeline.engine.send_following import send_following
 from outbound_pipeline.store.campaigns import campaign_spec, campaign_status
 
 GROUP = "s5_send"
+UPSTREAM = (dg.AssetKey("approvals"), dg.AssetKey("drafts"))  # what a following send run waits on
+
+
+class SendConfig(dg.Config):
+    """`follow_review`: queue and send each draft as it is approved while this run goes on, until review and compose
+    are done, so a touch is sent beside its review instead of after it (launch this run with the review run)."""
+
+    follow_review: bool = False
 
 
 def _all(*keys: str) -> list[dg.AssetDep]:
@@ -41,7 +51,8 @@ def outbox(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: Pipel
 # One sends step at a time: no two dispatches pick the same pending rows, and the process-wide provider limits hold.
 @dg.asset(partitions_def=touch_partitions, group_name=GROUP, pool="sends", kinds={"duckdb"},
           deps=["outbox", "approvals", "drafts", "recipient_steps", *_all("campaigns", "leads", "recipients")])
-def sends(context: dg.AssetExecutionContext, warehouse: Warehouse, channels: ChannelService, clock: PipelineClock) -> dg.MaterializeResult:
+def sends(context: dg.AssetExecutionContext, config: SendConfig, warehouse: Warehouse, channels: ChannelService,
+          clock: PipelineClock) -> dg.MaterializeResult:
     """Re-queue the touch's retries that are due, then deliver the outbox to each channel inside the recipients' sending
     windows; reconcile anything a crash left in flight."""
     campaign_id, touch = parse_touch_key(context.partition_key)
@@ -54,8 +65,17 @@ def sends(context: dg.AssetExecutionContext, warehouse: Warehouse, channels: Cha
             requeued = requeue_retries(con, spec, now, touch)
     if status not in ("running", "completed"):
         return dg.MaterializeResult(metadata={"sent": 0, "held_because": f"campaign is {status}"})
-    stats = dispatch(warehouse.connect, channels.for_channel, channels.by_name, spec, touch, now, channels.max_concurrency)
-    metadata: dict[str, Any] = {
+    queued = 0
+    if config.follow_review:
+        def review_running() -> bool:
+            return any(materialising_now(context.instance, key, context.partition_key) for key in UPSTREAM)
+
+        queued, stats = send_following(warehouse.connect, channels.for_channel, channels.by_name, spec, touch, clock.now,
+                                       channels.max_concurrency, review_running)
+    else:
+        stats = dispatch(warehouse.connect, channels.for_channel, channels.by_name, spec, touch, now, channels.max_concurrency)
+    metadata: dict[str, Any] = {"queued_while_following": queued} if config.follow_review else {}
+    metadata |= {
         "sent": stats.sent, "failed": stats.failed, "suppressed": stats.suppressed, "deferred_by_window": stats.deferred,
         "held_by_limit": dg.MetadataValue.json(stats.held_by_limit), "retries_queued": requeued,
         "reconciled_after_crash": stats.reconciled, "cost_usd": round(stats.cost_usd, 4), "by_channel": dg.MetadataValue.json(stats.by_channel),

@@ -1,0 +1,94 @@
+"""A launch's first touch end to end beside its research: compose follows research, review follows compose and
+sending follows review, each as one run started together, every lead sent once by the one send run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+
+import dagster as dg
+
+from outbound_pipeline.defs.partitions import touch_partitions
+from outbound_pipeline.defs.s3_compose.jobs import FOLLOW_RESEARCH
+from outbound_pipeline.defs.s4_review.jobs import FOLLOW_COMPOSE
+from outbound_pipeline.defs.s5_send.jobs import FOLLOW_REVIEW
+from outbound_pipeline.domain.touches import touch_key
+from outbound_pipeline.engine.profiles import lead_profiles
+from outbound_pipeline.engine.research import snippets_frame
+from outbound_pipeline.providers.research_offline import OfflineResearch
+from outbound_pipeline.runner import Driver
+from outbound_pipeline.store import research as research_store
+from tests.conftest import MONDAY_MORNING, add_campaign
+
+AUDIENCE = ["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"]
+
+
+def _metadata(result, node: str, key: str) -> int:
+    return int(result.asset_materializations_for_node(node)[0].metadata[key].value)
+
+
+def test_review_and_send_runs_started_with_compose_take_up_each_lead_as_it_is_drafted(workdir, db):
+    from outbound_pipeline.defs.resources import default_resources
+
+    (workdir / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(workdir / "dagster_home"))  # on disk: runs at once, as a deployment has them
+    driver = Driver(instance, str(workdir / "outbound.duckdb"))
+    driver.base = default_resources()
+    add_campaign(instance, "demo_drip")  # approval: auto
+    assert driver.run(AUDIENCE, MONDAY_MORNING, "demo_drip").success
+    key = touch_key("demo_drip", 1)
+    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    with db() as con:
+        leads = research_store.recipients_without_research(con, "demo_drip")
+    results: dict[str, object] = {}
+    ended: dict[str, float] = {}
+
+    def research_in_five_batches() -> None:  # the research stage, storing what it found every 0.4 s
+        provider, profiles = OfflineResearch(), lead_profiles(leads)
+        for batch in (profiles[i::5] for i in range(5)):
+            time.sleep(0.4)
+            with db() as con:
+                research_store.insert_snippets(con, snippets_frame("demo_drip", [provider.research(lead, "Book a call") for lead in batch],
+                                                                   datetime(2026, 1, 5)))
+        ended["research"] = time.monotonic()
+
+    def run(name: str, selection: list[str], config: dict) -> None:
+        results[name] = driver.run(selection, MONDAY_MORNING, key, run_config=config)
+        ended[name] = time.monotonic()
+
+    stages = [threading.Thread(target=research_in_five_batches),
+              threading.Thread(target=run, args=("compose", ["drafts", "recipient_steps"], FOLLOW_RESEARCH)),
+              threading.Thread(target=run, args=("review", ["approvals"], FOLLOW_COMPOSE)),
+              threading.Thread(target=run, args=("send", ["sends"], FOLLOW_REVIEW))]
+    for stage in stages:
+        stage.start()
+    for stage in stages:
+        stage.join()
+
+    assert _metadata(results["compose"], "drafts", "drafted") == len(leads)
+    assert _metadata(results["review"], "approvals", "decisions_recorded") == len(leads)  # auto mode: each draft approved as stored
+    assert _metadata(results["send"], "sends", "queued_while_following") == len(leads)
+    sent, failed, deferred = (_metadata(results["send"], "sends", k) for k in ("sent", "failed", "deferred_by_window"))
+    assert sent > len(leads) / 2 and sent + failed + deferred == len(leads)  # by the one run started with compose; the rest
+    # wait for their recipients' sending windows (Monday 09:00 UTC is night for some), as with a send run after review
+    assert ended["review"] - ended["compose"] < 5 and ended["send"] - ended["review"] < 5  # each ended soon after the stage before
+    with db() as con:
+        rows = dict(con.execute("SELECT status, count(*) FROM sends WHERE touch = 1 GROUP BY status").fetchall())
+        once = con.execute("SELECT count(*) = count(DISTINCT lead_id) FROM sends WHERE touch = 1").fetchone()
+        approved = con.execute("SELECT count(*) FROM approvals WHERE decision = 'approved'").fetchone()
+    assert rows == {"sent": sent, "failed": failed, "pending": deferred} and once == (True,)
+    assert approved is not None and approved[0] == len(leads)
+
+
+def test_a_send_run_following_nothing_sends_what_is_approved_and_stops_after_the_start_grace(driver: Driver, instance, db, monkeypatch):
+    import outbound_pipeline.engine.following as following
+
+    monkeypatch.setattr(following, "START_GRACE_S", 0.5)
+    add_campaign(instance, "demo_drip")
+    assert driver.run(AUDIENCE, MONDAY_MORNING, "demo_drip").success
+    key = touch_key("demo_drip", 1)
+    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    started = time.monotonic()
+    result = driver.run(["sends"], MONDAY_MORNING, key, run_config=FOLLOW_REVIEW)
+    assert _metadata(result, "sends", "sent") == 0 and time.monotonic() - started < 10
