@@ -180,8 +180,7 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     Driver(instance, os.environ["OUTBOUND_DUCKDB_PATH"]).run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"],
                                                              MONDAY, "bench_touch")
     imported = time.time() - started
-    stages = [subprocess.Popen([sys.executable, "-m", "bench.touch_stage", stage, str(args.slice), str(root)])
-              for stage in STAGES]
+    stages = [_stage_process(stage, args.slice, root) for stage in STAGES]
     if any(stage.wait() for stage in stages):
         raise SystemExit("a stage failed")
     total = time.time() - started
@@ -191,7 +190,9 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     bound = researched / args.rate + args.latency
     print(f"recipients researched {researched:,}, sent {sent}; import + audience {imported:.1f} s")
     for stage, log in logs.items():
-        print(f"{stage:<8} {len(log['runs']):>3} runs, last ended at {log['runs'][-1][0]:6.1f} s, CPU {log['cpu_seconds']:5.1f} s")
+        print(f"{stage:<8} ready at {log['ready_at']:4.1f} s, {len(log['runs']):>2} runs, last ended at {log['runs'][-1][0]:5.1f} s, "
+              f"CPU {log['cpu_seconds']:5.1f} s; "
+              f"DuckDB opened {log['opens']:>4} times, waited {log['lock_waited_s']:5.1f} s for the lock, held it {log['lock_held_s']:5.1f} s")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"this process (fake providers, audience) CPU {usage.ru_utime + usage.ru_stime:5.1f} s; {os.cpu_count()} cores give {(os.cpu_count() or 1) * total:.0f} s")
     for provider, times in fake.admitted.items():
@@ -204,6 +205,10 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     print(f"peak memory of this process {peak_mb():.0f} MB (each stage runs in its own)")
     fake.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _stage_process(stage: str, size: int, root: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench.touch_stage", stage, str(size), str(root)])
 
 
 def _counts(db_path: str) -> dict[str, int]:

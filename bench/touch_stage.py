@@ -7,7 +7,8 @@ recipient in one run that stores snippets as they come (`SLICE` 0), or `SLICE` r
 until research is done); `review` one run following compose (`follow_compose`: the campaign's auto mode approves each
 draft as it is stored); `send` one run following review (`follow_review`: it queues and sends each draft as it is
 approved). These are the runs a launch's sensors start for its first touch.
-Each writes `FOLDER/STAGE.done` when it ends, holding when each of its runs ended, what it did and the CPU it used.
+Each writes `FOLDER/STAGE.done` when it ends: when its process was ready to start its first run, when each run ended
+and what it did, the CPU it used, and how often it opened the DuckDB file, how long it waited for it and held it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import resource
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -26,8 +28,29 @@ from outbound_pipeline.defs.s3_compose.jobs import FOLLOW_RESEARCH
 from outbound_pipeline.defs.s4_review.jobs import FOLLOW_COMPOSE
 from outbound_pipeline.defs.s5_send.jobs import FOLLOW_REVIEW
 from outbound_pipeline.runner import Driver
+from outbound_pipeline.store import warehouse
 
 CAMPAIGN, TOUCH_KEY = "bench_touch", "bench_touch.t1"
+
+
+class LockTimes:
+    """How often this process opened the DuckDB file, how long it waited for it (its turn, then the file) and held it."""
+
+    def __init__(self) -> None:
+        self.opens, self.waited, self.held = 0, 0.0, 0.0
+        self._connect = warehouse.connect
+        warehouse.connect = self.timed_connect  # type: ignore[assignment]
+
+    @contextmanager
+    def timed_connect(self, *args, **kwargs):
+        start = time.perf_counter()
+        with self._connect(*args, **kwargs) as con:
+            opened = time.perf_counter()
+            yield con
+        self.opens, self.waited, self.held = self.opens + 1, self.waited + opened - start, self.held + time.perf_counter() - opened
+
+    def summary(self) -> dict[str, float]:
+        return {"opens": self.opens, "lock_waited_s": round(self.waited, 1), "lock_held_s": round(self.held, 1)}
 
 
 def _metadata(result: dg.ExecuteInProcessResult, node: str, key: str) -> int:
@@ -38,8 +61,10 @@ def main() -> None:
     stage, size, folder = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     now = datetime.fromisoformat(os.environ["OUTBOUND_BENCH_NOW"])
     started = float(os.environ["OUTBOUND_BENCH_STARTED"])
+    locks = LockTimes()
     driver = Driver(dg.DagsterInstance.get(), os.environ["OUTBOUND_DUCKDB_PATH"])
     log: list[tuple[float, int]] = []
+    ready = round(time.time() - started, 2)  # imports done, the first run about to start
     while True:
         if stage == "research":
             result = driver.run(["research_snippets"], now, CAMPAIGN,
@@ -55,7 +80,7 @@ def main() -> None:
         if stage != "research" or size == 0 or done < size:
             break
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    (folder / f"{stage}.done").write_text(json.dumps({"runs": log, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}), encoding="utf-8")
+    (folder / f"{stage}.done").write_text(json.dumps({"ready_at": ready, "runs": log, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), **locks.summary()}), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -40,16 +40,21 @@ def send_following(con_factory: Callable, provider_for: Callable[[str], ChannelP
     pacer = ChannelPacer(rates, {ch for ch in rates if getattr(provider_for(ch), "simulated", False)})
     total = DispatchStats()
     queued = 0
+    idle_outbox: int | None = None  # rows left in the outbox by a dispatch that could send none of them (windows, limits)
 
     def queue_and_send() -> int:
-        nonlocal queued
+        nonlocal queued, idle_outbox
         moment = now()
         with con_factory() as con:
-            added, _pending = queue_touch(con, spec.name, touch, moment)
+            added, in_outbox = queue_touch(con, spec.name, touch, moment)
         queued += added
+        if not added and in_outbox == idle_outbox:
+            return 0  # nothing approved since a dispatch that found nothing to send: spare the file another open
         poll = dispatch(con_factory, provider_for, provider_named, spec, touch, moment, max_concurrency, limits=limits, pacer=pacer)
         add_up(total, poll)
-        return added + poll.sent + poll.failed + poll.suppressed + poll.reconciled
+        taken = poll.sent + poll.failed + poll.suppressed + poll.reconciled
+        idle_outbox = in_outbox if not taken else None
+        return added + taken
 
     follow(queue_and_send, upstream_running)
     return queued, total

@@ -1,8 +1,10 @@
 """Short-lived DuckDB connections and bulk writes.
 
 DuckDB lets one process write at a time. Every write here opens the file, does
-its work in one short transaction and closes it. When another process holds the
-file (a run, a BI tool opened on the live file), opening waits with jittered
+its work in one short transaction and closes it. The pipeline's processes take
+turns at the file through a lock file beside it (`file_turn.py`), so it passes
+from one unit of work to the next as soon as it is closed. When another program
+holds the file (a BI tool opened on the live file), opening waits with jittered
 exponential backoff, says so in the log, and after `timeout_s` gives up with
 `WarehouseBusy`, a plain-words error naming the file, instead of DuckDB's raw
 lock exception. Writing assets also share the `duckdb` concurrency pool (see
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +26,7 @@ import duckdb
 import pandas as pd
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from outbound_pipeline.store import backend, lake
+from outbound_pipeline.store import backend, file_turn, lake
 from outbound_pipeline.store.migrations import migrate
 from outbound_pipeline.store.schema import columns
 from outbound_pipeline.store.validation import validate
@@ -47,7 +50,7 @@ def _log_wait(state: RetryCallState) -> None:
 
 
 def _open(path: str, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
-    retrying = Retrying(retry=retry_if_exception(_is_lock_error), wait=wait_random_exponential(multiplier=0.05, max=2.0),
+    retrying = Retrying(retry=retry_if_exception(_is_lock_error), wait=wait_random_exponential(multiplier=0.05, max=0.25),
                         stop=stop_after_delay(timeout_s), before_sleep=_log_wait)
     try:
         return retrying(duckdb.connect, path, read_only=read_only)
@@ -70,8 +73,22 @@ def connect(path: str | Path, read_only: bool = False, timeout_s: float = LOCK_T
         with _connect_lake(target, read_only) as lake_con:
             yield lake_con
         return
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if path == ":memory:":
+        with _opened(path, read_only, timeout_s) as con:
+            yield con
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        with file_turn.turn(path, timeout_s), _opened(path, read_only, max(0.0, timeout_s - (time.monotonic() - started))) as con:
+            yield con
+    except file_turn.TurnTimeout as exc:
+        raise WarehouseBusy(f"the DuckDB file {path} stayed busy with other runs of the pipeline for {timeout_s:.0f} s, so this unit "
+                            "of work did not run and wrote nothing; run it again once they are done.") from exc
+
+
+@contextmanager
+def _opened(path: str, read_only: bool, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
     con = _open(path, read_only, timeout_s)
     if duckdb.__version__.startswith("1."):  # the version DuckLake's extension is built for: see lake.numbered
         con = cast(duckdb.DuckDBPyConnection, lake.NumberedParams(con))
