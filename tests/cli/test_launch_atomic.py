@@ -51,6 +51,9 @@ def test_a_launch_failing_after_the_campaign_started_is_undone(driver, instance,
     before = state(db, "halfway")
     monkeypatch.setenv("TAVILY_API_KEY", "tvly-test")  # research now calls a server that is not there: the last step fails
     monkeypatch.setenv("OUTBOUND_TAVILY_BASE_URL", "http://127.0.0.1:9")
+    from outbound_pipeline.providers.research_tavily import TavilyResearch
+
+    monkeypatch.setitem(TavilyResearch.__init__.__kwdefaults__, "attempts", 1)  # the step's own retries still run; no call retries
     with pytest.raises(ValueError, match=r"failed and was undone \(halfway is still draft\): research_snippets"):
         commands.launch("halfway", path, instance, MONDAY_MORNING)
     assert state(db, "halfway") == before
