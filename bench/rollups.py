@@ -83,11 +83,11 @@ def build(con: duckdb.DuckDBPyConnection, n_events: int) -> dict[str, int]:
         SELECT send_id, draft_id, campaign_id, touch, lead_id, channel, lead_id || '@example.com', 'hello', status, 'bench',
                CASE WHEN channel = 'email' THEN 0.001 ELSE 0.05 END, 1, sent_at - INTERVAL 5 MINUTE,
                CASE WHEN status = 'sent' THEN sent_at END, sent_at
-        FROM s
+        FROM s ORDER BY sent_at
     """)
     con.execute("""
         INSERT INTO drafts (draft_id, campaign_id, touch, lead_id, channel, tone, cta, body, cited_snippet_ids, composer, flags, cost_usd, created_at)
-        SELECT draft_id, campaign_id, touch, lead_id, channel, 'warm', 'call', 'hello', '[]', 'bench', '[]', 0.002, sent_at - INTERVAL 1 HOUR FROM s
+        SELECT draft_id, campaign_id, touch, lead_id, channel, 'warm', 'call', 'hello', '[]', 'bench', '[]', 0.002, sent_at - INTERVAL 1 HOUR FROM s ORDER BY sent_at
     """)
     con.execute("""
         INSERT INTO recipient_steps SELECT campaign_id, lead_id, touch, touch, CASE touch WHEN 1 THEN 'intro' WHEN 2 THEN 'nudge' ELSE 'close_the_loop' END,
@@ -127,20 +127,31 @@ def build(con: duckdb.DuckDBPyConnection, n_events: int) -> dict[str, int]:
     return counts
 
 
-def append_day(con: duckdb.DuckDBPyConnection, n_events: int, sends: int, day: int) -> int:
-    """A new day: `n_events` opens, reads and clicks on earlier messages, and a reply to one in sixteen, ingested that day."""
+RECENT_DAYS = 3  # how far back a day's opens, reads, clicks and replies reach, in `--day recent`
+
+
+def append_day(con: duckdb.DuckDBPyConnection, n_events: int, sends: int, day: int, recent: bool) -> int:
+    """A new day: `n_events` opens, reads and clicks on earlier messages, and a reply to one in sixteen, ingested that day.
+    `recent`: on messages of the history's last RECENT_DAYS days (where a day's opens and replies mostly land); otherwise on
+    messages drawn from the whole history (the worst case for the fold: every stored row group of the facts changes)."""
     at = f"TIMESTAMP '{START:%Y-%m-%d %H:%M:%S}' + INTERVAL {30 + day} DAY"
     con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE targets AS
+        SELECT row_number() OVER () - 1 AS n, send_id FROM sends
+        {f"WHERE sent_at >= (SELECT max(sent_at) FROM sends) - INTERVAL {RECENT_DAYS} DAY" if recent else ""}
+    """)
+    count = int(con.execute("SELECT count(*) FROM temp.targets").fetchall()[0][0])
+    con.execute(f"""
         INSERT INTO delivery_events
-        SELECT 'evt_day{day}_' || i, 'snd_' || s, 'bench', 1, 'lead', CASE WHEN s % 3 = 0 THEN 'whatsapp' ELSE 'email' END,
+        SELECT 'evt_day{day}_' || i, t.send_id, 'bench', 1, 'lead', CASE WHEN x % 3 = 0 THEN 'whatsapp' ELSE 'email' END,
                CASE i % 3 WHEN 0 THEN 'opened' WHEN 1 THEN 'read' ELSE 'clicked' END, {at} + to_seconds(i % 80000), 'bench', '{{}}',
                {at} + to_seconds(i % 80000)
-        FROM (SELECT i, hash(i + {day} * 7919) % {sends} AS s FROM range({n_events}) t(i))
+        FROM (SELECT i, hash(i + {day} * 7919) % {count} AS x FROM range({n_events}) r(i)) JOIN temp.targets t ON t.n = x
     """)
     con.execute(f"""
         INSERT INTO replies (reply_id, send_id, campaign_id, touch, lead_id, channel, from_address, body, intent, received_at, provider, ingested_at)
-        SELECT 'rpl_day{day}_' || i, 'snd_' || (hash(i * 31 + {day}) % {sends}), 'bench', 1, 'lead', 'email', 'x@example.com',
-               'hi', 'interested', {at}, 'bench', {at} FROM range({n_events // 16}) t(i)
+        SELECT 'rpl_day{day}_' || i, t.send_id, 'bench', 1, 'lead', 'email', 'x@example.com', 'hi', 'interested', {at}, 'bench', {at}
+        FROM (SELECT i, hash(i * 31 + {day}) % {count} AS x FROM range({n_events // 16}) r(i)) JOIN temp.targets t ON t.n = x
     """)
     return n_events + n_events // 16
 
@@ -160,6 +171,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--bound", type=float, default=2.0, help="seconds allowed for the three rollups together")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--day", choices=("recent", "uniform"), default="recent",
+                        help="where the new day's events land: on the last days' messages, or spread over the whole history")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="outbound-rollups-"))
@@ -180,7 +193,7 @@ def main() -> None:
             first = timed(lambda: fold_send_facts(con), 1)
             days, folds, three = [], [], []
             for day in range(args.repeat):  # each repeat: a new day arrives, is folded in, and the three rollups run
-                new = append_day(con, counts["delivery_events"] // 20, counts["sends"], day)
+                new = append_day(con, counts["delivery_events"] // 20, counts["sends"], day, args.day == "recent")
                 folds.append(timed(lambda: fold_send_facts(con), 1))
                 three.append(timed(lambda: [fn(con) for fn in rollups.values()], 1))
                 days.append(folds[-1] + three[-1])
