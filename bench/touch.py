@@ -2,7 +2,7 @@
 
     python -m bench.touch [--leads 2000] [--latency 0.15] [--rate 50] [--loop-sample 40]
     python -m bench.touch --mixed [--leads 300]      # Resend at its shipped 2/s beside WhatsApp and SMS
-    python -m bench.touch --streamed [--slice 0]     # the stages at once, as four runs (bench/touch_stage.py)
+    python -m bench.touch --streamed [--slice 0] [--as-launched]  # the stages at once, as four runs (bench/touch_stage.py)
 
 The real SDK clients (tavily-python, openai, resend, twilio) talk to `bench.fake_providers`, which answers
 each request after `latency` and answers 429 (with Retry-After) above `rate` requests per second per provider.
@@ -11,10 +11,11 @@ next to its bound: requests / rate + one latency, the fastest the provider's lim
 one-at-a-time loop (research, compose, send for one lead, then the next) is timed on `--loop-sample` leads
 and scaled to the whole list.
 
-`--streamed` runs the touch's stages at once instead of one after the other: research in one run storing snippets
-as they come (or in runs of `--slice` recipients), compose drafting whoever is researched, review approving each draft
-stored and send sending each draft approved, each stage one run in a process of its own (`bench/touch_stage.py`)
-sharing a Dagster instance and the DuckDB file, as the runs a launch's sensors start together would. Its bound is the slowest stage's: research's requests / rate + one latency.
+`--streamed` runs the touch's stages at once instead of one after the other: once the audience is frozen, four runs
+start together: research storing snippets as they come (or in runs of `--slice` recipients), compose drafting whoever
+is researched, review approving each draft stored and send sending each draft approved, each in a process of its own
+(`bench/touch_stage.py`) sharing a Dagster instance and the DuckDB file. `--as-launched` runs research as the launch
+does, in the run that froze the audience, and starts the other three when the audience lands, as the launch's sensors do. Its bound is the slowest stage's: research's requests / rate + one latency.
 
 `--mixed` sends with Resend's shipped pacing (OUTBOUND_RATE_EMAIL unset: 2/s) and WhatsApp and SMS at
 `rate`: the last WhatsApp/SMS message must reach Twilio within its own bound, whatever email's pacing.
@@ -170,17 +171,27 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
 
     import dagster as dg
 
-    from outbound_pipeline.runner import Driver
-
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("campaigns", ["bench_touch"])
     instance.add_dynamic_partitions("campaign_touches", ["bench_touch.t1"])
     started, started_mono = time.time(), time.monotonic()
     os.environ.update({"OUTBOUND_BENCH_NOW": MONDAY.isoformat(), "OUTBOUND_BENCH_STARTED": str(started)})
-    Driver(instance, os.environ["OUTBOUND_DUCKDB_PATH"]).run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"],
-                                                             MONDAY, "bench_touch")
-    imported = time.time() - started
-    stages = [_stage_process(stage, args.slice, root) for stage in STAGES]
+    if args.as_launched:  # the launch's run freezes the audience and researches it; its sensors then start the followers
+        os.environ["OUTBOUND_BENCH_AS_LAUNCHED"] = "1"
+        stages = [_stage_process("research", args.slice, root)]
+        while instance.get_latest_materialization_event(dg.AssetKey("recipients")) is None:
+            if stages[0].poll() is not None:
+                raise SystemExit("the launch failed before freezing the audience")
+            time.sleep(0.05)
+        imported = time.time() - started
+        stages += [_stage_process(stage, args.slice, root) for stage in STAGES[1:]]
+    else:  # the audience frozen first, then the four runs started together
+        from outbound_pipeline.runner import Driver
+
+        Driver(instance, os.environ["OUTBOUND_DUCKDB_PATH"]).run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"],
+                                                                 MONDAY, "bench_touch")
+        imported = time.time() - started
+        stages = [_stage_process(stage, args.slice, root) for stage in STAGES]
     if any(stage.wait() for stage in stages):
         raise SystemExit("a stage failed")
     total = time.time() - started
@@ -188,13 +199,13 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     sent = _counts(os.environ["OUTBOUND_DUCKDB_PATH"])
     researched = sum(done for _, done in logs["research"]["runs"])
     bound = researched / args.rate + args.latency
-    print(f"recipients researched {researched:,}, sent {sent}; import + audience {imported:.1f} s")
+    print(f"recipients researched {researched:,}, sent {sent}; the audience was frozen at {imported:.1f} s")
     for stage, log in logs.items():
         print(f"{stage:<8} ready at {log['ready_at']:4.1f} s, {len(log['runs']):>2} runs, last ended at {log['runs'][-1][0]:5.1f} s, "
               f"CPU {log['cpu_seconds']:5.1f} s; "
               f"DuckDB opened {log['opens']:>4} times, waited {log['lock_waited_s']:5.1f} s for the lock, held it {log['lock_held_s']:5.1f} s")
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"this process (fake providers, audience) CPU {usage.ru_utime + usage.ru_stime:5.1f} s; {os.cpu_count()} cores give {(os.cpu_count() or 1) * total:.0f} s")
+    print(f"this process (fake providers) CPU {usage.ru_utime + usage.ru_stime:5.1f} s; {os.cpu_count()} cores give {(os.cpu_count() or 1) * total:.0f} s")
     for provider, times in fake.admitted.items():
         if times:
             print(f"{provider:<8} requests {len(times):>5,} from {min(times) - started_mono:5.1f} s to {max(times) - started_mono:5.1f} s, "
@@ -227,6 +238,7 @@ def main() -> None:
     parser.add_argument("--loop-sample", type=int, default=40, help="leads timed one at a time (scaled to the list)")
     parser.add_argument("--mixed", action="store_true", help="email at Resend's shipped 2/s beside WhatsApp and SMS")
     parser.add_argument("--streamed", action="store_true", help="research, compose and send at once, research in slices")
+    parser.add_argument("--as-launched", action="store_true", help="with --streamed: research in the launch's own run")
     parser.add_argument("--slice", type=int, default=0, help="recipients per research run when streamed (0: one run, stored as it goes)")
     args = parser.parse_args()
     leads = args.leads or (300 if args.mixed else 2000)
