@@ -34,8 +34,8 @@ def test_research_in_slices_and_compose_takes_up_each_slice(driver, instance, db
         drafted = {r[0] for r in con.execute("SELECT lead_id FROM drafts WHERE touch = 1").fetchall()}
     assert len(researched) == 4 and drafted <= researched and drafted  # only the researched slice is drafted
 
-    slices = [_research(driver, 4) for _ in range((recipients - 4 + 3) // 4 + 1)]
-    assert slices[-1] == 0 and sum(slices) == recipients - 4  # the rest, four at a time, then nothing left
+    slices = [_research(driver, 64) for _ in range((recipients - 4 + 63) // 64 + 1)]
+    assert slices[-1] == 0 and sum(slices) == recipients - 4 and max(slices) == 64  # the rest, 64 at a time, then nothing left
     driver.run(COMPOSE, MONDAY_MORNING, key)
     with db() as con:
         again = {r[0] for r in con.execute("SELECT lead_id FROM drafts WHERE touch = 1").fetchall()}
