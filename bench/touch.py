@@ -210,6 +210,8 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
         if times:
             print(f"{provider:<8} requests {len(times):>5,} from {min(times) - started_mono:5.1f} s to {max(times) - started_mono:5.1f} s, "
                   f"429s {fake.counters[provider].limited}")
+    last_run = max(log["runs"][-1][0] for log in logs.values())
+    print(f"the last run ended at {last_run:.1f} s, the last process exited at {total:.1f} s (measured to the exit)")
     _row("whole touch, streamed", total, bound, "the slowest stage's bound: research's requests at the rate")
     loop = _against_the_loop(fake, args.loop_sample, leads, "whole touch streamed", total)
     print(f"(target 20x; ceiling at this rate {loop / bound:.1f}x)")
