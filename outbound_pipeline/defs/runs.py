@@ -15,10 +15,20 @@ def planned_assets(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey
 NOT_FINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, *IN_PROGRESS_RUN_STATUSES]
 
 
+def materialised_in(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey]:
+    """The assets a run has materialised so far."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    return {r.event_log_entry.dagster_event.asset_key for r in records
+            if r.event_log_entry.dagster_event is not None and r.event_log_entry.dagster_event.asset_key is not None}
+
+
 def materialising_now(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str) -> bool:
-    """Whether a run queued or in progress sets out to materialise `asset` for `partition`."""
+    """Whether a run queued or in progress sets out to materialise `asset` for `partition` and has not done it yet.
+
+    A run whose step for `asset` is over does not count, though the run goes on: a `review_job` run waiting for the
+    `sends` pool a following send run holds must not keep that follower waiting for it."""
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=NOT_FINISHED, tags={PARTITION_NAME_TAG: partition}))
-    return any(asset in planned_assets(instance, run.run_id) for run in runs)
+    return any(asset in planned_assets(instance, run.run_id) and asset not in materialised_in(instance, run.run_id) for run in runs)
 
 
 AUDIENCE_FROZEN = dg.AssetKey("recipients")

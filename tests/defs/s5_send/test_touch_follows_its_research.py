@@ -92,3 +92,18 @@ def test_a_send_run_following_nothing_sends_what_is_approved_and_stops_after_the
     started = time.monotonic()
     result = driver.run(["sends"], MONDAY_MORNING, key, run_config=FOLLOW_REVIEW)
     assert _metadata(result, "sends", "sent") == 0 and time.monotonic() - started < 10
+
+
+def test_a_run_whose_review_step_is_over_is_not_waited_for(driver: Driver, instance, db, monkeypatch):
+    """Review done in a run that goes on (here: to a following send step in the same run, as a `review_job` run waits for
+    the `sends` pool a follower holds) is not review still running: the follower does not wait for that run to end."""
+    import outbound_pipeline.engine.following as following
+
+    monkeypatch.setattr(following, "START_GRACE_S", 0.5)
+    add_campaign(instance, "demo_drip")
+    assert driver.run(AUDIENCE, MONDAY_MORNING, "demo_drip").success
+    key = touch_key("demo_drip", 1)
+    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    started = time.monotonic()
+    result = driver.run(["approvals", "sends"], MONDAY_MORNING, key, run_config=FOLLOW_REVIEW)
+    assert result.success and time.monotonic() - started < 10  # the run's own approvals step is over: no waiting on itself
