@@ -12,7 +12,7 @@ from outbound_pipeline.domain.touches import touch_key
 def review_beside_compose_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
     """With the run that drafts a launch's first touch beside its research, a run that decides each draft as it is stored:
     in `auto` mode the touch is approved as it is drafted; in the other modes it only records what the mode decides
-    by itself, and a person's decisions in the inbox are sent as they are made."""
+    by itself, and what a person approves in the inbox while the touch is drafted is sent by the following send run."""
     campaign = launch_researching(context, asset_event)
     if isinstance(campaign, dg.SkipReason):
         return campaign

@@ -107,3 +107,65 @@ def test_a_run_whose_review_step_is_over_is_not_waited_for(driver: Driver, insta
     started = time.monotonic()
     result = driver.run(["approvals", "sends"], MONDAY_MORNING, key, run_config=FOLLOW_REVIEW)
     assert result.success and time.monotonic() - started < 10  # the run's own approvals step is over: no waiting on itself
+
+
+def test_in_manual_mode_the_following_send_run_sends_what_a_person_approves_and_nothing_else(workdir, db):
+    from outbound_pipeline.defs.resources import default_resources
+    from outbound_pipeline.domain.review import ReviewRequest
+    from outbound_pipeline.engine.review_queue import record_decisions
+    from tests.defs.s7_cadence.helpers import write_campaign
+
+    (workdir / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(workdir / "dagster_home"))
+    driver = Driver(instance, str(workdir / "outbound.duckdb"))
+    driver.base = default_resources()
+    write_campaign(workdir, "handpicked", type="oneshot", approval="manual", steps=[{"name": "intro", "intent": "introduce"}])
+    add_campaign(instance, "handpicked")
+    assert driver.run(AUDIENCE, MONDAY_MORNING, "handpicked").success
+    key = touch_key("handpicked", 1)
+    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    with db() as con:
+        leads = research_store.recipients_without_research(con, "handpicked")
+    results: dict[str, object] = {}
+    composing = threading.Event()
+    composing.set()
+
+    def research_in_three_batches() -> None:
+        provider, profiles = OfflineResearch(), lead_profiles(leads)
+        for batch in (profiles[i::3] for i in range(3)):
+            time.sleep(0.5)
+            with db() as con:
+                research_store.insert_snippets(con, snippets_frame("handpicked", [provider.research(lead, "Book a call") for lead in batch],
+                                                                   datetime(2026, 1, 5)))
+
+    def person_approving_every_other_draft() -> None:  # in the inbox, while the touch is drafted
+        while composing.is_set():
+            time.sleep(0.3)
+            with db() as con:
+                waiting = con.execute("SELECT draft_id FROM drafts d WHERE touch = 1 AND NOT EXISTS "
+                                      "(SELECT 1 FROM approvals a WHERE a.draft_id = d.draft_id) ORDER BY draft_id").fetchall()
+                chosen = [row[0] for row in waiting[::2]]
+                if chosen:
+                    record_decisions(con, "handpicked", 1, ReviewRequest(reviewer="ana", approve=chosen), MONDAY_MORNING)
+
+    def run(name: str, selection: list[str], config: dict) -> None:
+        results[name] = driver.run(selection, MONDAY_MORNING, key, run_config=config)
+        if name == "compose":
+            composing.clear()
+
+    threads = [threading.Thread(target=research_in_three_batches), threading.Thread(target=person_approving_every_other_draft),
+               threading.Thread(target=run, args=("compose", ["drafts", "recipient_steps"], FOLLOW_RESEARCH)),
+               threading.Thread(target=run, args=("send", ["sends"], FOLLOW_REVIEW))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    with db() as con:
+        approved = {row[0] for row in con.execute("SELECT draft_id FROM approvals WHERE decision = 'approved'").fetchall()}
+        drafted = {row[0] for row in con.execute("SELECT draft_id FROM drafts WHERE touch = 1").fetchall()}
+        sent = {row[0] for row in con.execute("SELECT draft_id FROM sends WHERE touch = 1 AND status = 'sent'").fetchall()}
+        queued = {row[0] for row in con.execute("SELECT draft_id FROM sends WHERE touch = 1").fetchall()}
+    assert approved and approved < drafted  # a person chose some of the drafts
+    assert sent and queued <= approved  # what went out was approved, while the touch was being drafted
+    assert _metadata(results["send"], "sends", "queued_while_following") == len(queued)
