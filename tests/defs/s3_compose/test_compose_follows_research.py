@@ -8,17 +8,15 @@ from datetime import datetime
 
 import pandas as pd
 
-from outbound_pipeline.defs.partitions import touch_partitions
-from outbound_pipeline.domain.touches import touch_key
 from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.engine.research import snippets_frame
 from outbound_pipeline.engine.research_feed import ResearchFeed
 from outbound_pipeline.providers.research_offline import OfflineResearch
 from outbound_pipeline.runner import Driver
 from outbound_pipeline.store import research as research_store
-from tests.conftest import MONDAY_MORNING, add_campaign
+from tests.conftest import MONDAY_MORNING
+from tests.defs.following_helpers import first_touch, research_in_batches
 
-AUDIENCE = ["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"]
 COMPOSE = ["drafts", "recipient_steps"]
 FOLLOW = {"ops": {"drafts": {"config": {"follow_research": True}}}}
 
@@ -28,10 +26,7 @@ def _drafted(result) -> int:
 
 
 def _start(driver: Driver, instance, db) -> tuple[str, pd.DataFrame]:
-    add_campaign(instance, "demo_drip")
-    assert driver.run(AUDIENCE, MONDAY_MORNING, "demo_drip").success
-    key = touch_key("demo_drip", 1)
-    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    key = first_touch(driver, instance, "demo_drip")
     with db() as con:
         leads = research_store.recipients_without_research(con, "demo_drip")
     return key, leads
@@ -43,13 +38,7 @@ def test_a_following_compose_run_drafts_what_research_stores_while_it_runs(drive
     landed: list[float] = []
 
     def research_in_six_batches() -> None:  # the research stage, storing what it found every 0.4 s while compose runs
-        provider, profiles = OfflineResearch(), lead_profiles(leads)
-        for batch in (profiles[i::6] for i in range(6)):
-            time.sleep(0.4)
-            with db() as con:
-                research_store.insert_snippets(con, snippets_frame("demo_drip", [provider.research(lead, "Book a call") for lead in batch],
-                                                                   datetime(2026, 1, 5)))
-            landed.append(time.monotonic())
+        landed.extend(research_in_batches(db, "demo_drip", leads, 6, 0.4))
 
     researcher = threading.Thread(target=research_in_six_batches)
     researcher.start()

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
 
-import dagster as dg
-
-from outbound_pipeline.defs.partitions import touch_partitions
 from outbound_pipeline.defs.s3_compose.jobs import FOLLOW_RESEARCH
 from outbound_pipeline.defs.s4_review.jobs import FOLLOW_COMPOSE
 from outbound_pipeline.defs.s5_send.jobs import FOLLOW_REVIEW
-from outbound_pipeline.domain.touches import touch_key
-from outbound_pipeline.engine.profiles import lead_profiles
-from outbound_pipeline.engine.research import snippets_frame
-from outbound_pipeline.providers.research_offline import OfflineResearch
 from outbound_pipeline.runner import Driver
 from outbound_pipeline.store import research as research_store
-from tests.conftest import MONDAY_MORNING, add_campaign
-
-AUDIENCE = ["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"]
+from tests.conftest import MONDAY_MORNING
+from tests.defs.following_helpers import first_touch, on_disk_driver, research_in_batches
 
 
 def _metadata(result, node: str, key: str) -> int:
@@ -29,29 +20,15 @@ def _metadata(result, node: str, key: str) -> int:
 
 
 def test_review_and_send_runs_started_with_compose_take_up_each_lead_as_it_is_drafted(workdir, db):
-    from outbound_pipeline.defs.resources import default_resources
-
-    (workdir / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(workdir / "dagster_home"))  # on disk: runs at once, as a deployment has them
-    driver = Driver(instance, str(workdir / "outbound.duckdb"))
-    driver.base = default_resources()
-    add_campaign(instance, "demo_drip")  # approval: auto
-    assert driver.run(AUDIENCE, MONDAY_MORNING, "demo_drip").success
-    key = touch_key("demo_drip", 1)
-    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    driver, instance = on_disk_driver(workdir)
+    key = first_touch(driver, instance, "demo_drip")  # approval: auto
     with db() as con:
         leads = research_store.recipients_without_research(con, "demo_drip")
     results: dict[str, object] = {}
     ended: dict[str, float] = {}
 
     def research_in_five_batches() -> None:  # the research stage, storing what it found every 0.4 s
-        provider, profiles = OfflineResearch(), lead_profiles(leads)
-        for batch in (profiles[i::5] for i in range(5)):
-            time.sleep(0.4)
-            with db() as con:
-                research_store.insert_snippets(con, snippets_frame("demo_drip", [provider.research(lead, "Book a call") for lead in batch],
-                                                                   datetime(2026, 1, 5)))
-        ended["research"] = time.monotonic()
+        ended["research"] = research_in_batches(db, "demo_drip", leads, 5, 0.4)[-1]
 
     def run(name: str, selection: list[str], config: dict) -> None:
         results[name] = driver.run(selection, MONDAY_MORNING, key, run_config=config)
@@ -85,10 +62,7 @@ def test_a_send_run_following_nothing_sends_what_is_approved_and_stops_after_the
     import outbound_pipeline.engine.following as following
 
     monkeypatch.setattr(following, "START_GRACE_S", 0.5)
-    add_campaign(instance, "demo_drip")
-    assert driver.run(AUDIENCE, MONDAY_MORNING, "demo_drip").success
-    key = touch_key("demo_drip", 1)
-    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    key = first_touch(driver, instance, "demo_drip")
     started = time.monotonic()
     result = driver.run(["sends"], MONDAY_MORNING, key, run_config=FOLLOW_REVIEW)
     assert _metadata(result, "sends", "sent") == 0 and time.monotonic() - started < 10
@@ -100,30 +74,20 @@ def test_a_run_whose_review_step_is_over_is_not_waited_for(driver: Driver, insta
     import outbound_pipeline.engine.following as following
 
     monkeypatch.setattr(following, "START_GRACE_S", 0.5)
-    add_campaign(instance, "demo_drip")
-    assert driver.run(AUDIENCE, MONDAY_MORNING, "demo_drip").success
-    key = touch_key("demo_drip", 1)
-    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    key = first_touch(driver, instance, "demo_drip")
     started = time.monotonic()
     result = driver.run(["approvals", "sends"], MONDAY_MORNING, key, run_config=FOLLOW_REVIEW)
     assert result.success and time.monotonic() - started < 10  # the run's own approvals step is over: no waiting on itself
 
 
 def test_in_manual_mode_the_following_send_run_sends_what_a_person_approves_and_nothing_else(workdir, db):
-    from outbound_pipeline.defs.resources import default_resources
     from outbound_pipeline.domain.review import ReviewRequest
     from outbound_pipeline.engine.review_queue import record_decisions
     from tests.defs.s7_cadence.helpers import write_campaign
 
-    (workdir / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(workdir / "dagster_home"))
-    driver = Driver(instance, str(workdir / "outbound.duckdb"))
-    driver.base = default_resources()
+    driver, instance = on_disk_driver(workdir)
     write_campaign(workdir, "handpicked", type="oneshot", approval="manual", steps=[{"name": "intro", "intent": "introduce"}])
-    add_campaign(instance, "handpicked")
-    assert driver.run(AUDIENCE, MONDAY_MORNING, "handpicked").success
-    key = touch_key("handpicked", 1)
-    instance.add_dynamic_partitions(touch_partitions.name, [key])
+    key = first_touch(driver, instance, "handpicked")
     with db() as con:
         leads = research_store.recipients_without_research(con, "handpicked")
     results: dict[str, object] = {}
@@ -131,12 +95,7 @@ def test_in_manual_mode_the_following_send_run_sends_what_a_person_approves_and_
     composing.set()
 
     def research_in_three_batches() -> None:
-        provider, profiles = OfflineResearch(), lead_profiles(leads)
-        for batch in (profiles[i::3] for i in range(3)):
-            time.sleep(0.5)
-            with db() as con:
-                research_store.insert_snippets(con, snippets_frame("handpicked", [provider.research(lead, "Book a call") for lead in batch],
-                                                                   datetime(2026, 1, 5)))
+        research_in_batches(db, "handpicked", leads, 3, 0.5)
 
     def person_approving_every_other_draft() -> None:  # in the inbox, while the touch is drafted
         while composing.is_set():
