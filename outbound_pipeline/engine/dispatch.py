@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
+import duckdb
 import pandas as pd
 
 from outbound_pipeline.domain.limits import OrgLimits, channel_rates
@@ -164,10 +165,39 @@ def skip_suppressed(con_factory: Callable, rows: pd.DataFrame, now: datetime) ->
     if rows.empty:
         return rows, 0
     with con_factory() as con:
-        hits = store.suppression_hits(con, rows)
-        if not hits.empty:
-            store.update_sends(con, hits.assign(status="suppressed", updated_at=now), ["status", "error_message", "updated_at"])
+        return _skip_suppressed(con, rows, now)
+
+
+def _skip_suppressed(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, int]:
+    hits = store.suppression_hits(con, rows)
+    if not hits.empty:
+        store.update_sends(con, hits.assign(status="suppressed", updated_at=now), ["status", "error_message", "updated_at"])
     return rows[~rows["send_id"].isin(hits["send_id"])], len(hits)
+
+
+def _admitted(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, spec: CampaignSpec, now: datetime, limits: OrgLimits,
+              stats: DispatchStats) -> pd.DataFrame:
+    """The outbox rows that may go now, decided in one unit of work: suppressed ones and ones without an approval or a
+    reachable lead are marked so, those outside their recipient's window wait, and the limits admit the rest in order."""
+    if rows.empty:
+        return rows
+    rows, stats.suppressed = _skip_suppressed(con, rows, now)
+    approved = rows["decision"].isin(SENDABLE_DECISIONS)
+    reachable = (rows["lead_status"] == "active") & (rows["recipient_status"] == "active")
+    blocked = rows[~approved | ~reachable]
+    if not blocked.empty:
+        reason = pd.Series("lead is " + blocked["lead_status"].astype(str), index=blocked.index)
+        reason = reason.mask((blocked["lead_status"] == "active"), "recipient is " + blocked["recipient_status"].astype(str))
+        reason = reason.mask(~blocked["decision"].isin(SENDABLE_DECISIONS), blocked["decision"].fillna("no approval").astype(str))
+        frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
+        store.update_sends(con, frame, ["status", "error_message", "updated_at"])
+        stats.suppressed += len(blocked)
+    rows = rows[approved & reachable]
+    window_open = open_mask(spec.sending_window, rows["timezone"], now)
+    stats.deferred = int((~window_open).sum())
+    rows = rows[window_open]
+    admitted, stats.held_by_limit = admit(con, rows, spec, now, limits)
+    return rows[admitted]
 
 
 def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
@@ -180,37 +210,22 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     """
     stats = DispatchStats()
     limits = limits or OrgLimits.from_env()
-    with con_factory() as con:
+    with con_factory() as con:  # the usual case, nothing left in flight by a crash: read and decide in one unit of work
         rows = store.due_outbox(con, spec.name, touch)
+        in_flight = rows[rows["status"] == "sending"]
+        if in_flight.empty:
+            rows = _admitted(con, rows, spec, now, limits, stats)
+    if not in_flight.empty:
+        recovered, unknown = reconcile_in_flight(provider_named, in_flight, spec, stats)  # asks providers: no connection open
+        if recovered:
+            with con_factory() as con:
+                store.update_sends(con, results_frame(recovered, now), RESULT_COLUMNS)
+            stats.reconciled = len(recovered)
+        rows = rows[~rows["send_id"].isin({r.send_id for r in recovered} | unknown)]
+        with con_factory() as con:
+            rows = _admitted(con, rows, spec, now, limits, stats)
     if rows.empty:
         return stats
-
-    recovered, unknown = reconcile_in_flight(provider_named, rows[rows["status"] == "sending"], spec, stats)
-    if recovered:
-        with con_factory() as con:
-            store.update_sends(con, results_frame(recovered, now), RESULT_COLUMNS)
-        stats.reconciled = len(recovered)
-    rows = rows[~rows["send_id"].isin({r.send_id for r in recovered} | unknown)]
-
-    rows, stats.suppressed = skip_suppressed(con_factory, rows, now)
-    approved = rows["decision"].isin(SENDABLE_DECISIONS)
-    reachable = (rows["lead_status"] == "active") & (rows["recipient_status"] == "active")
-    blocked = rows[~approved | ~reachable]
-    if not blocked.empty:
-        reason = pd.Series("lead is " + blocked["lead_status"].astype(str), index=blocked.index)
-        reason = reason.mask((blocked["lead_status"] == "active"), "recipient is " + blocked["recipient_status"].astype(str))
-        reason = reason.mask(~blocked["decision"].isin(SENDABLE_DECISIONS), blocked["decision"].fillna("no approval").astype(str))
-        frame = pd.DataFrame({"send_id": blocked["send_id"], "status": "suppressed", "error_message": reason, "updated_at": now})
-        with con_factory() as con:
-            store.update_sends(con, frame, ["status", "error_message", "updated_at"])
-        stats.suppressed += len(blocked)
-    rows = rows[approved & reachable]
-    window_open = open_mask(spec.sending_window, rows["timezone"], now)
-    stats.deferred = int((~window_open).sum())
-    rows = rows[window_open]
-    with con_factory() as con:
-        admitted, stats.held_by_limit = admit(con, rows, spec, now, limits)
-    rows = rows[admitted]
     if pacer is None:
         simulated = {ch for ch in rows["channel"].unique() if getattr(provider_for(ch), "simulated", False)}
         pacer = ChannelPacer(channel_rates(spec, limits), simulated)
