@@ -4,12 +4,18 @@ import dagster as dg
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
+from outbound_pipeline.domain.touches import touch_key
+
+
+def _event_assets(instance: dg.DagsterInstance, run_id: str, event_type: dg.DagsterEventType) -> set[dg.AssetKey]:
+    records = instance.get_records_for_run(run_id, of_type=event_type).records
+    return {r.event_log_entry.dagster_event.asset_key for r in records
+            if r.event_log_entry.dagster_event is not None and r.event_log_entry.dagster_event.asset_key is not None}
+
 
 def planned_assets(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey]:
     """The assets a run set out to materialise (its planned events: a run's selection is not always recorded on it)."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
-    return {r.event_log_entry.dagster_event.asset_key for r in records
-            if r.event_log_entry.dagster_event is not None and r.event_log_entry.dagster_event.asset_key is not None}
+    return _event_assets(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
 
 
 NOT_FINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, *IN_PROGRESS_RUN_STATUSES]
@@ -17,9 +23,7 @@ NOT_FINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, *IN
 
 def materialised_in(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey]:
     """The assets a run has materialised so far."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-    return {r.event_log_entry.dagster_event.asset_key for r in records
-            if r.event_log_entry.dagster_event is not None and r.event_log_entry.dagster_event.asset_key is not None}
+    return _event_assets(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION)
 
 
 def materialising_now(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str) -> bool:
@@ -36,13 +40,16 @@ AUDIENCE_FROZEN = dg.AssetKey("recipients")
 RESEARCH = dg.AssetKey("research_snippets")
 
 
-def launch_researching(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry) -> str | dg.SkipReason:
-    """The campaign whose launch froze its audience (`asset_event`) and goes on to research it, for the sensors that
-    start the first touch's stages beside the research; a refresh of the audience without research starts nothing."""
+def first_touch_beside_research(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry,
+                                 run_key_prefix: str) -> dg.RunRequest | dg.SkipReason:
+    """A run for the first touch of the campaign whose launch froze its audience (`asset_event`) and goes on to research
+    it, for the sensors that start the touch's stages beside the research; a refresh of the audience without research
+    starts nothing. The touch's partition is opened by the launch's `campaigns` step."""
     event = asset_event.dagster_event
     campaign = event.partition if event is not None else None
     if not campaign:
         return dg.SkipReason("the audience materialisation names no campaign")
     if RESEARCH not in planned_assets(context.instance, asset_event.run_id):
         return dg.SkipReason(f"{campaign}'s audience was refreshed without a launch researching it")
-    return campaign
+    key = touch_key(campaign, 1)
+    return dg.RunRequest(run_key=f"{run_key_prefix}:{key}:{asset_event.run_id}", partition_key=key)

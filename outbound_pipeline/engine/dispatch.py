@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -168,6 +168,13 @@ def skip_suppressed(con_factory: Callable, rows: pd.DataFrame, now: datetime) ->
         return _skip_suppressed(con, rows, now)
 
 
+def channel_pacer(spec: CampaignSpec, limits: OrgLimits, provider_for: Callable[[str], ChannelProvider],
+                  channels: Iterable[str]) -> ChannelPacer:
+    """The campaign's channel rates, on the wall clock for real providers and on a simulated one for the `channels` whose
+    provider says it is `simulated` (the offline channel)."""
+    return ChannelPacer(channel_rates(spec, limits), {ch for ch in channels if getattr(provider_for(ch), "simulated", False)})
+
+
 def _skip_suppressed(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, int]:
     hits = store.suppression_hits(con, rows)
     if not hits.empty:
@@ -227,8 +234,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     if rows.empty:
         return stats
     if pacer is None:
-        simulated = {ch for ch in rows["channel"].unique() if getattr(provider_for(ch), "simulated", False)}
-        pacer = ChannelPacer(channel_rates(spec, limits), simulated)
+        pacer = channel_pacer(spec, limits, provider_for, rows["channel"].unique())
 
     def paced_call(pm: tuple[ChannelProvider, OutboundMessage]) -> SendResult | Exception:
         pacer.wait(pm[1].channel)

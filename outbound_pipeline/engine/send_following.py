@@ -11,10 +11,9 @@ from datetime import datetime
 
 from outbound_pipeline.domain.limits import OrgLimits, channel_rates
 from outbound_pipeline.domain.spec import CampaignSpec
-from outbound_pipeline.engine.dispatch import DispatchStats, dispatch
+from outbound_pipeline.engine.dispatch import DispatchStats, channel_pacer, dispatch
 from outbound_pipeline.engine.following import follow
 from outbound_pipeline.engine.outbox import queue_touch
-from outbound_pipeline.engine.pacing import ChannelPacer
 from outbound_pipeline.providers.base import ChannelProvider
 
 
@@ -36,8 +35,7 @@ def send_following(con_factory: Callable, provider_for: Callable[[str], ChannelP
                    limits: OrgLimits | None = None) -> tuple[int, DispatchStats]:
     """Queue and send the touch's approved drafts poll after poll while review runs; returns (rows queued, what dispatch did)."""
     limits = limits or OrgLimits.from_env()
-    rates = channel_rates(spec, limits)
-    pacer = ChannelPacer(rates, {ch for ch in rates if getattr(provider_for(ch), "simulated", False)})
+    pacer = channel_pacer(spec, limits, provider_for, channel_rates(spec, limits))
     total = DispatchStats()
     queued = 0
     idle_outbox: int | None = None  # rows left in the outbox by a dispatch that could send none of them (windows, limits)

@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from outbound_pipeline.defs.runs import AUDIENCE_FROZEN, launch_researching
+from outbound_pipeline.defs.runs import AUDIENCE_FROZEN, first_touch_beside_research
 from outbound_pipeline.defs.s3_compose.jobs import compose_beside_research_job
-from outbound_pipeline.domain.touches import touch_key
 
 
 @dg.asset_sensor(asset_key=AUDIENCE_FROZEN, job=compose_beside_research_job, minimum_interval_seconds=10,
@@ -14,8 +13,4 @@ def compose_beside_research_sensor(context: dg.SensorEvaluationContext, asset_ev
     the research (a run that drafts each lead as its research lands), instead of after all of it: for a list of
     thousands the touch then takes about as long as its research. The plan that follows the launch still runs the
     touch, which approves and sends what is drafted and drafts whatever this run did not."""
-    campaign = launch_researching(context, asset_event)
-    if isinstance(campaign, dg.SkipReason):
-        return campaign
-    key = touch_key(campaign, 1)  # opened by the launch's `campaigns` step
-    return dg.RunRequest(run_key=f"compose-beside-research:{key}:{asset_event.run_id}", partition_key=key)
+    return first_touch_beside_research(context, asset_event, "compose-beside-research")

@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from outbound_pipeline.defs.runs import AUDIENCE_FROZEN, launch_researching
+from outbound_pipeline.defs.runs import AUDIENCE_FROZEN, first_touch_beside_research
 from outbound_pipeline.defs.s4_review.jobs import review_beside_compose_job
-from outbound_pipeline.domain.touches import touch_key
 
 
 @dg.asset_sensor(asset_key=AUDIENCE_FROZEN, job=review_beside_compose_job, minimum_interval_seconds=10,
@@ -13,8 +12,4 @@ def review_beside_compose_sensor(context: dg.SensorEvaluationContext, asset_even
     """With the run that drafts a launch's first touch beside its research, a run that decides each draft as it is stored:
     in `auto` mode the touch is approved as it is drafted; in the other modes it only records what the mode decides
     by itself, and what a person approves in the inbox while the touch is drafted is sent by the following send run."""
-    campaign = launch_researching(context, asset_event)
-    if isinstance(campaign, dg.SkipReason):
-        return campaign
-    key = touch_key(campaign, 1)
-    return dg.RunRequest(run_key=f"review-beside-compose:{key}:{asset_event.run_id}", partition_key=key)
+    return first_touch_beside_research(context, asset_event, "review-beside-compose")
