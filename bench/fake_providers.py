@@ -69,6 +69,7 @@ class FakeProviders:
         self.counters = {name: Counters() for name in self.limits}
         self.arrivals: dict[str, list[float]] = {"resend": [], "twilio": []}  # when each message reached the provider
         self.admitted: dict[str, list[float]] = {name: [] for name in self.limits}  # when each request within the rate came in
+        self.limited_at: dict[str, list[float]] = {name: [] for name in self.limits}  # when each request answered 429 came in
         self.twilio_messages: dict[str, dict[str, Any]] = {}
         self.emails: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -97,6 +98,7 @@ class FakeProviders:
             self.counters = {name: Counters() for name in self.limits}
             self.arrivals = {"resend": [], "twilio": []}
             self.admitted = {name: [] for name in self.limits}
+            self.limited_at = {name: [] for name in self.limits}
 
     def env(self) -> dict[str, str]:
         """The environment that points the pipeline's real clients here."""
@@ -118,6 +120,7 @@ class FakeProviders:
             c.requests += 1
             if wait:
                 c.limited += 1
+                self.limited_at[provider].append(time.monotonic())
             else:
                 self.admitted[provider].append(time.monotonic())
                 c.in_flight += 1

@@ -208,8 +208,10 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     print(f"this process (fake providers) CPU {usage.ru_utime + usage.ru_stime:5.1f} s; {os.cpu_count()} cores give {(os.cpu_count() or 1) * total:.0f} s")
     for provider, times in fake.admitted.items():
         if times:
-            print(f"{provider:<8} requests {len(times):>5,} from {min(times) - started_mono:5.1f} s to {max(times) - started_mono:5.1f} s, "
-                  f"429s {fake.counters[provider].limited}")
+            limited = ", ".join(f"{t - started_mono:.1f}" for t in fake.limited_at[provider][:8])
+            print(f"{provider:<8} requests {len(times):>5,} from {min(times) - started_mono:5.1f} s to {max(times) - started_mono:5.1f} s "
+                  f"({(len(times) - 1) / (max(times) - min(times)):4.1f}/s), 429s {fake.counters[provider].limited}"
+                  + (f" at {limited} s" if limited else ""))
     last_run = max(log["runs"][-1][0] for log in logs.values())
     print(f"the last run ended at {last_run:.1f} s, the last process exited at {total:.1f} s (measured to the exit)")
     _row("whole touch, streamed", total, bound, "the slowest stage's bound: research's requests at the rate")

@@ -26,18 +26,23 @@ class RateLimiter:
     """At most `per_second` acquisitions per second, shared by threads (after an initial `burst`).
 
     Each caller reserves the next free slot under the lock, then sleeps until it outside the lock,
-    so concurrent callers are spaced 1/`per_second` apart. `clock` and `sleep` can be replaced: a
-    clock that stands still and a sleep that returns at once compute the schedule without waiting.
+    so concurrent callers are spaced 1/`per_second` apart. Callers that wake late together (the process
+    stalled: a garbage collection, a busy CPU) are spaced again by when they really go, at most two at
+    once, so a stall never sends a burst the provider answers with 429s (`spaced_at_wake`, on with the
+    real clock). `clock` and `sleep` can be replaced: a clock that stands still and a sleep that returns
+    at once compute the schedule without waiting.
     """
 
     def __init__(self, per_second: float, burst: int = 1, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, spaced_at_wake: bool | None = None):
         self.per_second = per_second
         self.capacity = max(1, burst)
         self._clock = clock
         self._sleep = sleep
         self._next = clock()  # the theoretical time of the next acquisition
         self._not_before = float("-inf")  # no slot before this time (a provider's Retry-After)
+        self._spaced_at_wake = clock is time.monotonic if spaced_at_wake is None else spaced_at_wake
+        self._gone = float("-inf")  # the theoretical time of the next acquisition, by when callers really went
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
@@ -53,7 +58,19 @@ class RateLimiter:
                 self._next = due + interval
         if slot > now:
             self._sleep(slot - now)
+        if self._spaced_at_wake and self.per_second > 0:
+            self._space_out()
         return slot
+
+    def _space_out(self) -> None:
+        """Go now, unless callers that woke just before already used the rate: then wait for the next free moment."""
+        interval = 1.0 / self.per_second
+        with self._lock:
+            woke = self._clock()
+            go = max(woke, self._gone - max(1, self.capacity - 1) * interval)
+            self._gone = max(self._gone, go) + interval
+        if go > woke:
+            self._sleep(go - woke)
 
     def hold_off(self, seconds: float) -> None:
         """The provider said to wait `seconds` (429 Retry-After): no caller gets a slot before then."""

@@ -185,7 +185,13 @@ class TavilyResearch:
         )
 
     def _search(self, query: str) -> dict[str, Any]:
+        tries = 0
+
         def call() -> dict[str, Any]:
+            nonlocal tries
+            tries += 1
+            if tries > 1 and self._limit is not None:  # a retry takes its own rate slot: retries after one 429 never go out together
+                self._limit.wait()
             self._last.response = None
             return self._client.search(
                 query=query,

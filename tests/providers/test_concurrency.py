@@ -178,3 +178,31 @@ def test_following_stops_at_a_failing_call_after_handing_over_what_completed():
         map_following(fail_on_nine, upstream.poll, key=lambda x: x, upstream_done=upstream.done, max_workers=10,
                       hand_over=kept.extend, every_s=60, poll_every_s=0.2)
     assert sorted(kept) == list(range(9))
+
+
+def test_callers_woken_late_together_go_out_spaced_not_in_a_burst():
+    """A stall (a garbage collection, a busy CPU) wakes many callers past their slots at once: they go at most two
+    together, then one slot apart, instead of all at once into the provider's 429s."""
+    stalled = threading.Event()
+
+    def oversleep(seconds: float) -> None:  # the first callers wake 0.2 s late, together
+        time.sleep(seconds if stalled.is_set() else max(seconds, 0.2))
+
+    limiter = RateLimiter(20.0, sleep=oversleep, spaced_at_wake=True)
+    went: list[float] = []
+    lock = threading.Lock()
+
+    def call(_i: int) -> None:
+        limiter.acquire()
+        with lock:
+            went.append(time.monotonic())
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)
+    stalled.set()
+    for thread in threads:
+        thread.join()
+    went.sort()
+    assert all(c - a >= 0.045 for a, c in zip(went, went[2:], strict=False))  # never three within one slot (0.05 s)

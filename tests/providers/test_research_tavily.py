@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from werkzeug import Request, Response
 
 from outbound_pipeline.ids import stable_id
 from outbound_pipeline.providers.base import LeadProfile, ProviderError, ResearchProvider
-from outbound_pipeline.providers.concurrency import map_concurrently
+from outbound_pipeline.providers.concurrency import ProviderLimit, map_concurrently
 from outbound_pipeline.providers.research_tavily import SNIPPET_TEXT_CHARS, TavilyResearch, build_query
 
 KEY = "tvly-dev-test-key-123"
@@ -250,3 +251,31 @@ def test_concurrent_leads_keep_their_own_results(httpserver: HTTPServer, sleeps:
     assert [r.snippets[0].source_url for r in out] == [f"https://co{i}.example/news" for i in range(8)]
     assert len(httpserver.log) == 10
     assert len(list(tmp_path.glob("*.json"))) == 8
+
+
+def test_retries_after_a_429_take_rate_slots_of_their_own(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """Leads throttled together retry one rate slot apart: retried at once, they would meet the limit again together."""
+    leads = [LeadProfile(lead_id=f"lead_{i}", first_name=f"Name{i}", last_name="X", company=f"Co{i}", role="CTO") for i in range(4)]
+    arrivals: dict[str, list[float]] = {}
+    lock = threading.Lock()
+    all_in = threading.Barrier(4, timeout=5)  # the four first attempts are answered 429 together
+
+    def handler(request: Request) -> Response:
+        query = request.get_json()["query"]
+        with lock:
+            seen = arrivals.setdefault(query, [])
+            seen.append(time.monotonic())
+            first = len(seen) == 1
+        if first:
+            all_in.wait()
+            return Response(json.dumps({"detail": {"error": "slow down"}}), status=429, content_type="application/json",
+                            headers={"Retry-After": "1"})
+        return Response(json.dumps(answer([result(1, 0.9)], query)), content_type="application/json")
+
+    httpserver.expect_request("/search", method="POST").respond_with_handler(handler)
+    limit = ProviderLimit(per_second=10.0)
+    provider = TavilyResearch(KEY, base_url=httpserver.url_for(""), cache_dir=tmp_path, base_delay=0.0, limit=limit)
+    map_concurrently(lambda lead: provider.research(lead, GOAL), leads, max_workers=4, limit=limit)
+    retried = sorted(times[1] for times in arrivals.values())
+    assert len(retried) == 4
+    assert min(b - a for a, b in zip(retried, retried[1:], strict=False)) >= 0.08  # 10 a second: a slot every 0.1 s
