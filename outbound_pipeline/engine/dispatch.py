@@ -207,6 +207,46 @@ def _admitted(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, spec: Campaign
     return rows[admitted]
 
 
+def _marks(part: pd.DataFrame, provider_for: Callable[[str], ChannelProvider], now: datetime) -> pd.DataFrame:
+    """Step 2 of the protocol for `part`: `sending`, by which provider, one more attempt."""
+    names = {ch: provider_for(ch).name for ch in part["channel"].unique()}
+    return pd.DataFrame({"send_id": part["send_id"], "status": "sending", "provider": part["channel"].map(names),
+                         "attempts": part["attempts"] + 1, "updated_at": now})
+
+
+def _mark_first_chunks(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, provider_for: Callable[[str], ChannelProvider],
+                       now: datetime, chunk: int) -> list[pd.DataFrame]:
+    """Mark each channel's first chunk `sending` in the unit of work that decided them; returns those chunks, one per channel."""
+    firsts = [rows[rows["channel"] == ch].iloc[:chunk] for ch in rows["channel"].unique()]
+    if firsts:
+        store.update_sends(con, pd.concat([_marks(part, provider_for, now) for part in firsts]),
+                           ["status", "provider", "attempts", "updated_at"])
+    return firsts
+
+
+class _Recorder:
+    """Step 4 for every lane: results wait for the file together, so lanes finishing at once are written in one unit of work."""
+
+    def __init__(self, con_factory: Callable, db_lock: threading.Lock):
+        self._con_factory, self._db_lock = con_factory, db_lock
+        self._pending: list[SendResult] = []
+        self._lock = threading.Lock()
+
+    def record(self, done: list[SendResult], now: datetime) -> None:
+        """Write `done` (and whatever other lanes left pending meanwhile) before returning."""
+        with self._lock:
+            self._pending.extend(done)
+        with self._db_lock:
+            with self._lock:
+                if not self._pending:  # another lane wrote them with its own
+                    return
+            with self._con_factory() as con:
+                with self._lock:  # what other lanes added while the file was awaited goes too
+                    results, self._pending = self._pending, []
+                lead_marks = pd.DataFrame([(r.send_id, r.lead_status) for r in results if r.lead_status], columns=["send_id", "lead_status"])
+                store.record_results(con, results_frame(results, now), RESULT_COLUMNS, lead_marks)
+
+
 def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
              spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 16, chunk: int = CHUNK,
              limits: OrgLimits | None = None, pacer: ChannelPacer | None = None) -> DispatchStats:
@@ -217,11 +257,13 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     """
     stats = DispatchStats()
     limits = limits or OrgLimits.from_env()
-    with con_factory() as con:  # the usual case, nothing left in flight by a crash: read and decide in one unit of work
+    chunks: list[pd.DataFrame] = []
+    with con_factory() as con:  # the usual case, nothing left in flight by a crash: read, decide and mark in one unit of work
         rows = store.due_outbox(con, spec.name, touch)
         in_flight = rows[rows["status"] == "sending"]
         if in_flight.empty:
             rows = _admitted(con, rows, spec, now, limits, stats)
+            chunks = _mark_first_chunks(con, rows, provider_for, now, chunk)
     if not in_flight.empty:
         recovered, unknown = reconcile_in_flight(provider_named, in_flight, spec, stats)  # asks providers: no connection open
         if recovered:
@@ -231,29 +273,29 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         rows = rows[~rows["send_id"].isin({r.send_id for r in recovered} | unknown)]
         with con_factory() as con:
             rows = _admitted(con, rows, spec, now, limits, stats)
+            chunks = _mark_first_chunks(con, rows, provider_for, now, chunk)
     if rows.empty:
         return stats
     if pacer is None:
         pacer = channel_pacer(spec, limits, provider_for, rows["channel"].unique())
+    marked = {id(part) for part in chunks}
 
     def paced_call(pm: tuple[ChannelProvider, OutboundMessage]) -> SendResult | Exception:
         pacer.wait(pm[1].channel)
         return _call(*pm)
 
     db_lock, stats_lock = threading.Lock(), threading.Lock()  # one write at a time; stats shared by the lanes
+    recorder = _Recorder(con_factory, db_lock)
 
     def send_chunk(part: pd.DataFrame) -> None:
         providers = {ch: provider_for(ch) for ch in part["channel"].unique()}
-        marks = pd.DataFrame({"send_id": part["send_id"], "status": "sending", "provider": part["channel"].map({ch: p.name for ch, p in providers.items()}),
-                              "attempts": part["attempts"] + 1, "updated_at": now})
-        with db_lock, con_factory() as con:
-            store.update_sends(con, marks, ["status", "provider", "attempts", "updated_at"])
+        if id(part) not in marked:
+            with db_lock, con_factory() as con:
+                store.update_sends(con, _marks(part, provider_for, now), ["status", "provider", "attempts", "updated_at"])
         messages = [(providers[row.channel], to_message(row, spec, sent_at=now)) for row in part.itertuples(index=False)]
         outcomes = map_concurrently(paced_call, messages, max_concurrency)
         done = [o for o in outcomes if isinstance(o, SendResult)]
-        lead_marks = pd.DataFrame([(r.send_id, r.lead_status) for r in done if r.lead_status], columns=["send_id", "lead_status"])
-        with db_lock, con_factory() as con:
-            store.record_results(con, results_frame(done, now), RESULT_COLUMNS, lead_marks)
+        recorder.record(done, now)
         with stats_lock:
             for (_, msg), outcome in zip(messages, outcomes, strict=True):
                 if isinstance(outcome, Exception):
@@ -267,17 +309,18 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
             for ch in part["channel"]:
                 stats.by_channel[ch] = stats.by_channel.get(ch, 0) + 1
 
-    def send_lane(lane: pd.DataFrame) -> None:
-        """One channel's messages, chunk after chunk: its pacing holds only its own workers."""
-        for start in range(0, len(lane), chunk):
+    def send_lane(first: pd.DataFrame) -> None:
+        """One channel's messages, chunk after chunk (the first marked with the decision): its pacing holds only its own workers."""
+        lane = rows[rows["channel"] == first["channel"].iloc[0]]
+        send_chunk(first)
+        for start in range(chunk, len(lane), chunk):
             send_chunk(lane.iloc[start : start + chunk])
 
-    lanes = [rows[rows["channel"] == ch] for ch in rows["channel"].unique()]
-    if len(lanes) == 1:
-        send_lane(lanes[0])
-    elif lanes:
-        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-            for future in [pool.submit(send_lane, lane) for lane in lanes]:
+    if len(chunks) == 1:
+        send_lane(chunks[0])
+    elif chunks:
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            for future in [pool.submit(send_lane, first) for first in chunks]:
                 future.result()
     stats.paced_seconds = pacer.paced_seconds()
     return stats

@@ -55,3 +55,47 @@ def test_sms_goes_out_while_email_waits_on_its_pacing(driver, instance, db, work
     assert stats.by_channel["email"] == 8 and stats.by_channel["sms"] >= 8
     assert email_done >= 1.5
     assert sms_done < email_done / 2  # with shared workers, SMS would have waited behind the emails' pacing
+
+
+class Checking(Recorder):
+    """A provider that reads, at each call, whether the message was marked `sending` first (step 2 before step 3)."""
+
+    def __init__(self, db_path) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.unmarked: list[str] = []
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        with warehouse.connect(self.db_path, read_only=True) as con:
+            status = con.execute("SELECT status FROM sends WHERE send_id = ?", [message.send_id]).fetchall()[0][0]
+        if status != "sending":
+            self.unmarked.append(message.send_id)
+        return super().send(message)
+
+
+def test_a_dispatch_decides_and_marks_in_one_unit_and_lanes_done_together_record_in_one(driver, instance, db, workdir):
+    """The file is opened once to read, decide and mark every channel's first chunk, and lanes whose results are ready
+    together are written together: at most one more open per channel, however the lanes interleave."""
+    write_campaign(workdir, "units", type="drip", steps=[{"name": "intro", "intent": "introduce", "channels": ["email", "whatsapp", "sms"]}])
+    add_campaign(instance, "units")
+    driver.run(LAUNCH, MONDAY_MORNING, "units")
+    driver.run(["drafts", "approvals", "outbox"], MONDAY_MORNING, "units.t1")
+    with db() as con:
+        spec = campaign_spec(con, "units")
+        queued = con.execute("SELECT count(*), count(DISTINCT channel) FROM sends WHERE campaign_id = 'units'").fetchall()[0]
+    provider = Checking(workdir / "outbound.duckdb")
+    opens = 0
+
+    def con_factory():
+        nonlocal opens
+        opens += 1
+        return warehouse.connect(workdir / "outbound.duckdb")
+
+    limits = OrgLimits(daily=None, whatsapp_tier=None, weekly_per_lead=None, per_second={}, dispatch_seconds=60)
+    stats = dispatch(con_factory, lambda ch: provider, lambda name: provider, spec, 1, MONDAY_MORNING, max_concurrency=4, limits=limits)
+    assert queued[1] >= 2 and stats.sent >= queued[1]
+    assert provider.unmarked == []  # every message was marked `sending`, and committed, before its provider call
+    assert 2 <= opens <= 1 + queued[1]
+    with db() as con:
+        left = con.execute("SELECT count(*) FROM sends WHERE campaign_id = 'units' AND status = 'sending'").fetchall()[0][0]
+    assert left == 0
