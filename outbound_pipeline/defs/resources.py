@@ -24,7 +24,7 @@ from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.domain.voice import Voice, load_voice
 from outbound_pipeline.providers.base import ChannelProvider, Composer, IntentClassifier, ResearchProvider
 from outbound_pipeline.providers.concurrency import ProviderLimit, shared_limit
-from outbound_pipeline.store import warehouse
+from outbound_pipeline.store import changes, warehouse
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -37,6 +37,10 @@ class Warehouse(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with warehouse.connect(self.path, read_only=read_only) as con:
             yield con
+
+    def watch(self, *tables: str) -> changes.Watch:
+        """Whether `tables` changed since the last look, without opening the file (`store/changes.py`)."""
+        return warehouse.watch(self.path, list(tables))
 
 
 class PipelineClock(dg.ConfigurableResource):

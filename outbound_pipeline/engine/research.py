@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from outbound_pipeline.engine.following import HAND_OVER_EVERY_S
 from outbound_pipeline.providers.base import LeadProfile, ResearchProvider, ResearchResult
 from outbound_pipeline.providers.concurrency import ProviderLimit, map_handing_over
 
@@ -17,8 +18,9 @@ MAX_SNIPPETS = 5  # the best-ranked snippets kept per lead
 def research_leads(provider: ResearchProvider, leads: list[LeadProfile], goal: str, max_concurrency: int,
                    keep: Callable[[list[ResearchResult]], None], limit: ProviderLimit | None = None) -> list[ResearchResult]:
     """One research call per lead, relevant to the campaign goal, up to `max_concurrency` at once, within the provider's `limit`;
-    the results are handed to `keep` as they come (every couple of seconds), so they are stored as the stage goes."""
-    return map_handing_over(lambda lead: provider.research(lead, goal), leads, max_concurrency, keep, limit=limit)
+    the results are handed to `keep` as they come (every quarter of a second), so they are stored as the stage goes."""
+    return map_handing_over(lambda lead: provider.research(lead, goal), leads, max_concurrency, keep, every_s=HAND_OVER_EVERY_S,
+                            limit=limit)
 
 
 def snippets_frame(campaign_id: str, results: list[ResearchResult], retrieved_at: datetime) -> pd.DataFrame:

@@ -27,9 +27,10 @@ class ResearchFeed:
 
     def __init__(self, due: pd.DataFrame, campaign_id: str, connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
                  follow: bool, research_in_progress: Callable[[], bool], grace_s: float = FOLLOW_GRACE_S,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, changed: Callable[[], bool] = lambda: True):
         self.due, self.campaign_id, self.follow = due, campaign_id, follow
         self._connect, self._research_in_progress, self._grace_s, self._clock = connect, research_in_progress, grace_s, clock
+        self._changed = changed  # whether research stored anything since the last look (`store.changes.Watch`)
         self.waiting = set(due["lead_id"])  # due leads not handed out yet
         self._polls = 0
         self._left: int | None = None  # recipients of the campaign without research at the last poll
@@ -37,7 +38,7 @@ class ResearchFeed:
 
     def ready(self) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         """At most one (due rows, their snippets) pair: the leads whose research landed since the last call."""
-        if not self.waiting or (self._polls and not self.follow):
+        if not self.waiting or (self._polls and not self.follow) or (self._polls and not self._changed()):
             return
         self._polls += 1
         with self._connect() as con:

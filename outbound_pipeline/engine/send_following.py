@@ -32,8 +32,11 @@ def add_up(total: DispatchStats, poll: DispatchStats) -> None:
 
 def send_following(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
                    spec: CampaignSpec, touch: int, now: Callable[[], datetime], max_concurrency: int, upstream_running: Callable[[], bool],
-                   limits: OrgLimits | None = None) -> tuple[int, DispatchStats]:
-    """Queue and send the touch's approved drafts poll after poll while review runs; returns (rows queued, what dispatch did)."""
+                   limits: OrgLimits | None = None, approvals_changed: Callable[[], bool] = lambda: True) -> tuple[int, DispatchStats]:
+    """Queue and send the touch's approved drafts poll after poll while review runs; returns (rows queued, what dispatch did).
+
+    `approvals_changed()` (a `store.changes.Watch`) spares the file an open when nothing was decided since the last poll
+    and the last dispatch left nothing it could send."""
     limits = limits or OrgLimits.from_env()
     pacer = channel_pacer(spec, limits, provider_for, channel_rates(spec, limits))
     total = DispatchStats()
@@ -42,6 +45,8 @@ def send_following(con_factory: Callable, provider_for: Callable[[str], ChannelP
 
     def queue_and_send() -> int:
         nonlocal queued, idle_outbox
+        if not approvals_changed() and idle_outbox is not None:
+            return 0
         moment = now()
         with con_factory() as con:
             added, in_outbox = queue_touch(con, spec.name, touch, moment)

@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from outbound_pipeline.store import backend, file_turn, lake
+from outbound_pipeline.store import backend, changes, file_turn, lake
 from outbound_pipeline.store.migrations import migrate
 from outbound_pipeline.store.schema import columns
 from outbound_pipeline.store.validation import validate
@@ -79,12 +79,22 @@ def connect(path: str | Path, read_only: bool = False, timeout_s: float = LOCK_T
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    written = changes.begin_unit()
     try:
         with file_turn.turn(path, timeout_s), _opened(path, read_only, max(0.0, timeout_s - (time.monotonic() - started))) as con:
             yield con
     except file_turn.TurnTimeout as exc:
         raise WarehouseBusy(f"the DuckDB file {path} stayed busy with other runs of the pipeline for {timeout_s:.0f} s, so this unit "
                             "of work did not run and wrote nothing; run it again once they are done.") from exc
+    finally:
+        changes.end_unit()
+        changes.mark(path, written)  # once the file is closed, whatever was committed; a failed unit may have committed some
+
+
+def watch(path: str | Path, tables: list[str]) -> changes.Watch:
+    """A `changes.Watch` on `tables` of the store at `path` (a DuckLake keeps no stamps: it is read at every poll)."""
+    url = backend.store_url(path)
+    return changes.Watch(None if backend.lake_target(url) is not None or url == ":memory:" else url, tables)
 
 
 @contextmanager
@@ -120,6 +130,7 @@ def insert_new(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) 
     """Validate, then insert the rows whose key is not there yet; returns how many were new. One statement."""
     if frame.empty:
         return 0
+    changes.wrote(table)
     cols = columns(table)
     frame = validate(table, frame.reindex(columns=cols))
     before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
@@ -133,6 +144,7 @@ def insert_new(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) 
 
 def replace_where(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str, params: list) -> None:
     """Validate, then replace the rows matching `where` with `frame` in one transaction (idempotent rewrite)."""
+    changes.wrote(table)
     cols = columns(table)
     frame = validate(table, frame.reindex(columns=cols)) if not frame.empty else frame
     con.execute("BEGIN")
@@ -152,6 +164,7 @@ def update_from(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
     """Bulk UPDATE: set `set_columns` of the rows whose `key` is in `frame`."""
     if frame.empty:
         return
+    changes.wrote(table)
     con.register("_updates", frame[[key, *set_columns]])
     try:
         assignments = ", ".join(f"{c} = u.{c}" for c in set_columns)

@@ -31,6 +31,7 @@ from outbound_pipeline.engine.compose import (
     step_briefs,
     template_drafts,
 )
+from outbound_pipeline.engine.following import FOLLOW_EVERY_S, HAND_OVER_EVERY_S
 from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.engine.research_feed import ResearchFeed
 from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest
@@ -110,7 +111,8 @@ def drafts(context: dg.AssetExecutionContext, config: ComposeConfig, warehouse: 
         provider = composer.provider
         parts: list[pd.DataFrame] = []
         feed = ResearchFeed(due, campaign_id, warehouse.connect, config.follow_research,
-                            lambda: materialising_now(context.instance, RESEARCH_KEY, campaign_id))
+                            lambda: materialising_now(context.instance, RESEARCH_KEY, campaign_id),
+                            changed=warehouse.watch("research_snippets").changed)
         voice, briefs = catalog.voice().text, step_briefs(step, touch)
 
         def ready() -> list[ComposeRequest]:
@@ -126,7 +128,7 @@ def drafts(context: dg.AssetExecutionContext, config: ComposeConfig, warehouse: 
 
         composed = map_following(lambda request: (request, provider.compose(request)), ready, key=lambda request: request.lead.lead_id,
                                  upstream_done=feed.done, max_workers=composer.max_concurrency, hand_over=keep,
-                                 limit=composer.limit())
+                                 every_s=HAND_OVER_EVERY_S, poll_every_s=FOLLOW_EVERY_S, limit=composer.limit())
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         unreachable = pd.DataFrame(columns=["lead_id", "reason"])
         composer_name, without_research = provider.name, len(due) - composed

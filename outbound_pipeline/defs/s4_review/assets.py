@@ -100,8 +100,11 @@ def _follow_compose(context: dg.AssetExecutionContext, warehouse: Warehouse, clo
                     reviewer: str) -> list[pd.DataFrame]:
     """The decisions the approval mode takes by itself on each draft compose stores, until compose is done."""
     parts: list[pd.DataFrame] = []
+    drafts = warehouse.watch("drafts")
 
     def decide_new() -> int:
+        if not drafts.changed():  # nothing drafted since the last look: the file is not opened
+            return 0
         with warehouse.connect() as con:
             rows = record_decisions(con, campaign_id, touch, ReviewRequest(reviewer=reviewer), clock.now())
         parts.append(rows)

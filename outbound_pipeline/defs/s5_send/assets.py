@@ -71,7 +71,7 @@ def sends(context: dg.AssetExecutionContext, config: SendConfig, warehouse: Ware
             return any(materialising_now(context.instance, key, context.partition_key) for key in UPSTREAM)
 
         queued, stats = send_following(warehouse.connect, channels.for_channel, channels.by_name, spec, touch, clock.now,
-                                       channels.max_concurrency, review_running)
+                                       channels.max_concurrency, review_running, approvals_changed=warehouse.watch("approvals").changed)
     else:
         stats = dispatch(warehouse.connect, channels.for_channel, channels.by_name, spec, touch, now, channels.max_concurrency)
     metadata: dict[str, Any] = {"queued_while_following": queued} if config.follow_review else {}
