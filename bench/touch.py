@@ -178,13 +178,12 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     os.environ.update({"OUTBOUND_BENCH_NOW": MONDAY.isoformat(), "OUTBOUND_BENCH_STARTED": str(started)})
     if args.as_launched:  # the launch's run freezes the audience and researches it; its sensors then start the followers
         os.environ["OUTBOUND_BENCH_AS_LAUNCHED"] = "1"
-        stages = [_stage_process("research", args.slice, root)]
+        stages = [_stage_process(stage, args.slice, root) for stage in STAGES]
         while instance.get_latest_materialization_event(dg.AssetKey("recipients")) is None:
             if stages[0].poll() is not None:
                 raise SystemExit("the launch failed before freezing the audience")
             time.sleep(0.05)
         imported = time.time() - started
-        stages += [_stage_process(stage, args.slice, root) for stage in STAGES[1:]]
     else:  # the audience frozen first, then the four runs started together
         from outbound_pipeline.runner import Driver
 

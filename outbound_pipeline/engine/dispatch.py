@@ -249,8 +249,12 @@ class _Recorder:
 
 def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvider], provider_named: Callable[[str], ChannelProvider],
              spec: CampaignSpec, touch: int, now: datetime, max_concurrency: int = 16, chunk: int = CHUNK,
-             limits: OrgLimits | None = None, pacer: ChannelPacer | None = None) -> DispatchStats:
+             limits: OrgLimits | None = None, pacer: ChannelPacer | None = None,
+             prepare: Callable[[duckdb.DuckDBPyConnection], object] | None = None) -> DispatchStats:
     """Send the touch's approved outbox rows that are due, exactly once. `con_factory()` opens a short connection.
+
+    `prepare(con)` runs first in the unit of work that reads and decides (the following send run queues there what was
+    approved since its last poll, instead of opening the file once more for it).
 
     `pacer` defaults to the campaign's channel rates, on the wall clock for real providers and on a
     simulated one for providers that say they are `simulated` (the offline channel).
@@ -259,6 +263,8 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     limits = limits or OrgLimits.from_env()
     chunks: list[pd.DataFrame] = []
     with con_factory() as con:  # the usual case, nothing left in flight by a crash: read, decide and mark in one unit of work
+        if prepare is not None:
+            prepare(con)
         rows = store.due_outbox(con, spec.name, touch)
         in_flight = rows[rows["status"] == "sending"]
         if in_flight.empty:

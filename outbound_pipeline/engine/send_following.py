@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import duckdb
+
 from outbound_pipeline.domain.limits import OrgLimits, channel_rates
 from outbound_pipeline.domain.spec import CampaignSpec
 from outbound_pipeline.engine.dispatch import DispatchStats, channel_pacer, dispatch
@@ -41,23 +43,25 @@ def send_following(con_factory: Callable, provider_for: Callable[[str], ChannelP
     pacer = channel_pacer(spec, limits, provider_for, channel_rates(spec, limits))
     total = DispatchStats()
     queued = 0
-    idle_outbox: int | None = None  # rows left in the outbox by a dispatch that could send none of them (windows, limits)
+    idle = False  # the last dispatch could send nothing (what is left waits for windows or limits)
 
     def queue_and_send() -> int:
-        nonlocal queued, idle_outbox
-        if not approvals_changed() and idle_outbox is not None:
-            return 0
+        nonlocal queued, idle
+        if not approvals_changed() and idle:
+            return 0  # nothing decided since a dispatch that found nothing it could send: the file is not opened
         moment = now()
-        with con_factory() as con:
-            added, in_outbox = queue_touch(con, spec.name, touch, moment)
-        queued += added
-        if not added and in_outbox == idle_outbox:
-            return 0  # nothing approved since a dispatch that found nothing to send: spare the file another open
-        poll = dispatch(con_factory, provider_for, provider_named, spec, touch, moment, max_concurrency, limits=limits, pacer=pacer)
+        outbox: dict[str, int] = {}
+
+        def queue(con: duckdb.DuckDBPyConnection) -> None:  # in dispatch's deciding unit of work
+            outbox["added"], _ = queue_touch(con, spec.name, touch, moment)
+
+        poll = dispatch(con_factory, provider_for, provider_named, spec, touch, moment, max_concurrency, limits=limits, pacer=pacer,
+                        prepare=queue)
+        queued += outbox["added"]
         add_up(total, poll)
         taken = poll.sent + poll.failed + poll.suppressed + poll.reconciled
-        idle_outbox = in_outbox if not taken else None
-        return added + taken
+        idle = not taken
+        return outbox["added"] + taken
 
     follow(queue_and_send, upstream_running)
     return queued, total
