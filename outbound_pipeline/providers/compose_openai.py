@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import httpx
 import openai
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
@@ -28,6 +30,7 @@ from outbound_pipeline.providers.base import (
     Snippet,
     StepBrief,
 )
+from outbound_pipeline.providers.concurrency import ProviderLimit
 from outbound_pipeline.providers.sms_segments import count_segments
 
 EMAIL_BODY_MAX = 2000
@@ -223,6 +226,16 @@ def _explain(flags: list[str], request: ComposeRequest) -> str:
     return "Your draft has problems. Rewrite it and fix all of them:\n" + "\n".join(lines)
 
 
+def retry_after_s(headers: httpx.Headers) -> float | None:
+    """How long a 429 asks to wait: OpenAI's `retry-after-ms`, else `retry-after` in seconds."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers[name]) * scale)
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
 class OpenAIComposer:
     """Composer backed by OpenAI chat completions with structured output.
 
@@ -244,17 +257,37 @@ class OpenAIComposer:
         timeout_s: float = 60,
         *,
         max_retries: int = SDK_MAX_RETRIES,
+        limit: ProviderLimit | None = None,
     ):
+        """`limit`: the process-wide OpenAI limit the callers take their slots from. The SDK's own retries take a rate slot
+        of it too, and a 429's Retry-After holds every caller on it back, not only the request that met it."""
         if not api_key:
             raise ValueError("OpenAIComposer needs an API key")
         self._api_key = api_key
         self.model = model
         self.input_cost_per_mtok = input_cost_per_mtok
         self.output_cost_per_mtok = output_cost_per_mtok
+        self._limit = limit
+        self._attempts = threading.local()  # requests sent so far for the completion this thread is making
         kwargs: dict[str, Any] = {"api_key": api_key, "timeout": timeout_s, "max_retries": max_retries}
         if base_url:
             kwargs["base_url"] = base_url
+        if limit is not None:
+            kwargs["http_client"] = openai.DefaultHttpxClient(event_hooks={"request": [self._before_send], "response": [self._after_answer]})
         self._client = OpenAI(**kwargs)
+
+    def _before_send(self, _request: httpx.Request) -> None:
+        """A retry by the SDK waits for a rate slot of the shared limit, as the first attempt did (it was given one)."""
+        sent = getattr(self._attempts, "sent", 0)
+        if sent and self._limit is not None:
+            self._limit.wait()
+        self._attempts.sent = sent + 1
+
+    def _after_answer(self, response: httpx.Response) -> None:
+        if response.status_code == 429 and self._limit is not None:
+            wait = retry_after_s(response.headers)
+            if wait is not None:
+                self._limit.hold_off(wait)
 
     def __repr__(self) -> str:
         return f"OpenAIComposer(model={self.model!r}, base_url={str(self._client.base_url)!r})"
@@ -316,6 +349,7 @@ class OpenAIComposer:
 
     def _complete(self, messages: list[dict[str, str]], response_format: dict[str, Any]) -> tuple[str | None, str | None, float]:
         """One chat completion: (content, refusal, cost in USD)."""
+        self._attempts.sent = 0
         try:
             completion = self._client.chat.completions.create(
                 model=self.model,

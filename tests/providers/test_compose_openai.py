@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from outbound_pipeline.providers.base import Composer, ComposeRequest, LeadProfile, ProviderError, Snippet, StepBrief
-from outbound_pipeline.providers.compose_openai import OpenAIComposer, check_draft, find_urls
+from outbound_pipeline.providers.compose_openai import OpenAIComposer, check_draft, find_urls, retry_after_s
+from outbound_pipeline.providers.concurrency import ProviderLimit, map_concurrently
 
 KEY = "sk-test-abcdef0123456789"
 VOICE = "We write like a friendly engineer: plain words, no hype, one question per message. Sign off as Marta from Ledgerly."
@@ -371,3 +376,38 @@ def test_flawed_draft_is_kept_when_the_recompose_is_unusable(httpserver: HTTPSer
     assert len(httpserver.log) == 2
     assert draft.flags == ["unknown_citation:snp_nope", "no_citation", "citation_forced"]
     assert draft.cited_snippet_ids == ["snp_aaa"]
+
+
+def test_a_429_holds_the_shared_limit_back_and_the_sdks_retries_take_rate_slots(httpserver: HTTPServer) -> None:
+    """Drafts throttled together are retried one rate slot apart, after the Retry-After, by every thread at once:
+    retried at once (the SDK alone), they would meet the limit again together."""
+    limited = {"error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
+    arrivals: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    all_in = threading.Barrier(4, timeout=5)  # the four first attempts are answered 429 together
+
+    def handler(request: Request) -> Response:
+        with lock:
+            arrivals.append((time.monotonic(), len(arrivals)))
+            first = len(arrivals) <= 4
+        if first:
+            all_in.wait()
+            return Response(json.dumps(limited), status=429, content_type="application/json", headers={"retry-after-ms": "300"})
+        return Response(json.dumps(completion(draft_json())), content_type="application/json")
+
+    httpserver.expect_request(PATH, method="POST").respond_with_handler(handler)
+    limit = ProviderLimit(per_second=10.0)
+    composer = make(httpserver, limit=limit)
+    started = time.monotonic()
+    drafts = map_concurrently(composer.compose, [make_request() for _ in range(4)], max_workers=4, limit=limit)
+    assert all(d.flags == [] for d in drafts)
+    retried = sorted(t for t, i in arrivals if i >= 4)
+    assert len(retried) == 4
+    assert min(b - a for a, b in zip(retried, retried[1:], strict=False)) >= 0.08  # 10 a second: a slot every 0.1 s
+    assert retried[0] - started >= 0.3  # nobody went before the Retry-After
+
+
+def test_retry_after_is_read_in_milliseconds_then_seconds() -> None:
+    assert retry_after_s(httpx.Headers({"retry-after-ms": "250", "retry-after": "1"})) == 0.25
+    assert retry_after_s(httpx.Headers({"retry-after": "2"})) == 2.0
+    assert retry_after_s(httpx.Headers({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"})) is None
