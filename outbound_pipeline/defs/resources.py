@@ -128,7 +128,7 @@ class ComposeService(_OpenAIBacked):
         if self.openai_api_key:
             from outbound_pipeline.providers.compose_openai import OpenAIComposer
 
-            return OpenAIComposer(api_key=self.openai_api_key, model=self.model, base_url=self.openai_base_url)
+            return OpenAIComposer(api_key=self.openai_api_key, model=self.model, base_url=self.openai_base_url, limit=self.limit())
         from outbound_pipeline.providers.compose_offline import RuleComposer
 
         return RuleComposer()
