@@ -2,7 +2,7 @@
 
     python -m bench.touch [--leads 2000] [--latency 0.15] [--rate 50] [--loop-sample 40]
     python -m bench.touch --mixed [--leads 300]      # Resend at its shipped 2/s beside WhatsApp and SMS
-    python -m bench.touch --streamed [--slice 0] [--as-launched]  # the stages at once, as four runs (bench/touch_stage.py)
+    python -m bench.touch --streamed [--slice 0]     # the stages at once, as the launch and three following runs (bench/touch_stage.py)
 
 The real SDK clients (tavily-python, openai, resend, twilio) talk to `bench.fake_providers`, which answers
 each request after `latency` and answers 429 (with Retry-After) above `rate` requests per second per provider.
@@ -11,11 +11,12 @@ next to its bound: requests / rate + one latency, the fastest the provider's lim
 one-at-a-time loop (research, compose, send for one lead, then the next) is timed on `--loop-sample` leads
 and scaled to the whole list.
 
-`--streamed` runs the touch's stages at once instead of one after the other: once the audience is frozen, four runs
-start together: research storing snippets as they come (or in runs of `--slice` recipients), compose drafting whoever
-is researched, review approving each draft stored and send sending each draft approved, each in a process of its own
-(`bench/touch_stage.py`) sharing a Dagster instance and the DuckDB file. `--as-launched` runs research as the launch
-does, in the run that froze the audience, and starts the other three when the audience lands, as the launch's sensors do. Its bound is the slowest stage's: research's requests / rate + one latency.
+`--streamed` runs the touch's stages at once instead of one after the other, as a launch runs them: the launch's run
+freezes the audience, then researches it, storing snippets as they come (or in runs of `--slice` recipients); compose,
+drafting whoever is researched, starts as the launch begins (as `compose_beside_research_sensor` starts it on the
+launch's `campaigns` step); review, approving each draft stored, and send, sending each draft approved, start once the
+audience is frozen (their sensors watch `recipients`). Each runs in a process of its own (`bench/touch_stage.py`)
+sharing a Dagster instance and the DuckDB file. Its bound is the slowest stage's: research's requests / rate + one latency.
 
 `--mixed` sends with Resend's shipped pacing (OUTBOUND_RATE_EMAIL unset: 2/s) and WhatsApp and SMS at
 `rate`: the last WhatsApp/SMS message must reach Twilio within its own bound, whatever email's pacing.
@@ -176,21 +177,13 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     instance.add_dynamic_partitions("campaign_touches", ["bench_touch.t1"])
     started, started_mono = time.time(), time.monotonic()
     os.environ.update({"OUTBOUND_BENCH_NOW": MONDAY.isoformat(), "OUTBOUND_BENCH_STARTED": str(started)})
-    if args.as_launched:  # the launch's run freezes the audience and researches it; its sensors then start the followers
-        os.environ["OUTBOUND_BENCH_AS_LAUNCHED"] = "1"
-        stages = [_stage_process(stage, args.slice, root) for stage in STAGES]
-        while instance.get_latest_materialization_event(dg.AssetKey("recipients")) is None:
-            if stages[0].poll() is not None:
-                raise SystemExit("the launch failed before freezing the audience")
-            time.sleep(0.05)
-        imported = time.time() - started
-    else:  # the audience frozen first, then the four runs started together
-        from outbound_pipeline.runner import Driver
-
-        Driver(instance, os.environ["OUTBOUND_DUCKDB_PATH"]).run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"],
-                                                                 MONDAY, "bench_touch")
-        imported = time.time() - started
-        stages = [_stage_process(stage, args.slice, root) for stage in STAGES]
+    # As the pipeline runs it: the launch's run freezes the audience, then researches it; its sensors start compose as
+    # the launch begins (its `campaigns` step) and review and sending once the audience is frozen (`recipients`).
+    stages = [_stage_process("research", args.slice, root)]
+    began = _materialised(instance, "campaigns", stages[0], started)
+    stages.append(_stage_process("compose", args.slice, root))
+    imported = _materialised(instance, "recipients", stages[0], started)
+    stages += [_stage_process(stage, args.slice, root) for stage in STAGES[2:]]
     if any(stage.wait() for stage in stages):
         raise SystemExit("a stage failed")
     total = time.time() - started
@@ -198,7 +191,8 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     sent = _counts(os.environ["OUTBOUND_DUCKDB_PATH"])
     researched = sum(done for _, done in logs["research"]["runs"])
     bound = researched / args.rate + args.latency
-    print(f"recipients researched {researched:,}, sent {sent}; the audience was frozen at {imported:.1f} s")
+    print(f"recipients researched {researched:,}, sent {sent}; the launch began at {began:.1f} s (compose started), "
+          f"froze the audience at {imported:.1f} s (review and send started)")
     for stage, log in logs.items():
         print(f"{stage:<8} ready at {log['ready_at']:4.1f} s, {len(log['runs']):>2} runs, last ended at {log['runs'][-1][0]:5.1f} s, "
               f"CPU {log['cpu_seconds']:5.1f} s; "
@@ -221,6 +215,17 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _materialised(instance, asset: str, launch: subprocess.Popen, started: float) -> float:
+    """Seconds from `started` until the launch materialised `asset` (when the sensor watching it would fire)."""
+    import dagster as dg
+
+    while instance.get_latest_materialization_event(dg.AssetKey(asset)) is None:
+        if launch.poll() is not None:
+            raise SystemExit(f"the launch failed before materialising {asset}")
+        time.sleep(0.02)
+    return time.time() - started
+
+
 def _stage_process(stage: str, size: int, root: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "bench.touch_stage", stage, str(size), str(root)])
 
@@ -241,7 +246,6 @@ def main() -> None:
     parser.add_argument("--loop-sample", type=int, default=40, help="leads timed one at a time (scaled to the list)")
     parser.add_argument("--mixed", action="store_true", help="email at Resend's shipped 2/s beside WhatsApp and SMS")
     parser.add_argument("--streamed", action="store_true", help="research, compose and send at once, research in slices")
-    parser.add_argument("--as-launched", action="store_true", help="with --streamed: research in the launch's own run")
     parser.add_argument("--slice", type=int, default=0, help="recipients per research run when streamed (0: one run, stored as it goes)")
     args = parser.parse_args()
     leads = args.leads or (300 if args.mixed else 2000)

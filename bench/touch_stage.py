@@ -1,15 +1,15 @@
 """One stage of a streamed touch, as its own process: `python -m bench.touch_stage STAGE SLICE FOLDER`.
 
 `bench.touch --streamed` starts these as Dagster's run launcher would start the runs, each with its own process and
-the shared instance (`DAGSTER_HOME`) and DuckDB file. `research` researches every recipient in one run that stores
-snippets as they come (`SLICE` 0), or `SLICE` recipients a run (`research_snippets`' `max_leads`); with
-OUTBOUND_BENCH_AS_LAUNCHED=1 its first run is the launch itself (the audience, then research, as `launch_job` runs);
-`max_leads`); `compose` is one run following research (`follow_research`: it drafts each lead as its research lands,
-until research is done); `review` one run following compose (`follow_compose`: the campaign's auto mode approves each
-draft as it is stored); `send` one run following review (`follow_review`: it queues and sends each draft as it is
-approved). These three are the runs a launch's sensors start for its first touch once the audience is frozen.
-Each writes `FOLDER/STAGE.done` when it ends: when its process was ready to start its first run, when each run ended
-and what it did, the CPU it used, and how often it opened the DuckDB file, how long it waited for it and held it.
+the shared instance (`DAGSTER_HOME`) and DuckDB file. `research` is the launch (`launch_job`'s selection: the
+audience, then research storing snippets as they come), researching every recipient (`SLICE` 0) or `SLICE` of them,
+then further runs of `SLICE` (`research_snippets`' `max_leads`) until none is left; `compose` is one run following
+research (`follow_research`: it waits for the audience, then drafts each lead as its research lands, until research
+is done); `review` one run following compose (`follow_compose`: the campaign's auto mode approves each draft as it is
+stored); `send` one run following review (`follow_review`: it queues and sends each draft as it is approved). These
+three are the runs a launch's sensors start for its first touch. Each writes `FOLDER/STAGE.done` when it ends: when
+its process was ready to start its first run, when each run ended and what it did, the CPU it used, and how often it
+opened the DuckDB file, how long it waited for it and held it.
 """
 
 from __future__ import annotations
@@ -67,9 +67,8 @@ def main() -> None:
     log: list[tuple[float, int]] = []
     ready = round(time.time() - started, 2)  # imports done, the first run about to start
     while True:
-        if stage == "research":  # as launched: audience, then research, in one run; then research alone, slice after slice
-            launch = os.environ.get("OUTBOUND_BENCH_AS_LAUNCHED") == "1" and not log
-            result = driver.run(LAUNCH if launch else ["research_snippets"], now, CAMPAIGN,
+        if stage == "research":  # the launch (audience, then research), then research alone, slice after slice
+            result = driver.run(["research_snippets"] if log else LAUNCH, now, CAMPAIGN,
                                 run_config={"ops": {"research_snippets": {"config": {"max_leads": size}}}})
             done = _metadata(result, "research_snippets", "leads_researched")
         elif stage == "compose":

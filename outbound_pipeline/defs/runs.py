@@ -35,21 +35,24 @@ def materialising_now(instance: dg.DagsterInstance, asset: dg.AssetKey, partitio
     return any(asset in planned_assets(instance, run.run_id) and asset not in materialised_in(instance, run.run_id) for run in runs)
 
 
+LAUNCH_BEGUN = dg.AssetKey("campaigns")
+"""Materialised first by a launch: compose's run starts then, so it is running when research's first answers land."""
 AUDIENCE_FROZEN = dg.AssetKey("recipients")
-"""Materialised by a launch just before it researches the audience: the moment the first touch's stages can start."""
+"""Materialised by a launch just before it researches the audience: review and sending start then (they catch up on
+what compose did meanwhile; compose cannot, held to the same rate as research)."""
 RESEARCH = dg.AssetKey("research_snippets")
 
 
 def first_touch_beside_research(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry,
                                  run_key_prefix: str) -> dg.RunRequest | dg.SkipReason:
-    """A run for the first touch of the campaign whose launch froze its audience (`asset_event`) and goes on to research
-    it, for the sensors that start the touch's stages beside the research; a refresh of the audience without research
-    starts nothing. The touch's partition is opened by the launch's `campaigns` step."""
+    """A run for the first touch of the campaign whose launch (`asset_event`: its `campaigns` or `recipients` step) goes on
+    to research the audience, for the sensors that start the touch's stages beside the research; a run that does not
+    research starts nothing. The touch's partition is opened by the launch's `campaigns` step."""
     event = asset_event.dagster_event
     campaign = event.partition if event is not None else None
     if not campaign:
-        return dg.SkipReason("the audience materialisation names no campaign")
+        return dg.SkipReason("the materialisation names no campaign")
     if RESEARCH not in planned_assets(context.instance, asset_event.run_id):
-        return dg.SkipReason(f"{campaign}'s audience was refreshed without a launch researching it")
+        return dg.SkipReason(f"{campaign} was refreshed by a run that does not research its audience")
     key = touch_key(campaign, 1)
     return dg.RunRequest(run_key=f"{run_key_prefix}:{key}:{asset_event.run_id}", partition_key=key)

@@ -40,3 +40,9 @@ def follow(step: Callable[[], int], upstream_running: Callable[[], bool], every_
             return total
         if not taken:
             sleep(max(0.0, every_s - (clock() - polled_at)))
+
+
+def wait_while(running: Callable[[], bool], every_s: float = UPSTREAM_EVERY_S, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Return once `running()` is false: a stage started with the run it depends on waits for what that run does first."""
+    while running():
+        sleep(every_s)

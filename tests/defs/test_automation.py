@@ -82,6 +82,7 @@ def test_a_launch_starts_drafting_its_first_touch_beside_its_research(driver, in
     request = result
     assert request.partition_key == "demo_drip.t1" and request.run_key == f"compose-beside-research:demo_drip.t1:{launch.run_id}"
     assert compose_beside_research_sensor.job_name == "compose_beside_research_job"
+    assert compose_beside_research_sensor.asset_key == dg.AssetKey("campaigns")  # the launch's first step: ready for research's answers
     assert instance.has_dynamic_partition("campaign_touches", "demo_drip.t1")  # opened by the launch
     from outbound_pipeline.defs.s3_compose.jobs import compose_beside_research_job
 
@@ -97,7 +98,7 @@ def test_an_audience_refreshed_without_research_starts_no_compose_run(driver, in
     driver.run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"], MONDAY_MORNING, "demo_drip")
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:
         (result,) = list(compose_beside_research_sensor(context))
-    assert isinstance(result, dg.SkipReason) and "without a launch researching it" in (result.skip_message or "")
+    assert isinstance(result, dg.SkipReason) and "by a run that does not research its audience" in (result.skip_message or "")
 
 
 def test_a_launch_also_starts_reviewing_and_sending_its_first_touch_as_it_is_drafted(driver, instance):
@@ -115,6 +116,7 @@ def test_a_launch_also_starts_reviewing_and_sending_its_first_touch_as_it_is_dra
         with dg.build_sensor_context(instance=instance, definitions=defs) as context:
             (request,) = list(sensor(context))
         assert isinstance(request, dg.RunRequest) and sensor.job_name == job
+        assert sensor.asset_key == dg.AssetKey("recipients")  # they catch up on what compose drafted before they were ready
         assert request.partition_key == "demo_drip.t1" and request.run_key == f"{run_key}:demo_drip.t1:{launch.run_id}"
         resolved = defs.resolve_job_def(job)
         assert resolved.asset_layer.selected_asset_keys == {dg.AssetKey(asset)}
@@ -130,4 +132,4 @@ def test_an_audience_refreshed_without_research_starts_no_review_or_send_run(dri
     for sensor in (review_beside_compose_sensor, send_beside_review_sensor):
         with dg.build_sensor_context(instance=instance, definitions=defs) as context:
             (result,) = list(sensor(context))
-        assert isinstance(result, dg.SkipReason) and "without a launch researching it" in (result.skip_message or "")
+        assert isinstance(result, dg.SkipReason) and "by a run that does not research its audience" in (result.skip_message or "")

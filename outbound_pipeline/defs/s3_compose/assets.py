@@ -31,7 +31,7 @@ from outbound_pipeline.engine.compose import (
     step_briefs,
     template_drafts,
 )
-from outbound_pipeline.engine.following import FOLLOW_EVERY_S, HAND_OVER_EVERY_S
+from outbound_pipeline.engine.following import FOLLOW_EVERY_S, HAND_OVER_EVERY_S, wait_while
 from outbound_pipeline.engine.profiles import lead_profiles
 from outbound_pipeline.engine.research_feed import ResearchFeed
 from outbound_pipeline.providers.base import ComposedDraft, ComposeRequest
@@ -52,12 +52,14 @@ def _campaign_dep(key: str) -> dg.AssetDep:
 
 class ComposeConfig(dg.Config):
     """`follow_research`: also draft the leads research stores while this run goes on, until research is done, so a
-    touch is composed beside its research instead of after it (launch this run with the research run)."""
+    touch is composed beside its research instead of after it (launch this run with the research run; started with a
+    launch, it first waits for the launch to freeze the audience)."""
 
     follow_research: bool = False
 
 
 RESEARCH_KEY = dg.AssetKey("research_snippets")
+AUDIENCE_KEY = dg.AssetKey("recipients")
 
 
 def _selected(context: dg.AssetExecutionContext, results: dict[str, dict]) -> Iterator[dg.MaterializeResult]:
@@ -88,6 +90,8 @@ def drafts(context: dg.AssetExecutionContext, config: ComposeConfig, warehouse: 
     if touch == REPLY_TOUCH:
         yield from _selected(context, {"drafts": _answers(campaign_id, warehouse, composer, now), "recipient_steps": {"entered": 0}})
         return
+    if config.follow_research:  # started with the launch: who is due is known once its audience is frozen
+        wait_while(lambda: materialising_now(context.instance, AUDIENCE_KEY, campaign_id))
     with warehouse.connect() as con:
         spec = campaign_spec(con, campaign_id)
         status = campaign_status(con, campaign_id)
