@@ -14,8 +14,8 @@ and scaled to the whole list.
 `--streamed` runs the touch's stages at once instead of one after the other, as a launch runs them: the launch's run
 freezes the audience, then researches it, storing snippets as they come (or in runs of `--slice` recipients); compose,
 drafting whoever is researched, starts as the launch begins (as `compose_beside_research_sensor` starts it on the
-launch's `campaigns` step); review, approving each draft stored, and send, sending each draft approved, start once the
-audience is frozen (their sensors watch `recipients`). Each runs in a process of its own (`bench/touch_stage.py`)
+launch's `campaigns` step); review, approving each draft stored, and send, sending each draft approved, start once
+compose has stored its first drafts (their sensors watch for the observation compose logs then). Each runs in a process of its own (`bench/touch_stage.py`)
 sharing a Dagster instance and the DuckDB file. Its bound is the slowest stage's: research's requests / rate + one latency.
 
 `--mixed` sends with Resend's shipped pacing (OUTBOUND_RATE_EMAIL unset: 2/s) and WhatsApp and SMS at
@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -177,12 +178,12 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     instance.add_dynamic_partitions("campaign_touches", ["bench_touch.t1"])
     started, started_mono = time.time(), time.monotonic()
     os.environ.update({"OUTBOUND_BENCH_NOW": MONDAY.isoformat(), "OUTBOUND_BENCH_STARTED": str(started)})
-    # As the pipeline runs it: the launch's run freezes the audience, then researches it; its sensors start compose as
-    # the launch begins (its `campaigns` step) and review and sending once the audience is frozen (`recipients`).
+    # As the pipeline runs it: the launch's run freezes the audience, then researches it; the sensors start compose as
+    # the launch begins (its `campaigns` step), and review and sending once compose has stored its first drafts.
     stages = [_stage_process("research", args.slice, root)]
-    began = _materialised(instance, "campaigns", stages[0], started)
+    began = _logged(lambda: instance.get_latest_materialization_event(dg.AssetKey("campaigns")), stages[0], started)
     stages.append(_stage_process("compose", args.slice, root))
-    imported = _materialised(instance, "recipients", stages[0], started)
+    drafted = _logged(lambda: instance.fetch_observations(dg.AssetKey("drafts"), limit=1).records, stages[1], started)
     stages += [_stage_process(stage, args.slice, root) for stage in STAGES[2:]]
     if any(stage.wait() for stage in stages):
         raise SystemExit("a stage failed")
@@ -192,7 +193,7 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     researched = sum(done for _, done in logs["research"]["runs"])
     bound = researched / args.rate + args.latency
     print(f"recipients researched {researched:,}, sent {sent}; the launch began at {began:.1f} s (compose started), "
-          f"froze the audience at {imported:.1f} s (review and send started)")
+          f"compose stored its first drafts at {drafted:.1f} s (review and send started)")
     for stage, log in logs.items():
         print(f"{stage:<8} ready at {log['ready_at']:4.1f} s, {len(log['runs']):>2} runs, last ended at {log['runs'][-1][0]:5.1f} s, "
               f"CPU {log['cpu_seconds']:5.1f} s; "
@@ -215,13 +216,11 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _materialised(instance, asset: str, launch: subprocess.Popen, started: float) -> float:
-    """Seconds from `started` until the launch materialised `asset` (when the sensor watching it would fire)."""
-    import dagster as dg
-
-    while instance.get_latest_materialization_event(dg.AssetKey(asset)) is None:
-        if launch.poll() is not None:
-            raise SystemExit(f"the launch failed before materialising {asset}")
+def _logged(event: Callable[[], object], run: subprocess.Popen, started: float) -> float:
+    """Seconds from `started` until `run` logged `event` (when the sensor watching for it would fire)."""
+    while not event():
+        if run.poll() is not None:
+            raise SystemExit("a run ended before the event its followers start on")
         time.sleep(0.02)
     return time.time() - started
 

@@ -37,15 +37,14 @@ def materialising_now(instance: dg.DagsterInstance, asset: dg.AssetKey, partitio
 
 LAUNCH_BEGUN = dg.AssetKey("campaigns")
 """Materialised first by a launch: compose's run starts then, so it is running when research's first answers land."""
-AUDIENCE_FROZEN = dg.AssetKey("recipients")
-"""Materialised by a launch just before it researches the audience: review and sending start then (they catch up on
-what compose did meanwhile; compose cannot, held to the same rate as research)."""
 RESEARCH = dg.AssetKey("research_snippets")
+DRAFTS = dg.AssetKey("drafts")
+FIRST_DRAFTS = "first_drafts_stored"  # metadata of the `drafts` observation a compose run following research logs once
 
 
 def first_touch_beside_research(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry,
                                  run_key_prefix: str) -> dg.RunRequest | dg.SkipReason:
-    """A run for the first touch of the campaign whose launch (`asset_event`: its `campaigns` or `recipients` step) goes on
+    """A run for the first touch of the campaign whose launch (`asset_event`: its `campaigns` step) goes on
     to research the audience, for the sensors that start the touch's stages beside the research; a run that does not
     research starts nothing. The touch's partition is opened by the launch's `campaigns` step."""
     event = asset_event.dagster_event
@@ -56,3 +55,29 @@ def first_touch_beside_research(context: dg.SensorEvaluationContext, asset_event
         return dg.SkipReason(f"{campaign} was refreshed by a run that does not research its audience")
     key = touch_key(campaign, 1)
     return dg.RunRequest(run_key=f"{run_key_prefix}:{key}:{asset_event.run_id}", partition_key=key)
+
+
+def first_drafts_stored(touch_key: str, stored: int) -> dg.AssetObservation:
+    """What a compose run following research logs once it has stored its first drafts: review and sending start then,
+    not with compose, whose start their own would slow (they catch up on what it drafted meanwhile; it could not catch
+    up on research, held to the same rate)."""
+    return dg.AssetObservation(asset_key=DRAFTS, partition=touch_key, metadata={FIRST_DRAFTS: stored})
+
+
+def beside_first_drafts(context: dg.SensorEvaluationContext, run_key_prefix: str) -> dg.SensorResult | dg.SkipReason:
+    """A run for each touch whose compose run, following research, stored its first drafts since the last tick, for the
+    sensors that start review and sending beside it. A first tick (no cursor) takes up only compose runs still going."""
+    after = int(context.cursor) if context.cursor else None
+    found = context.instance.fetch_observations(dg.AssetRecordsFilter(asset_key=DRAFTS, after_storage_id=after), limit=100,
+                                                ascending=True).records
+    if not found:
+        return dg.SkipReason("no compose run has stored its first drafts since the last tick")
+    going = None if after is not None else {
+        run.run_id for run in context.instance.get_runs(filters=dg.RunsFilter(run_ids=list({r.run_id for r in found}), statuses=NOT_FINISHED))}
+    requests = [
+        dg.RunRequest(run_key=f"{run_key_prefix}:{record.partition_key}:{record.run_id}", partition_key=record.partition_key)
+        for record in found
+        if record.asset_observation is not None and FIRST_DRAFTS in record.asset_observation.metadata and record.partition_key
+        and (going is None or record.run_id in going)
+    ]
+    return dg.SensorResult(run_requests=requests, cursor=str(found[-1].storage_id))

@@ -101,35 +101,46 @@ def test_an_audience_refreshed_without_research_starts_no_compose_run(driver, in
     assert isinstance(result, dg.SkipReason) and "by a run that does not research its audience" in (result.skip_message or "")
 
 
-def test_a_launch_also_starts_reviewing_and_sending_its_first_touch_as_it_is_drafted(driver, instance):
+def test_review_and_send_start_once_the_compose_run_beside_research_has_stored_its_first_drafts(driver, instance):
+    """Not with compose, whose start theirs would slow: once it logs that its first drafts are stored."""
+    from outbound_pipeline.defs.s3_compose.jobs import FOLLOW_RESEARCH
     from outbound_pipeline.defs.s4_review.jobs import review_beside_compose_job
     from outbound_pipeline.defs.s4_review.sensors import review_beside_compose_sensor
     from outbound_pipeline.defs.s5_send.jobs import send_beside_review_job
     from outbound_pipeline.defs.s5_send.sensors import send_beside_review_sensor
 
     add_campaign(instance, "demo_drip")
-    launch = driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
+    driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
+    sensors = (review_beside_compose_sensor, send_beside_review_sensor)
+    for sensor in sensors:  # the audience is frozen and researched, but nothing is drafted yet
+        with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+            assert isinstance(sensor(context), dg.SkipReason)
+    compose = driver.run(["drafts", "recipient_steps"], MONDAY_MORNING, "demo_drip.t1", run_config=FOLLOW_RESEARCH)
+    assert compose.success
     configs = {"review_beside_compose_job": review_beside_compose_job.config, "send_beside_review_job": send_beside_review_job.config}
     expected = {review_beside_compose_sensor: ("review_beside_compose_job", "review-beside-compose", "approvals", "follow_compose"),
                 send_beside_review_sensor: ("send_beside_review_job", "send-beside-review", "sends", "follow_review")}
     for sensor, (job, run_key, asset, follows) in expected.items():
-        with dg.build_sensor_context(instance=instance, definitions=defs) as context:
-            (request,) = list(sensor(context))
-        assert isinstance(request, dg.RunRequest) and sensor.job_name == job
-        assert sensor.asset_key == dg.AssetKey("recipients")  # they catch up on what compose drafted before they were ready
-        assert request.partition_key == "demo_drip.t1" and request.run_key == f"{run_key}:demo_drip.t1:{launch.run_id}"
+        with dg.build_sensor_context(instance=instance, definitions=defs, cursor="0") as context:
+            result = sensor(context)
+        assert isinstance(result, dg.SensorResult) and sensor.job_name == job
+        (request,) = result.run_requests or []
+        assert request.partition_key == "demo_drip.t1" and request.run_key == f"{run_key}:demo_drip.t1:{compose.run_id}"
+        with dg.build_sensor_context(instance=instance, definitions=defs, cursor=result.cursor) as again:
+            assert isinstance(sensor(again), dg.SkipReason)  # once
+        with dg.build_sensor_context(instance=instance, definitions=defs) as first_tick:
+            fresh = sensor(first_tick)  # a sensor switched on later takes up only compose runs still going
+        assert isinstance(fresh, dg.SensorResult) and not fresh.run_requests
         resolved = defs.resolve_job_def(job)
         assert resolved.asset_layer.selected_asset_keys == {dg.AssetKey(asset)}
         assert configs[job] == {"ops": {asset: {"config": {follows: True}}}}  # each follows the stage before
 
 
-def test_an_audience_refreshed_without_research_starts_no_review_or_send_run(driver, instance):
-    from outbound_pipeline.defs.s4_review.sensors import review_beside_compose_sensor
-    from outbound_pipeline.defs.s5_send.sensors import send_beside_review_sensor
 
+
+def test_a_compose_run_of_the_plan_announces_no_first_drafts(driver, instance):
+    """Only a run following research starts review and sending: a touch run of the plan drafts, reviews and sends itself."""
     add_campaign(instance, "demo_drip")
-    driver.run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"], MONDAY_MORNING, "demo_drip")
-    for sensor in (review_beside_compose_sensor, send_beside_review_sensor):
-        with dg.build_sensor_context(instance=instance, definitions=defs) as context:
-            (result,) = list(sensor(context))
-        assert isinstance(result, dg.SkipReason) and "by a run that does not research its audience" in (result.skip_message or "")
+    driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
+    assert driver.run(["drafts", "recipient_steps"], MONDAY_MORNING, "demo_drip.t1").success  # drafts every lead, follows nothing
+    assert not instance.fetch_observations(dg.AssetKey("drafts"), limit=5).records

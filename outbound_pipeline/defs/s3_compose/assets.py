@@ -17,7 +17,7 @@ import pandas as pd
 
 from outbound_pipeline.defs.partitions import touch_partitions
 from outbound_pipeline.defs.resources import CampaignCatalog, ComposeService, PipelineClock, Warehouse
-from outbound_pipeline.defs.runs import materialising_now
+from outbound_pipeline.defs.runs import first_drafts_stored, materialising_now
 from outbound_pipeline.domain.routing import assign_variants
 from outbound_pipeline.domain.templates import MISSING_FLAG
 from outbound_pipeline.domain.touches import REPLY_TOUCH, parse_touch_key
@@ -107,7 +107,7 @@ def drafts(context: dg.AssetExecutionContext, config: ComposeConfig, warehouse: 
         else:
             earlier = draft_store.previous_bodies(con, campaign_id, touch)
     due["variant"] = assign_variants(campaign_id, step_name, due["lead_id"], step.variants)
-    kept = {"added": 0, "entered": 0}  # composed drafts stored as they come
+    kept = {"added": 0, "entered": 0, "announced": 0}  # composed drafts stored as they come
     if step.is_template:
         frame, unreachable = template_drafts(spec, touch, due, organisation_name(spec), inbound, now, opted_out)
         composer_name, without_research = TEMPLATE_COMPOSER, 0
@@ -129,6 +129,9 @@ def drafts(context: dg.AssetExecutionContext, config: ComposeConfig, warehouse: 
             with warehouse.connect() as con:
                 kept["added"] += draft_store.insert_drafts(con, part)
                 kept["entered"] += draft_store.record_path(con, due[due["lead_id"].isin(part["lead_id"])], campaign_id, touch, step_name, now)
+            if config.follow_research and kept["added"] and not kept["announced"]:  # review and sending start now
+                context.log_event(first_drafts_stored(context.partition_key, kept["added"]))
+                kept["announced"] = 1
 
         composed = map_following(lambda request: (request, provider.compose(request)), ready, key=lambda request: request.lead.lead_id,
                                  upstream_done=feed.done, max_workers=composer.max_concurrency, hand_over=keep,
