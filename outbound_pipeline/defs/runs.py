@@ -4,6 +4,7 @@ import dagster as dg
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
+from outbound_pipeline.defs.partitions import CAMPAIGN_TOUCHES, touch_partitions
 from outbound_pipeline.domain.touches import touch_key
 
 
@@ -35,26 +36,24 @@ def materialising_now(instance: dg.DagsterInstance, asset: dg.AssetKey, partitio
     return any(asset in planned_assets(instance, run.run_id) and asset not in materialised_in(instance, run.run_id) for run in runs)
 
 
-LAUNCH_BEGUN = dg.AssetKey("campaigns")
-"""Materialised first by a launch: compose's run starts then, so it is running when research's first answers land."""
+AUDIENCE = dg.AssetKey("recipients")
 RESEARCH = dg.AssetKey("research_snippets")
 DRAFTS = dg.AssetKey("drafts")
 FIRST_DRAFTS = "first_drafts_stored"  # metadata of the `drafts` observation a compose run following research logs once
 
 
-def first_touch_beside_research(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry,
-                                 run_key_prefix: str) -> dg.RunRequest | dg.SkipReason:
-    """A run for the first touch of the campaign whose launch (`asset_event`: its `campaigns` step) goes on
-    to research the audience, for the sensors that start the touch's stages beside the research; a run that does not
-    research starts nothing. The touch's partition is opened by the launch's `campaigns` step."""
-    event = asset_event.dagster_event
-    campaign = event.partition if event is not None else None
-    if not campaign:
-        return dg.SkipReason("the materialisation names no campaign")
-    if RESEARCH not in planned_assets(context.instance, asset_event.run_id):
-        return dg.SkipReason(f"{campaign} was refreshed by a run that does not research its audience")
+def first_touch_with_launch(instance: dg.DagsterInstance, run: dg.DagsterRun, run_key_prefix: str) -> dg.SensorResult | dg.SkipReason:
+    """A run for the first touch of the campaign a starting run launches (it freezes the audience and researches it),
+    with the touch's partition opened if the launch has not opened it yet; any other run starts nothing. Compose's run
+    starts so, with the launch, to be running when research's first answers land."""
+    campaign = run.tags.get(PARTITION_NAME_TAG)
+    planned = planned_assets(instance, run.run_id)
+    if not campaign or not {AUDIENCE, RESEARCH} <= planned:
+        return dg.SkipReason(f"run {run.run_id} does not launch a campaign (it does not freeze and research an audience)")
     key = touch_key(campaign, 1)
-    return dg.RunRequest(run_key=f"{run_key_prefix}:{key}:{asset_event.run_id}", partition_key=key)
+    opening = [] if instance.has_dynamic_partition(CAMPAIGN_TOUCHES, key) else [touch_partitions.build_add_request([key])]
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{run_key_prefix}:{key}:{run.run_id}", partition_key=key)],
+                           dynamic_partitions_requests=opening)
 
 
 def first_drafts_stored(touch_key: str, stored: int) -> dg.AssetObservation:

@@ -71,34 +71,46 @@ def test_a_launch_from_the_ui_is_planned_at_once(driver, instance):
     assert not [r for r in repeated if isinstance(r, dg.RunRequest)]  # one launch, one plan
 
 
-def test_a_launch_starts_drafting_its_first_touch_beside_its_research(driver, instance):
+def _started(instance, run_id: str):
+    """What `compose_beside_research_sensor` is given when the run `run_id` starts."""
+    from outbound_pipeline.defs.s3_compose.sensors import compose_beside_research_sensor
+
+    (record,) = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START).records
+    context = dg.build_run_status_sensor_context(sensor_name=compose_beside_research_sensor.name, dagster_instance=instance,
+                                                 dagster_run=instance.get_run_by_id(run_id),
+                                                 dagster_event=record.event_log_entry.dagster_event)
+    return compose_beside_research_sensor(context)
+
+
+def test_a_launch_starts_drafting_its_first_touch_beside_its_research_as_it_starts(driver, instance):
+    from outbound_pipeline.defs.s3_compose.jobs import compose_beside_research_job
     from outbound_pipeline.defs.s3_compose.sensors import compose_beside_research_sensor
 
     add_campaign(instance, "demo_drip")
     launch = driver.run(LAUNCH, MONDAY_MORNING, "demo_drip")
-    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
-        (result,) = list(compose_beside_research_sensor(context))
-    assert isinstance(result, dg.RunRequest)
-    request = result
+    instance.delete_dynamic_partition("campaign_touches", "demo_drip.t1")  # as when the launch has only just started
+    result = _started(instance, launch.run_id)
+    assert isinstance(result, dg.SensorResult)
+    (request,) = result.run_requests or []
     assert request.partition_key == "demo_drip.t1" and request.run_key == f"compose-beside-research:demo_drip.t1:{launch.run_id}"
+    (opening,) = result.dynamic_partitions_requests or []
+    assert isinstance(opening, dg.AddDynamicPartitionsRequest) and list(opening.partition_keys) == ["demo_drip.t1"]
     assert compose_beside_research_sensor.job_name == "compose_beside_research_job"
-    assert compose_beside_research_sensor.asset_key == dg.AssetKey("campaigns")  # the launch's first step: ready for research's answers
-    assert instance.has_dynamic_partition("campaign_touches", "demo_drip.t1")  # opened by the launch
-    from outbound_pipeline.defs.s3_compose.jobs import compose_beside_research_job
-
     assert compose_beside_research_job.config == {"ops": {"drafts": {"config": {"follow_research": True}}}}  # it follows research
     assert defs.resolve_job_def("compose_beside_research_job").asset_layer.selected_asset_keys == {dg.AssetKey("drafts"),
                                                                                                    dg.AssetKey("recipient_steps")}
+    instance.add_dynamic_partitions("campaign_touches", ["demo_drip.t1"])
+    again = _started(instance, launch.run_id)
+    assert isinstance(again, dg.SensorResult) and not again.dynamic_partitions_requests  # opened already: nothing to add
 
 
-def test_an_audience_refreshed_without_research_starts_no_compose_run(driver, instance):
-    from outbound_pipeline.defs.s3_compose.sensors import compose_beside_research_sensor
-
+def test_a_run_that_does_not_launch_starts_no_compose_run(driver, instance):
     add_campaign(instance, "demo_drip")
-    driver.run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"], MONDAY_MORNING, "demo_drip")
-    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
-        (result,) = list(compose_beside_research_sensor(context))
-    assert isinstance(result, dg.SkipReason) and "by a run that does not research its audience" in (result.skip_message or "")
+    refresh = driver.run(["campaigns", "campaign_events", "leads", "lead_rejects", "recipients"], MONDAY_MORNING, "demo_drip")
+    result = _started(instance, refresh.run_id)
+    assert isinstance(result, dg.SkipReason) and "does not launch a campaign" in (result.skip_message or "")
+    touch = driver.run(["drafts", "recipient_steps"], MONDAY_MORNING, "demo_drip.t1")
+    assert isinstance(_started(instance, touch.run_id), dg.SkipReason)
 
 
 def test_review_and_send_start_once_the_compose_run_beside_research_has_stored_its_first_drafts(driver, instance):

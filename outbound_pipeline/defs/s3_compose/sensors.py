@@ -2,17 +2,16 @@
 
 import dagster as dg
 
-from outbound_pipeline.defs.runs import LAUNCH_BEGUN, first_touch_beside_research
+from outbound_pipeline.defs.runs import first_touch_with_launch
 from outbound_pipeline.defs.s3_compose.jobs import compose_beside_research_job
 
 
-@dg.asset_sensor(asset_key=LAUNCH_BEGUN, job=compose_beside_research_job, minimum_interval_seconds=10,
-                 default_status=dg.DefaultSensorStatus.RUNNING)
-def compose_beside_research_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    """When a launch that will research its audience begins, start drafting the first touch beside the research (a run
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.STARTED, request_job=compose_beside_research_job, minimum_interval_seconds=10,
+                      default_status=dg.DefaultSensorStatus.RUNNING)
+def compose_beside_research_sensor(context: dg.RunStatusSensorContext):
+    """When a launch that will research its audience starts, start drafting the first touch beside the research (a run
     that waits for the audience, then drafts each lead as its research lands), instead of after all of it: for a list
-    of thousands the touch then takes about as long as its research. Started with the launch, not once its audience is
-    frozen, so it is ready when the first answers land: held to the same rate as research, it could not catch up. The
-    plan that follows the launch still runs the touch, which approves and sends what is drafted and drafts whatever
-    this run did not."""
-    return first_touch_beside_research(context, asset_event, "compose-beside-research")
+    of thousands the touch then takes about as long as its research. Started with the launch, so it is running when
+    the first answers land: held to the same rate as research, it could not catch up. The plan that follows the launch
+    still runs the touch, which approves and sends what is drafted and drafts whatever this run did not."""
+    return first_touch_with_launch(context.instance, context.dagster_run, "compose-beside-research")
