@@ -2,7 +2,7 @@
 
 DuckDB lets one process write at a time and refuses the others at once, so a process that meets the file held can
 only try again later, and every try starts a database instance (10-20 ms of CPU) before it learns it has to wait.
-Runs that hand work to each other every half second (research, compose, review and send of one touch) would spend
+Runs that hand work to each other every quarter of a second (research, compose, review and send of one touch) would spend
 their time in those tries and in the back-off between them. Taking an advisory `flock` on `<file>.turn` first is a
 cheap system call, tried every few milliseconds, so the file passes from one unit of work to the next as soon as it
 is closed. The threads of one process take turns as well (DuckDB can fail when threads of one process open and close
