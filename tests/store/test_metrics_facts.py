@@ -126,3 +126,39 @@ def test_no_rows_no_facts(tmp_path, table):
     with warehouse.connect(tmp_path / "e.duckdb") as con:
         assert fold_send_facts(con) == 0
         assert con.execute(f"SELECT count(*) FROM {table}").fetchall() == [(0,)]
+
+
+class _Recording:
+    """A connection that notes every statement it runs."""
+
+    def __init__(self, con) -> None:
+        self.con, self.statements = con, []
+
+    def execute(self, sql, *args, **kwargs):
+        self.statements.append(" ".join(str(sql).split()))
+        return self.con.execute(sql, *args, **kwargs)
+
+    def executemany(self, sql, *args, **kwargs):
+        return self.con.executemany(sql, *args, **kwargs)
+
+
+def test_a_fold_runs_no_statement_for_a_source_with_nothing_new(tmp_path):
+    """A day that brought only events folds only events: the drafts, steps and sends statements (each a scan and a join)
+    are not run, and the facts are those of a fold of everything."""
+    with warehouse.connect(tmp_path / "quiet.duckdb") as con:
+        build_campaign(con)
+        _figures(con)
+        _second_day(con)
+        _figures(con)
+        _third_day(con)
+        recording = _Recording(con)
+        fold_send_facts(recording)  # type: ignore[arg-type]
+        facts = con.execute("SELECT * FROM send_facts ORDER BY draft_id").df()
+    folds = [s for s in recording.statements if s.startswith(("INSERT INTO send_facts ", "UPDATE send_facts"))]
+    assert len(folds) == 1 and "FROM delivery_events" in folds[0]  # the events' fold, nothing else
+    with warehouse.connect(tmp_path / "whole.duckdb") as con:
+        build_campaign(con)
+        _second_day(con)
+        _third_day(con)
+        fold_send_facts(con)
+        pd.testing.assert_frame_equal(facts, con.execute("SELECT * FROM send_facts ORDER BY draft_id").df())
