@@ -13,9 +13,11 @@ and scaled to the whole list.
 
 `--streamed` runs the touch's stages at once instead of one after the other, as a launch runs them: the launch's run
 freezes the audience, then researches it, storing snippets as they come (or in runs of `--slice` recipients); compose,
-drafting whoever is researched, starts as the launch starts (as `compose_beside_research_sensor` does); review, approving each draft stored, and send, sending each draft approved, start once
-compose has stored its first drafts (their sensors watch for the observation compose logs then). Each runs in a process of its own (`bench/touch_stage.py`)
-sharing a Dagster instance and the DuckDB file. Its bound is the slowest stage's: research's requests / rate + one latency.
+drafting whoever is researched, starts as the launch starts (as `compose_beside_research_sensor` does); review,
+approving each draft stored, and send, sending each draft approved, start once compose has stored its first drafts
+(their sensors watch for the observation compose logs then). Each runs in a process of its own
+(`bench/touch_stage.py`) sharing a Dagster instance and the DuckDB file, started the moment its sensor could fire (a
+sensor's tick interval is not counted). Its bound is the slowest stage's: research's requests / rate + one latency.
 
 `--mixed` sends with Resend's shipped pacing (OUTBOUND_RATE_EMAIL unset: 2/s) and WhatsApp and SMS at
 `rate`: the last WhatsApp/SMS message must reach Twilio within its own bound, whatever email's pacing.
