@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.touch import CAMPAIGN, peak_mb
+from bench.touch import CAMPAIGN, GOAL, peak_mb
 
 MONDAY = datetime(2026, 1, 5, 10, 0)
 
@@ -32,7 +32,7 @@ def _setup(root: Path, leads: int) -> Path:
     repo_data = Path(__file__).resolve().parent.parent / "data"
     for name in ("voice.md", "sample_signals.json"):
         shutil.copy(repo_data / name, data / name)
-    (data / "campaigns" / "bench_touch.yaml").write_text(CAMPAIGN.format(channels="email, whatsapp, sms"), encoding="utf-8")
+    (data / "campaigns" / "bench_touch.yaml").write_text(CAMPAIGN.format(channels="email, whatsapp, sms", goal=GOAL), encoding="utf-8")
     from outbound_pipeline.sample_data import write_leads_csv
 
     write_leads_csv(data / "bench_leads.csv", leads, seed=11, bad_rows=False)
