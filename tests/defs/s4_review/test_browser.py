@@ -95,9 +95,15 @@ def test_approvals_page_shows_the_review_queue(webserver):
             expect(waiting).to_contain_text(str(expected["waiting"]), timeout=30_000)
             for count in ("approved", "edited", "rejected"):
                 expect(page.get_by_role("row").filter(has=page.get_by_text(count, exact=True))).to_contain_text("0")
-            page.get_by_role("row").filter(has_text="review_queue").get_by_text("[Show Markdown]").click()
-
+            show = page.get_by_role("row").filter(has_text="review_queue").get_by_text("[Show Markdown]")
             queue = page.get_by_role("dialog").filter(has_text="Grounded in")
+            for _attempt in range(3):  # the UI's newsletter dialog, dismissed by the handler, can close the queue's as it opens
+                show.click()
+                try:
+                    expect(queue).to_be_visible(timeout=5_000)
+                    break
+                except AssertionError:
+                    continue
             expect(queue).to_be_visible()
             expect(queue.locator("table th")).to_have_text(["draft_id", "lead", "channel", "text", "snippets"])
             expect(queue.locator("table tbody tr")).to_have_count(min(expected["waiting"], 25))
