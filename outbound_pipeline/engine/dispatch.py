@@ -284,7 +284,6 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
         return stats
     if pacer is None:
         pacer = channel_pacer(spec, limits, provider_for, rows["channel"].unique())
-    marked = {id(part) for part in chunks}
 
     def paced_call(pm: tuple[ChannelProvider, OutboundMessage]) -> SendResult | Exception:
         pacer.wait(pm[1].channel)
@@ -293,9 +292,9 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     db_lock, stats_lock = threading.Lock(), threading.Lock()  # one write at a time; stats shared by the lanes
     recorder = _Recorder(con_factory, db_lock)
 
-    def send_chunk(part: pd.DataFrame) -> None:
+    def send_chunk(part: pd.DataFrame, marked: bool = False) -> None:
         providers = {ch: provider_for(ch) for ch in part["channel"].unique()}
-        if id(part) not in marked:
+        if not marked:
             with db_lock, con_factory() as con:
                 store.update_sends(con, _marks(part, provider_for, now), ["status", "provider", "attempts", "updated_at"])
         messages = [(providers[row.channel], to_message(row, spec, sent_at=now)) for row in part.itertuples(index=False)]
@@ -318,7 +317,7 @@ def dispatch(con_factory: Callable, provider_for: Callable[[str], ChannelProvide
     def send_lane(first: pd.DataFrame) -> None:
         """One channel's messages, chunk after chunk (the first marked with the decision): its pacing holds only its own workers."""
         lane = rows[rows["channel"] == first["channel"].iloc[0]]
-        send_chunk(first)
+        send_chunk(first, marked=True)
         for start in range(chunk, len(lane), chunk):
             send_chunk(lane.iloc[start : start + chunk])
 
