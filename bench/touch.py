@@ -13,7 +13,8 @@ and scaled to the whole list.
 
 `--streamed` runs the touch's stages at once instead of one after the other, as a launch runs them: the launch's run
 freezes the audience, then researches it, storing snippets as they come (or in runs of `--slice` recipients); compose,
-drafting whoever is researched, starts as the launch starts (as `compose_beside_research_sensor` does); review,
+drafting whoever is researched, starts with the launch (as `compose_beside_research_sensor` requests it when the
+launch's run is handed to the run launcher: both processes start together); review,
 approving each draft stored, and send, sending each draft approved, start once compose has stored its first drafts
 (their sensors watch for the observation compose logs then). Each runs in a process of its own
 (`bench/touch_stage.py`) sharing a Dagster instance and the DuckDB file, started the moment its sensor could fire (a
@@ -180,10 +181,10 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     started, started_mono = time.time(), time.monotonic()
     os.environ.update({"OUTBOUND_BENCH_NOW": MONDAY.isoformat(), "OUTBOUND_BENCH_STARTED": str(started)})
     # As the pipeline runs it: the launch's run freezes the audience, then researches it; the sensors start compose as
-    # the launch starts, and review and sending once compose has stored its first drafts.
-    stages = [_stage_process("research", args.slice, root)]
+    # the launch's run is launched (both processes start together), and review and sending once compose has stored its
+    # first drafts.
+    stages = [_stage_process("research", args.slice, root), _stage_process("compose", args.slice, root)]
     began = _logged(lambda: instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=1), stages[0], started)
-    stages.append(_stage_process("compose", args.slice, root))
     drafted = _logged(lambda: instance.fetch_observations(dg.AssetKey("drafts"), limit=1).records, stages[1], started)
     stages += [_stage_process(stage, args.slice, root) for stage in STAGES[2:]]
     if any(stage.wait() for stage in stages):
@@ -193,7 +194,7 @@ def _streamed(leads: int, args: argparse.Namespace) -> None:
     sent = _counts(os.environ["OUTBOUND_DUCKDB_PATH"])
     researched = sum(done for _, done in logs["research"]["runs"])
     bound = researched / args.rate + args.latency
-    print(f"recipients researched {researched:,}, sent {sent}; the launch started at {began:.1f} s (so did compose), "
+    print(f"recipients researched {researched:,}, sent {sent}; the launch's run started at {began:.1f} s (compose was launched with it at 0 s), "
           f"compose stored its first drafts at {drafted:.1f} s (review and send started)")
     for stage, log in logs.items():
         print(f"{stage:<8} ready at {log['ready_at']:4.1f} s, {len(log['runs']):>2} runs, last ended at {log['runs'][-1][0]:5.1f} s, "

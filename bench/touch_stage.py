@@ -5,7 +5,7 @@ the shared instance (`DAGSTER_HOME`) and DuckDB file. `research` is the launch (
 audience, then research storing snippets as they come), researching every recipient (`SLICE` 0) or `SLICE` of them,
 then further runs of `SLICE` (`research_snippets`' `max_leads`) until none is left; `compose` is one run following
 research (`follow_research`: it waits for the audience, then drafts each lead as its research lands, until research
-is done); `review` one run following compose (`follow_compose`: the campaign's auto mode approves each draft as it is
+is done), started with the launch; `review` one run following compose (`follow_compose`: the campaign's auto mode approves each draft as it is
 stored); `send` one run following review (`follow_review`: it queues and sends each draft as it is approved). These
 three are the runs a launch's sensors start for its first touch. Each writes `FOLDER/STAGE.done` when it ends: when
 its process was ready to start its first run, when each run ended and what it did, the CPU it used, and how often it
@@ -72,6 +72,10 @@ def main() -> None:
                                 run_config={"ops": {"research_snippets": {"config": {"max_leads": size}}}})
             done = _metadata(result, "research_snippets", "leads_researched")
         elif stage == "compose":
+            # Requested once the launch's run exists in the instance (its process starts with this one): wait for its
+            # record, which the pipeline's launch creates before either process starts.
+            while not driver.instance.get_runs(limit=1):
+                time.sleep(0.01)
             done = _metadata(driver.run(["drafts", "recipient_steps"], now, TOUCH_KEY, run_config=FOLLOW_RESEARCH), "drafts", "drafted")
         elif stage == "review":
             done = _metadata(driver.run(["approvals"], now, TOUCH_KEY, run_config=FOLLOW_COMPOSE), "approvals", "decisions_recorded")

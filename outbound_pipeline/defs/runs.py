@@ -45,7 +45,8 @@ FIRST_DRAFTS = "first_drafts_stored"  # metadata of the `drafts` observation a c
 def first_touch_with_launch(instance: dg.DagsterInstance, run: dg.DagsterRun, run_key_prefix: str) -> dg.SensorResult | dg.SkipReason:
     """A run for the first touch of the campaign a starting run launches (it freezes the audience and researches it),
     with the touch's partition opened if the launch has not opened it yet; any other run starts nothing. Compose's run
-    starts so, with the launch, to be running when research's first answers land."""
+    starts so, with the launch, to be running when research's first answers land. The run may not have begun yet: its
+    planned events are logged when it is created, and `materialising_now` counts it from then on."""
     campaign = run.tags.get(PARTITION_NAME_TAG)
     planned = planned_assets(instance, run.run_id)
     if not campaign or not {AUDIENCE, RESEARCH} <= planned:

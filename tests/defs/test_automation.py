@@ -72,14 +72,36 @@ def test_a_launch_from_the_ui_is_planned_at_once(driver, instance):
 
 
 def _started(instance, run_id: str):
-    """What `compose_beside_research_sensor` is given when the run `run_id` starts."""
+    """What `compose_beside_research_sensor` is given when the run `run_id` is launched: the event the instance logs as
+    it hands the run to the run launcher, before the run's process exists (as `DagsterInstance.launch_run` does)."""
     from outbound_pipeline.defs.s3_compose.sensors import compose_beside_research_sensor
 
-    (record,) = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START).records
+    run = instance.get_run_by_id(run_id)
+    instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_STARTING.value, job_name=run.job_name),
+                                  run_id=run_id)
+    (record, *_) = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_STARTING, ascending=False).records
     context = dg.build_run_status_sensor_context(sensor_name=compose_beside_research_sensor.name, dagster_instance=instance,
                                                  dagster_run=instance.get_run_by_id(run_id),
                                                  dagster_event=record.event_log_entry.dagster_event)
     return compose_beside_research_sensor(context)
+
+
+def test_compose_starts_as_the_launch_is_handed_to_the_run_launcher_and_counts_it_as_freezing_the_audience(instance):
+    """Requested on STARTING, compose's process starts beside the launch's: the launch has run nothing yet, and compose
+    must wait for it (`materialising_now` counts a run from its creation) rather than find no audience."""
+    from outbound_pipeline.defs.runs import AUDIENCE, materialising_now
+    from outbound_pipeline.defs.s3_compose.sensors import compose_beside_research_sensor
+
+    add_campaign(instance, "demo_drip")
+    assert not materialising_now(instance, AUDIENCE, "demo_drip")
+    launch = instance.create_run_for_job(job_def=defs.resolve_job_def("launch_job"), tags={"dagster/partition": "demo_drip"})
+    result = _started(instance, launch.run_id)
+    assert instance.get_run_by_id(launch.run_id).status == dg.DagsterRunStatus.STARTING
+    assert isinstance(result, dg.SensorResult)
+    (request,) = result.run_requests or []
+    assert request.partition_key == "demo_drip.t1" and request.run_key == f"compose-beside-research:demo_drip.t1:{launch.run_id}"
+    assert materialising_now(instance, AUDIENCE, "demo_drip")  # the compose run waits for this launch
+    assert compose_beside_research_sensor._run_status == dg.DagsterRunStatus.STARTING  # the status it is registered for
 
 
 def test_a_launch_starts_drafting_its_first_touch_beside_its_research_as_it_starts(driver, instance):
