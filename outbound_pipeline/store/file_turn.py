@@ -1,7 +1,7 @@
 """Whose turn it is at the DuckDB file: a lock file beside it, taken before opening the file.
 
 DuckDB lets one process write at a time and refuses the others at once, so a process that meets the file held can
-only try again later, and every try starts a database instance (10-20 ms of CPU) before it learns it has to wait.
+only try again later, and every try opens the file (an attachment in `warehouse`, 2-3 ms) before it learns it has to wait.
 Runs that hand work to each other every quarter of a second (research, compose, review and send of one touch) would spend
 their time in those tries and in the back-off between them. Taking an advisory `flock` on `<file>.turn` first is a
 cheap system call, tried every few milliseconds, so the file passes from one unit of work to the next as soon as it

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -51,6 +52,15 @@ def _log_wait(state: RetryCallState) -> None:
     log.warning("the DuckDB file is held by another process; waiting (%.0f s so far)", state.seconds_since_start)
 
 
+@dataclass
+class _Attachment:
+    """A file attached to the process's instance: its alias, its mode, and how many units of work have it open."""
+
+    alias: str
+    read_only: bool
+    units: int = 0
+
+
 class _Host:
     """One in-memory DuckDB per process, to which each unit of work attaches the file and from which it detaches it.
 
@@ -63,7 +73,7 @@ class _Host:
         self._guard = threading.Lock()
         self._pid = -1
         self._instance: duckdb.DuckDBPyConnection | None = None
-        self._attached: dict[str, list] = {}  # path -> [alias, read_only, units open]
+        self._attached: dict[str, _Attachment] = {}  # by the file's real path
         self._aliases = itertools.count()
 
     def _host(self) -> duckdb.DuckDBPyConnection:
@@ -76,34 +86,33 @@ class _Host:
         """A connection whose default database is the file at `path` (attached now, or joined)."""
         host = self._host()
         path = os.path.realpath(path)
-        entry = self._attached.get(path)  # the caller holds the file's turn: no other thread attaches it meanwhile
-        if entry is None:
-            alias = f"store_{next(self._aliases)}"
+        found = self._attached.get(path)  # the caller holds the file's turn: no other thread attaches it meanwhile
+        if found is None:
+            found = _Attachment(f"store_{next(self._aliases)}", read_only)
             with host.cursor() as admin:
-                admin.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {alias}" + (" (READ_ONLY)" if read_only else ""))
-            entry = self._attached[path] = [alias, read_only, 0]
-        elif entry[1] and not read_only:
+                admin.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {found.alias}" + (" (READ_ONLY)" if read_only else ""))
+            self._attached[path] = found
+        elif found.read_only and not read_only:
             raise RuntimeError(f"{path} is open read-only in an enclosing unit of work: it cannot be written in this one")
         con = host.cursor()
         try:
-            con.execute(f"USE {entry[0]}")
+            con.execute(f"USE {found.alias}")
         except BaseException:
             con.close()
             raise
-        entry[2] += 1
+        found.units += 1
         return con
 
     def release(self, path: str, con: duckdb.DuckDBPyConnection) -> None:
         """Close the unit's connection; the last unit on the file detaches it (closing the file)."""
         con.close()
         path = os.path.realpath(path)
-        entry = self._attached[path]
-        entry[2] -= 1
-        if not entry[2]:
-            del self._attached[path]
+        found = self._attached[path]
+        found.units -= 1
+        if not found.units:
             with self._host().cursor() as admin:
-                admin.execute(f"DETACH {entry[0]}")
-
+                admin.execute(f"DETACH {found.alias}")
+            del self._attached[path]  # once detached: a detach that failed is tried again by the next unit's release
 
     def close_if_idle(self) -> None:
         """Close the in-memory instance when no unit of work has a file attached: before a fork, so that the child does
